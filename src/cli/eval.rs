@@ -1,0 +1,131 @@
+//! `regate eval --review FILE|-`: answers one AdmissionReview exactly as the server would (same code
+//! path, same response writer), optionally explaining the rules that fired and the decoded patch.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use super::PolicyArgs;
+use crate::admission::{response, Endpoint, Review};
+use crate::cluster::Inventory;
+use crate::manifest;
+use crate::policy::{self, Evaluator};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EndpointArg {
+    Validate,
+    Mutate,
+}
+
+/// Arguments of `regate eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The AdmissionReview to answer (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub review: PathBuf,
+    /// Which webhook endpoint to answer as.
+    #[arg(long, value_enum, default_value = "validate")]
+    pub endpoint: EndpointArg,
+    /// Also print the rules that fired and the decoded patch (to stderr; stdout stays the exact response).
+    #[arg(long)]
+    pub explain: bool,
+    /// Cluster state as manifests (`kubectl get ns,netpol,ingress -A -o yaml`), repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Vec<PathBuf>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+fn read_review(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading stdin")?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
+    }
+}
+
+/// Loads inventory manifests; any unreadable document is an error (cluster state must be exact).
+pub fn load_inventory(
+    files: &[PathBuf],
+    inventory: &mut Inventory,
+    default_namespace: &str,
+) -> anyhow::Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let read = manifest::read_inputs(files)?;
+    if let Some(err) = read.errors.first() {
+        anyhow::bail!(
+            "inventory {}:{}: {}",
+            err.location.file,
+            err.location.line,
+            err.message
+        );
+    }
+    for doc in &read.documents {
+        inventory.add(&doc.object, default_namespace);
+    }
+    Ok(())
+}
+
+/// Runs `regate eval`; returns 0 when allowed, 1 when denied, 2 for a malformed review.
+pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
+    let name = args.review.display().to_string();
+    let body = read_review(&args.review)?;
+    let review = match Review::parse(&body) {
+        Ok(r) => r,
+        Err(err) => {
+            eprintln!("error: {name}: {err}");
+            return Ok(2);
+        }
+    };
+    let set = Arc::new(policy::load(&args.policy.load_options())?);
+    let mut inventory = Inventory::new();
+    load_inventory(&args.inventory, &mut inventory, "default")?;
+    let evaluator = Evaluator::new(set.clone(), inventory.to_json())?;
+    let deadline = Instant::now() + Duration::from_millis(set.config.limits.request_timeout_ms);
+    let endpoint = match args.endpoint {
+        EndpointArg::Validate => Endpoint::Validate,
+        EndpointArg::Mutate => Endpoint::Mutate,
+    };
+    let decision = match endpoint {
+        Endpoint::Validate => evaluator.validate(&review.request, deadline),
+        Endpoint::Mutate => evaluator.mutate(&review.request, deadline).0,
+    };
+    let out = response::build(&review, &decision, endpoint);
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    if args.explain {
+        eprintln!("bundle {} ({} policies)", set.digest, set.policies.len());
+        eprintln!("evaluated: {}", decision.evaluated.join(", "));
+        for r in &decision.results {
+            let field = r
+                .field
+                .as_deref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default();
+            eprintln!(
+                "  {} {} [{}]: {}{}",
+                r.action.as_str(),
+                r.policy,
+                r.rule.as_str(),
+                r.message,
+                field
+            );
+        }
+        if !decision.patch.is_empty() {
+            eprintln!("patch:\n{}", serde_json::to_string_pretty(&decision.patch)?);
+        }
+        for e in &decision.patch_errors {
+            eprintln!("patch error: {e}");
+        }
+    }
+    Ok(if decision.allowed() { 0 } else { 1 })
+}

@@ -1,0 +1,35 @@
+//! Command-line front doors, one module per subcommand; argument handling and wiring only. Every
+//! command returns its exit code; errors that end a command map to exit code 2 in `main`.
+
+pub mod check;
+pub mod eval;
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::policy::LoadOptions;
+
+/// Options every command that evaluates policies shares.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// Policy bundle directory layered over the bundled library (repeatable; later wins per file).
+    #[arg(long = "policies", value_name = "DIR")]
+    pub policies: Vec<PathBuf>,
+    /// regate.yaml layered over the bundles' configuration (repeatable).
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// Do not load the bundled policy library.
+    #[arg(long = "no-bundled")]
+    pub no_bundled: bool,
+}
+
+impl PolicyArgs {
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            embedded: !self.no_bundled,
+            policy_dirs: self.policies.clone(),
+            config_files: self.config.clone(),
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Cluster state as policies see it: `data.inventory` in Gatekeeper's layout, built offline from the
+//! manifests being checked (plus an optional inventory file) or, in the server, from the API server.
+
+pub mod inventory;
+
+pub use inventory::Inventory;

@@ -1,0 +1,47 @@
+//! The `regate` binary: parses the command line and hands off to the library's commands. Errors that end
+//! a command print on stderr and exit with code 2.
+
+use clap::{Parser, Subcommand};
+
+use regate::cli;
+
+#[derive(Parser)]
+#[command(
+    name = "regate",
+    version,
+    about = "Policy-as-code admission webhook and CI checker for multi-tenant Kubernetes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check manifests (files, directories or `-` for stdin) against the policies, as CI does.
+    Check(cli::check::CheckArgs),
+    /// Answer one AdmissionReview exactly as the webhook would.
+    Eval(cli::eval::EvalArgs),
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { 2 } else { 0 };
+            let _ = err.print();
+            std::process::exit(code);
+        }
+    };
+    let result = match &cli.command {
+        Command::Check(args) => cli::check::run(args),
+        Command::Eval(args) => cli::eval::run(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(2);
+        }
+    }
+}

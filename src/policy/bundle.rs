@@ -1,0 +1,229 @@
+//! Policy bundle sources: the files of a bundle directory (`*.rego` modules, `*_test.rego` tests,
+//! `data.json`/`data.yaml` documents and `regate.yaml`), from the library embedded in the binary or from
+//! disk, layered so that a later bundle's file replaces an earlier one at the same relative path.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use include_dir::{include_dir, Dir};
+use sha2::{Digest, Sha256};
+
+/// The bundled policy library (`policies/` in the repository), compiled into the binary.
+static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/policies");
+
+/// What a bundle file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A Rego module (policy or library).
+    Module,
+    /// A Rego test module (`*_test.rego`).
+    Test,
+    /// A data document merged into `data` at the file's directory path (OPA bundle layout).
+    Data,
+    /// `regate.yaml`.
+    Config,
+}
+
+impl FileKind {
+    fn of(rel: &str) -> Option<FileKind> {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        if name.ends_with("_test.rego") {
+            Some(FileKind::Test)
+        } else if name.ends_with(".rego") {
+            Some(FileKind::Module)
+        } else if matches!(name, "data.json" | "data.yaml" | "data.yml") {
+            Some(FileKind::Data)
+        } else if matches!(name, "regate.yaml" | "regate.yml") {
+            Some(FileKind::Config)
+        } else {
+            None
+        }
+    }
+}
+
+/// One bundle file.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path shown in messages (`policies/pod-security/policy.rego` for embedded files).
+    pub display: String,
+    /// Path inside the bundle, `/`-separated.
+    pub rel: String,
+    pub kind: FileKind,
+    pub text: String,
+    /// Which layer supplied it (0 is the embedded library).
+    pub layer: usize,
+}
+
+/// A bundle directory that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}: not valid UTF-8")]
+    NotUtf8(String),
+    #[error("{0}: not a directory")]
+    NotADirectory(String),
+}
+
+/// The layered set of bundle files, keyed by relative path.
+#[derive(Debug, Clone, Default)]
+pub struct BundleSources {
+    pub files: BTreeMap<String, SourceFile>,
+    pub layers: usize,
+}
+
+impl BundleSources {
+    /// The embedded policy library.
+    pub fn embedded() -> BundleSources {
+        let mut sources = BundleSources {
+            layers: 1,
+            ..Default::default()
+        };
+        let mut stack = vec![&EMBEDDED];
+        while let Some(dir) = stack.pop() {
+            for file in dir.files() {
+                let rel = file.path().to_string_lossy().replace('\\', "/");
+                let (Some(kind), Some(text)) = (FileKind::of(&rel), file.contents_utf8()) else {
+                    continue;
+                };
+                sources.files.insert(
+                    rel.clone(),
+                    SourceFile {
+                        display: format!("policies/{rel}"),
+                        rel,
+                        kind,
+                        text: text.to_string(),
+                        layer: 0,
+                    },
+                );
+            }
+            stack.extend(dir.dirs());
+        }
+        sources
+    }
+
+    /// Adds a directory as a new layer on top: its files replace files at the same relative path.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), BundleError> {
+        if !dir.is_dir() {
+            return Err(BundleError::NotADirectory(dir.display().to_string()));
+        }
+        let layer = self.layers;
+        self.layers += 1;
+        let mut paths = Vec::new();
+        collect(dir, dir, &mut paths)?;
+        for (rel, path) in paths {
+            let Some(kind) = FileKind::of(&rel) else {
+                continue;
+            };
+            let bytes = std::fs::read(&path).map_err(|source| BundleError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| BundleError::NotUtf8(path.display().to_string()))?;
+            self.files.insert(
+                rel.clone(),
+                SourceFile {
+                    display: path.display().to_string(),
+                    rel,
+                    kind,
+                    text,
+                    layer,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Files of one kind, in path order.
+    pub fn of_kind(&self, kind: FileKind) -> impl Iterator<Item = &SourceFile> {
+        self.files.values().filter(move |f| f.kind == kind)
+    }
+
+    /// A content digest over every file (path and bytes), identifying the bundle in logs and metrics.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for (rel, file) in &self.files {
+            hasher.update(rel.as_bytes());
+            hasher.update([0]);
+            hasher.update(file.text.as_bytes());
+            hasher.update([0]);
+        }
+        let digest = hasher.finalize();
+        format!(
+            "sha256:{}",
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    }
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), BundleError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| BundleError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        // Kubernetes ConfigMap mounts hold `..data` and `..2024_...` entries next to symlinks to them.
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            collect(root, &path, out)?;
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push((rel.to_string_lossy().replace('\\', "/"), path.clone()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_layers_replace_files_at_the_same_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("x")).unwrap();
+        std::fs::write(dir.path().join("x/policy.rego"), "package a").unwrap();
+        std::fs::write(dir.path().join("x/README.md"), "ignored").unwrap();
+        std::fs::write(dir.path().join("regate.yaml"), "{}").unwrap();
+        let mut sources = BundleSources::default();
+        sources.add_dir(dir.path()).unwrap();
+        std::fs::write(dir.path().join("x/policy.rego"), "package b").unwrap();
+        sources.add_dir(dir.path()).unwrap();
+        assert_eq!(sources.files.len(), 2);
+        assert_eq!(sources.files["x/policy.rego"].text, "package b");
+        assert_eq!(sources.files["x/policy.rego"].layer, 1);
+        assert_eq!(sources.files["regate.yaml"].kind, FileKind::Config);
+    }
+
+    #[test]
+    fn digest_changes_with_content() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.rego"), "package a").unwrap();
+        let mut one = BundleSources::default();
+        one.add_dir(dir.path()).unwrap();
+        std::fs::write(dir.path().join("a.rego"), "package b").unwrap();
+        let mut two = BundleSources::default();
+        two.add_dir(dir.path()).unwrap();
+        assert_ne!(one.digest(), two.digest());
+        assert!(one.digest().starts_with("sha256:"));
+    }
+
+    #[test]
+    fn missing_directory_is_an_error() {
+        let mut sources = BundleSources::default();
+        assert!(sources.add_dir(Path::new("/nonexistent/regate")).is_err());
+    }
+}

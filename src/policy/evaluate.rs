@@ -1,0 +1,337 @@
+//! Evaluating requests: an [`Evaluator`] binds a compiled [`PolicySet`] to one cluster-state snapshot
+//! (`data.inventory`) and decides requests on warm evaluators (pooled VMs, or clones of the warm
+//! interpreter). Every evaluation is bounded (regorus execution timer, VM instruction limit, and a request
+//! deadline checked between policies); errors, timeouts, panics and malformed rule values all become
+//! results enforced per `onError`, never a silent allow.
+
+use std::num::NonZeroU32;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use regorus::rvm::vm::RegoVM;
+use regorus::utils::limits::ExecutionTimerConfig;
+use regorus::{Engine, Value};
+use serde_json::Value as Json;
+
+use super::config::OnError;
+use super::decision::{read_messages, Decision, PolicyResult, RuleKind};
+use super::load::{Backend, Policy, PolicySet};
+use super::matcher::glob_match;
+use crate::admission::patch;
+use crate::admission::RequestFacts;
+use crate::report::model::Action;
+
+/// A policy set bound to one snapshot of cluster state.
+pub struct Evaluator {
+    set: Arc<PolicySet>,
+    data: Value,
+    interpreter: Mutex<Engine>,
+    pools: Vec<Mutex<Vec<RegoVM>>>,
+}
+
+/// Why one policy could not produce a value.
+#[derive(Debug, Clone)]
+struct EvalFailure(String);
+
+impl Evaluator {
+    /// Binds `set` to `inventory` (Gatekeeper layout: `{"cluster": ..., "namespace": ...}`).
+    pub fn new(set: Arc<PolicySet>, inventory: Json) -> anyhow::Result<Evaluator> {
+        let mut data = set.base_data.clone();
+        if let Json::Object(m) = &mut data {
+            m.insert("inventory".to_string(), inventory.clone());
+        }
+        let mut engine = set
+            .template
+            .lock()
+            .map_err(|_| anyhow::anyhow!("policy template lock poisoned"))?
+            .clone();
+        let mut inv = serde_json::Map::new();
+        inv.insert("inventory".to_string(), inventory);
+        engine.add_data(Value::from(Json::Object(inv)))?;
+        let pools = set
+            .policies
+            .iter()
+            .map(|_| Mutex::new(Vec::new()))
+            .collect();
+        Ok(Evaluator {
+            data: Value::from(data),
+            interpreter: Mutex::new(engine),
+            pools,
+            set,
+        })
+    }
+
+    /// The policy set this evaluator decides with.
+    pub fn policy_set(&self) -> &Arc<PolicySet> {
+        &self.set
+    }
+
+    /// True when `policy` applies to the request (match, exclusions, system namespaces).
+    pub fn applies(&self, policy: &Policy, facts: &RequestFacts) -> bool {
+        if let Some(ns) = facts.effective_namespace() {
+            if self
+                .set
+                .config
+                .system_namespaces
+                .iter()
+                .any(|p| glob_match(p, ns))
+            {
+                return false;
+            }
+        }
+        policy.match_spec.matches(facts) && !policy.exclude.iter().any(|e| e.matches(facts))
+    }
+
+    /// The validating decision for a raw AdmissionRequest: `deny` and `warn` rules of every applicable
+    /// policy. `deadline` bounds the whole request.
+    pub fn validate(&self, request: &Json, deadline: Instant) -> Decision {
+        let facts = RequestFacts::from_request(request);
+        let review = Value::from(request.clone());
+        let mut decision = Decision::default();
+        for (index, policy) in self.set.policies.iter().enumerate() {
+            if (policy.deny_rule.is_none() && policy.warn_rule.is_none())
+                || !self.applies(policy, &facts)
+            {
+                continue;
+            }
+            decision.evaluated.push(policy.id.clone());
+            let rules: Vec<(RuleKind, &str)> = [
+                policy.deny_rule.as_deref().map(|r| (RuleKind::Deny, r)),
+                policy.warn_rule.as_deref().map(|r| (RuleKind::Warn, r)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let paths: Vec<&str> = rules.iter().map(|(_, p)| *p).collect();
+            match self.evaluate(index, policy, &review, &paths, deadline) {
+                Ok(values) => {
+                    for ((kind, _), value) in rules.iter().zip(values) {
+                        match read_messages(&value, &policy.metadata.title) {
+                            Ok(messages) => {
+                                for m in messages {
+                                    decision
+                                        .results
+                                        .push(result(policy, *kind, m.message, m.field));
+                                }
+                            }
+                            Err(err) => decision.results.push(error_result(policy, &err)),
+                        }
+                    }
+                }
+                Err(EvalFailure(err)) => decision.results.push(error_result(policy, &err)),
+            }
+        }
+        decision
+    }
+
+    /// The mutating decision: `patch` rules of every applicable policy, normalised against the object.
+    /// Only CREATE and UPDATE with an object are mutated. Errors are results enforced per `onError`.
+    pub fn mutate(&self, request: &Json, deadline: Instant) -> (Decision, Option<Json>) {
+        let facts = RequestFacts::from_request(request);
+        let mut decision = Decision::default();
+        let Some(object) = request.get("object").filter(|o| o.is_object()) else {
+            return (decision, None);
+        };
+        if !matches!(facts.operation.as_str(), "CREATE" | "UPDATE") {
+            return (decision, None);
+        }
+        let review = Value::from(request.clone());
+        let mut ops = Vec::new();
+        let mut owners = Vec::new();
+        for (index, policy) in self.set.policies.iter().enumerate() {
+            let Some(rule) = policy.patch_rule.as_deref() else {
+                continue;
+            };
+            if !self.applies(policy, &facts) {
+                continue;
+            }
+            decision.evaluated.push(policy.id.clone());
+            match self.evaluate(index, policy, &review, &[rule], deadline) {
+                Ok(values) => match values.into_iter().next().unwrap_or(Json::Null) {
+                    Json::Null => {}
+                    Json::Array(items) => {
+                        for item in items {
+                            owners.push(index);
+                            ops.push(item);
+                        }
+                    }
+                    other => decision.results.push(error_result(
+                        policy,
+                        &format!("patch must be a set of JSON Patch operations, got {other}"),
+                    )),
+                },
+                Err(EvalFailure(err)) => decision.results.push(error_result(policy, &err)),
+            }
+        }
+        // Normalise one operation at a time so a bad operation is attributed to its policy.
+        let mut patched = object.clone();
+        for (op, owner) in ops.iter().zip(owners) {
+            let (normalized, errors) = patch::normalize(&patched, std::slice::from_ref(op));
+            patched = normalized.patched;
+            decision.patch.extend(normalized.ops);
+            for err in errors {
+                let policy = &self.set.policies[owner];
+                decision.patch_errors.push(format!("{}: {err}", policy.id));
+                decision
+                    .results
+                    .push(error_result(policy, &err.to_string()));
+            }
+        }
+        let patched = (!decision.patch.is_empty()).then_some(patched);
+        (decision, patched)
+    }
+
+    /// What `regate check` does for one object, like the API server's admission chain: mutate, then
+    /// validate the mutated object. Mutation errors and validation results are combined.
+    pub fn admit(&self, request: &Json, deadline: Instant) -> Decision {
+        let (mut mutation, patched) = self.mutate(request, deadline);
+        let validation = match patched {
+            Some(object) => {
+                let mut mutated = request.clone();
+                mutated["object"] = object;
+                self.validate(&mutated, deadline)
+            }
+            None => self.validate(request, deadline),
+        };
+        mutation.results.extend(validation.results);
+        for id in validation.evaluated {
+            if !mutation.evaluated.contains(&id) {
+                mutation.evaluated.push(id);
+            }
+        }
+        mutation
+    }
+
+    fn evaluate(
+        &self,
+        index: usize,
+        policy: &Policy,
+        review: &Value,
+        rules: &[&str],
+        deadline: Instant,
+    ) -> Result<Vec<Json>, EvalFailure> {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(EvalFailure(
+                "request deadline exceeded before this policy ran".into(),
+            ));
+        }
+        let limits = &self.set.config.limits;
+        let budget = Duration::from_millis(limits.policy_timeout_ms).min(deadline - now);
+        let timer = ExecutionTimerConfig {
+            limit: budget,
+            check_interval: NonZeroU32::MIN,
+        };
+        let mut input = Value::new_object();
+        if let Ok(map) = input.as_object_mut() {
+            map.insert(Value::from("review"), review.clone());
+            map.insert(Value::from("parameters"), policy.parameters_value.clone());
+        }
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| match &policy.backend {
+            Backend::Rvm { program, compiled } => {
+                let pool = &self.pools[index];
+                let pooled = pool.lock().ok().and_then(|mut p| p.pop());
+                let mut vm = match pooled {
+                    Some(vm) => vm,
+                    None => {
+                        let mut vm = RegoVM::new_with_policy(compiled.clone());
+                        vm.load_program(program.clone());
+                        vm.set_data(self.data.clone())
+                            .map_err(|e| EvalFailure(e.to_string()))?;
+                        vm.set_max_instructions(limits.max_instructions);
+                        vm.set_strict_builtin_errors(true);
+                        vm
+                    }
+                };
+                vm.set_execution_timer_config(Some(timer));
+                vm.set_input(input);
+                let mut out = Vec::with_capacity(rules.len());
+                for rule in rules {
+                    let value = vm
+                        .execute_entry_point_by_name(rule)
+                        .map_err(|e| EvalFailure(e.to_string()))?;
+                    out.push(to_json(value));
+                }
+                vm.set_input(Value::Undefined);
+                if let Ok(mut p) = pool.lock() {
+                    p.push(vm);
+                }
+                Ok(out)
+            }
+            Backend::Interpreter { .. } => {
+                let mut engine = self
+                    .interpreter
+                    .lock()
+                    .map_err(|_| EvalFailure("interpreter lock poisoned".into()))?
+                    .clone();
+                engine.set_execution_timer_config(timer);
+                engine.set_input(input);
+                let mut out = Vec::with_capacity(rules.len());
+                for rule in rules {
+                    let value = engine
+                        .eval_rule(rule.to_string())
+                        .map_err(|e| EvalFailure(super::load::format_rego_error(&e)))?;
+                    out.push(to_json(value));
+                }
+                Ok(out)
+            }
+        }));
+        let result = match outcome {
+            Ok(r) => r,
+            Err(_) => Err(EvalFailure("evaluation panicked".into())),
+        };
+        // The own deadline: a result that arrives after the budget is not trusted to be complete.
+        if result.is_ok() && started.elapsed() > budget + Duration::from_millis(50) {
+            return Err(EvalFailure(format!(
+                "evaluation took {:?}, over its {:?} budget",
+                started.elapsed(),
+                budget
+            )));
+        }
+        result
+    }
+}
+
+fn to_json(value: Value) -> Json {
+    match value {
+        Value::Undefined => Json::Null,
+        other => serde_json::to_value(&other).unwrap_or(Json::Null),
+    }
+}
+
+fn result(policy: &Policy, rule: RuleKind, message: String, field: Option<String>) -> PolicyResult {
+    let action = match (rule, policy.enforcement) {
+        (_, Action::Dryrun) => Action::Dryrun,
+        (RuleKind::Warn, _) => Action::Warn,
+        (_, enforcement) => enforcement,
+    };
+    PolicyResult {
+        policy: policy.id.clone(),
+        title: policy.metadata.title.clone(),
+        severity: policy.metadata.severity,
+        action,
+        rule,
+        message,
+        field,
+    }
+}
+
+fn error_result(policy: &Policy, err: &str) -> PolicyResult {
+    let action = match (policy.enforcement, policy.on_error) {
+        (Action::Dryrun, _) => Action::Dryrun,
+        (Action::Warn, _) | (_, OnError::Warn) => Action::Warn,
+        (Action::Deny, OnError::Deny) => Action::Deny,
+    };
+    let first_line = err.lines().next().unwrap_or(err);
+    PolicyResult {
+        policy: policy.id.clone(),
+        title: policy.metadata.title.clone(),
+        severity: policy.metadata.severity,
+        action,
+        rule: RuleKind::Error,
+        message: format!("policy error: {first_line}"),
+        field: None,
+    }
+}

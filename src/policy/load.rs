@@ -1,0 +1,459 @@
+//! Loading a policy set: layered bundle sources and configuration are parsed, every module compiled once,
+//! unknown functions rejected, policies discovered under `data.regate.policies.*` with their metadata and
+//! settings, and each policy given a compiled-VM program where regorus can compile it (the interpreter
+//! otherwise). Every error names file, line and column; all errors of a bundle are reported together.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use regorus::languages::rego::compiler::Compiler;
+use regorus::{Engine, Rc, Value};
+use serde_json::Value as Json;
+
+use super::ast::{self, ModuleInfo};
+use super::bundle::{BundleError, BundleSources, FileKind};
+use super::config::{self, Config, OnError};
+use super::matcher::MatchSpec;
+use super::metadata::{self, PolicyMetadata};
+use crate::report::model::Action;
+
+/// Package prefix under which policies live; the policy id is the next component with `_` as `-`.
+pub const POLICY_PREFIX: &str = "data.regate.policies.";
+
+/// Where the configuration view is placed in `data`.
+pub const CONFIG_DATA_PATH: [&str; 2] = ["regate", "config"];
+
+/// Where to load a policy set from.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Start from the embedded library (the default of every entry point).
+    pub embedded: bool,
+    /// Bundle directories layered on top, in order.
+    pub policy_dirs: Vec<PathBuf>,
+    /// `regate.yaml` files layered last, in order.
+    pub config_files: Vec<PathBuf>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            embedded: true,
+            policy_dirs: Vec::new(),
+            config_files: Vec::new(),
+        }
+    }
+}
+
+/// A bundle that cannot be used. `Display` lists every problem, one per line, each starting `file:line:col:`.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+/// How a policy is evaluated.
+pub(crate) enum Backend {
+    /// regorus's compiled VM.
+    Rvm {
+        program: Arc<regorus::rvm::program::Program>,
+        compiled: regorus::CompiledPolicy,
+    },
+    /// The tree-walking interpreter, for policies the VM compiler rejects (e.g. `with`).
+    Interpreter { reason: String },
+}
+
+/// One loaded policy with everything the engine applies outside Rego.
+pub struct Policy {
+    /// `pod-security`.
+    pub id: String,
+    /// `data.regate.policies.pod_security`.
+    pub package: String,
+    /// The file holding the `# METADATA` annotation.
+    pub file: String,
+    pub metadata: PolicyMetadata,
+    pub enforcement: Action,
+    pub match_spec: MatchSpec,
+    pub exclude: Vec<MatchSpec>,
+    pub on_error: OnError,
+    /// `input.parameters`.
+    pub parameters: Json,
+    pub(crate) parameters_value: Value,
+    /// Rule paths for `deny`, `warn` and `patch`, where defined.
+    pub deny_rule: Option<String>,
+    pub warn_rule: Option<String>,
+    pub patch_rule: Option<String>,
+    pub(crate) backend: Backend,
+}
+
+impl Policy {
+    /// `rvm` or `interpreter`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Rvm { .. } => "rvm",
+            Backend::Interpreter { .. } => "interpreter",
+        }
+    }
+
+    /// Why the interpreter is used, when it is.
+    pub fn interpreter_reason(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Interpreter { reason } => Some(reason),
+            Backend::Rvm { .. } => None,
+        }
+    }
+}
+
+/// A compiled, immutable policy set. Share it behind an `Arc`; evaluate through [`super::Evaluator`].
+pub struct PolicySet {
+    /// Content digest of the bundle files and `--config` layers.
+    pub digest: String,
+    pub config: Config,
+    /// The merged configuration tree (what `data.regate.config` shows, plus `policies`).
+    pub config_tree: Json,
+    pub policies: Vec<Policy>,
+    pub sources: BundleSources,
+    pub modules: Vec<ModuleInfo>,
+    /// Base `data`: configuration view and data documents (without the inventory).
+    pub(crate) base_data: Json,
+    /// All non-test modules with base data, warmed by one evaluation; cloned per interpreted evaluation.
+    pub(crate) template: Mutex<Engine>,
+}
+
+impl std::fmt::Debug for PolicySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicySet")
+            .field("digest", &self.digest)
+            .field(
+                "policies",
+                &self.policies.iter().map(|p| &p.id).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// Turns a regorus error (`\n--> file:line:col\n  | snippet\nerror: message`) into
+/// `file:line:col: message` followed by the snippet.
+pub fn format_rego_error(err: &anyhow::Error) -> String {
+    let text = err.to_string();
+    let mut location = None;
+    let mut message = None;
+    let mut snippet = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(loc) = trimmed.strip_prefix("--> ") {
+            location = Some(loc.trim().to_string());
+        } else if let Some(msg) = trimmed.strip_prefix("error: ") {
+            message = Some(msg.to_string());
+        } else if !trimmed.is_empty() && trimmed != "|" {
+            snippet.push(format!("    {line}"));
+        }
+    }
+    match (location, message) {
+        (Some(loc), Some(msg)) => {
+            let mut out = format!("{loc}: {msg}");
+            for s in snippet {
+                out.push('\n');
+                out.push_str(&s);
+            }
+            out
+        }
+        _ => text.trim().to_string(),
+    }
+}
+
+/// Reads, checks and compiles a policy set.
+pub fn load(options: &LoadOptions) -> Result<PolicySet, LoadError> {
+    let mut sources = if options.embedded {
+        BundleSources::embedded()
+    } else {
+        BundleSources::default()
+    };
+    for dir in &options.policy_dirs {
+        sources.add_dir(dir)?;
+    }
+    let mut extra_config = Vec::new();
+    for file in &options.config_files {
+        let text = std::fs::read_to_string(file).map_err(|source| BundleError::Io {
+            path: file.display().to_string(),
+            source,
+        })?;
+        extra_config.push((file.display().to_string(), text));
+    }
+    compile(sources, &extra_config, false)
+}
+
+/// Compiles `sources` (and extra `regate.yaml` layers given as `(name, text)`). With `include_tests`,
+/// `*_test.rego` modules are loaded too (for `regate test`).
+pub fn compile(
+    sources: BundleSources,
+    extra_config: &[(String, String)],
+    include_tests: bool,
+) -> Result<PolicySet, LoadError> {
+    let mut errors = Vec::new();
+
+    // Configuration layers: bundle files in layer order, then --config files.
+    let mut merged = Json::Object(Default::default());
+    let mut config_files: Vec<_> = sources.of_kind(FileKind::Config).collect();
+    config_files.sort_by_key(|f| (f.layer, f.rel.clone()));
+    let mut origins = Vec::new();
+    let layers = config_files
+        .iter()
+        .map(|f| (f.display.clone(), f.text.clone()))
+        .chain(extra_config.iter().cloned());
+    let mut digest_extra = String::new();
+    for (name, text) in layers {
+        match config::parse_layer(&name, &text) {
+            Ok(layer) => config::merge(&mut merged, layer),
+            Err(err) => errors.push(err.to_string()),
+        }
+        digest_extra.push_str(&text);
+        origins.push(name);
+    }
+    let config = match config::finish(&merged, &origins.join(", ")) {
+        Ok(c) => c,
+        Err(err) => {
+            errors.push(err.to_string());
+            Config::default()
+        }
+    };
+
+    // Data documents, placed at their directory path like an OPA bundle.
+    let mut data = Json::Object(Default::default());
+    for file in sources.of_kind(FileKind::Data) {
+        let parsed: Result<Json, String> = if file.rel.ends_with(".json") {
+            serde_json::from_str(&file.text)
+                .map_err(|e| format!("{}:{}:{}: {e}", file.display, e.line(), e.column()))
+        } else {
+            yaml_serde::from_str(&file.text).map_err(|e| {
+                let (l, c) = e
+                    .location()
+                    .map(|l| (l.line(), l.column()))
+                    .unwrap_or((1, 1));
+                format!("{}:{l}:{c}: {e}", file.display)
+            })
+        };
+        match parsed {
+            Ok(doc) => {
+                let dir: Vec<&str> = file.rel.split('/').collect();
+                let mut wrapped = doc;
+                for component in dir[..dir.len().saturating_sub(1)].iter().rev() {
+                    let mut m = serde_json::Map::new();
+                    m.insert((*component).to_string(), wrapped);
+                    wrapped = Json::Object(m);
+                }
+                config::merge(&mut data, wrapped);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut config_view = config::rego_view(&merged);
+    for key in CONFIG_DATA_PATH.iter().rev() {
+        let mut m = serde_json::Map::new();
+        m.insert((*key).to_string(), config_view);
+        config_view = Json::Object(m);
+    }
+    config::merge(&mut data, config_view);
+
+    // Modules.
+    let mut engine = Engine::new();
+    engine.set_strict_builtin_errors(true);
+    for file in sources.files.values() {
+        let wanted =
+            file.kind == FileKind::Module || (include_tests && file.kind == FileKind::Test);
+        if !wanted {
+            continue;
+        }
+        if let Err(err) = engine.add_policy(file.display.clone(), file.text.clone()) {
+            errors.push(format_rego_error(&err));
+        }
+    }
+    if let Err(err) = engine.add_data(Value::from(data.clone())) {
+        errors.push(format!("data documents: {err}"));
+    }
+    if !errors.is_empty() {
+        return Err(LoadError::Invalid(errors));
+    }
+    let (modules, unknown) = ast::inspect(&mut engine);
+    errors.extend(unknown.iter().map(ToString::to_string));
+
+    let policies = discover(&sources, &modules, &config, &mut engine, &mut errors);
+    if !errors.is_empty() {
+        return Err(LoadError::Invalid(errors));
+    }
+
+    // Warm the template: the first evaluation prepares the engine; clones then start warm.
+    engine.set_input(Value::new_object());
+    for policy in &policies {
+        if let Some(rule) = policy.deny_rule.as_ref().or(policy.warn_rule.as_ref()) {
+            let _ = engine.eval_rule(rule.clone());
+            break;
+        }
+    }
+
+    let mut digest_sources = sources.clone();
+    if !digest_extra.is_empty() {
+        digest_sources.files.insert(
+            "\0--config".into(),
+            super::bundle::SourceFile {
+                display: "--config".into(),
+                rel: "\0--config".into(),
+                kind: FileKind::Config,
+                text: digest_extra,
+                layer: usize::MAX,
+            },
+        );
+    }
+    Ok(PolicySet {
+        digest: digest_sources.digest(),
+        config,
+        config_tree: merged,
+        policies,
+        sources,
+        modules,
+        base_data: data,
+        template: Mutex::new(engine),
+    })
+}
+
+fn discover(
+    sources: &BundleSources,
+    modules: &[ModuleInfo],
+    config: &Config,
+    engine: &mut Engine,
+    errors: &mut Vec<String>,
+) -> Vec<Policy> {
+    // Group modules by package; a package may span several files.
+    let mut packages: BTreeMap<&str, Vec<&ModuleInfo>> = BTreeMap::new();
+    for module in modules {
+        if module.package.starts_with(POLICY_PREFIX) && !module.file.ends_with("_test.rego") {
+            packages
+                .entry(module.package.as_str())
+                .or_default()
+                .push(module);
+        }
+    }
+    let by_display: BTreeMap<&str, &str> = sources
+        .files
+        .values()
+        .map(|f| (f.display.as_str(), f.text.as_str()))
+        .collect();
+    let mut policies = Vec::new();
+    for (package, files) in packages {
+        let rest = &package[POLICY_PREFIX.len()..];
+        if rest.contains('.') {
+            continue; // helpers nested below a policy package
+        }
+        let has = |name: &str| files.iter().any(|m| m.rules.iter().any(|r| r.name == name));
+        let rule = |name: &str| has(name).then(|| format!("{package}.{name}"));
+        let (deny_rule, warn_rule, patch_rule) = (rule("deny"), rule("warn"), rule("patch"));
+        if deny_rule.is_none() && warn_rule.is_none() && patch_rule.is_none() {
+            continue;
+        }
+        let id = rest.replace('_', "-");
+        let mut found = None;
+        for m in &files {
+            let text = by_display.get(m.file.as_str()).copied().unwrap_or_default();
+            match metadata::parse_package_annotation(&m.file, text) {
+                Ok(Some(md)) => found = Some((m.file.clone(), md)),
+                Ok(None) => {}
+                Err(err) => errors.push(err.to_string()),
+            }
+        }
+        let Some((file, md)) = found else {
+            errors.push(format!(
+                "{}:1:1: policy {id} has no `# METADATA` annotation above its package line (title, severity, ... are required)",
+                files[0].file
+            ));
+            continue;
+        };
+        let settings = config.policies.get(&id).cloned().unwrap_or_default();
+        if settings.enabled == Some(false) {
+            continue;
+        }
+        let mut match_spec = settings
+            .match_spec
+            .clone()
+            .unwrap_or_else(|| md.match_spec.clone());
+        if match_spec.operations.is_empty() {
+            match_spec.operations = vec!["CREATE".into(), "UPDATE".into()];
+        }
+        let mut exclude: Vec<MatchSpec> = md
+            .exclude
+            .iter()
+            .cloned()
+            .chain(settings.exclude.clone())
+            .collect();
+        exclude.retain(|e| *e != MatchSpec::default());
+        for e in &exclude {
+            if e.label_selector.is_some() {
+                errors.push(format!(
+                    "{file}:{}:1: policy {id}: exclude.labelSelector is not allowed: tenants can set labels, so a label must never exempt an object; exclude by namespace name instead",
+                    md.line
+                ));
+            }
+        }
+        let parameters = settings
+            .parameters
+            .clone()
+            .unwrap_or(Json::Object(Default::default()));
+        let entries: Vec<&String> = [&deny_rule, &warn_rule, &patch_rule]
+            .into_iter()
+            .flatten()
+            .collect();
+        let backend = compile_backend(engine, &entries);
+        policies.push(Policy {
+            id,
+            package: package.to_string(),
+            file,
+            enforcement: settings.enforcement.unwrap_or(md.enforcement),
+            on_error: settings.on_error.unwrap_or(config.on_error),
+            metadata: md,
+            match_spec,
+            exclude,
+            parameters_value: Value::from(parameters.clone()),
+            parameters,
+            deny_rule,
+            warn_rule,
+            patch_rule,
+            backend,
+        });
+    }
+    let known: Vec<&str> = policies.iter().map(|p| p.id.as_str()).collect();
+    for id in config.policies.keys() {
+        let disabled = config.policies.get(id).and_then(|s| s.enabled) == Some(false);
+        if !known.contains(&id.as_str()) && !disabled {
+            errors.push(format!(
+                "regate.yaml: policies.{id}: no such policy (known: {})",
+                known.join(", ")
+            ));
+        }
+    }
+    policies
+}
+
+fn compile_backend(engine: &mut Engine, entries: &[&String]) -> Backend {
+    let Some(first) = entries.first() else {
+        return Backend::Interpreter {
+            reason: "no entry points".into(),
+        };
+    };
+    let rule: Rc<str> = first.as_str().into();
+    let compiled = match engine.compile_with_entrypoint(&rule) {
+        Ok(c) => c,
+        Err(err) => {
+            return Backend::Interpreter {
+                reason: format_rego_error(&err),
+            }
+        }
+    };
+    let names: Vec<&str> = entries.iter().map(|s| s.as_str()).collect();
+    match Compiler::compile_from_policy(&compiled, &names) {
+        Ok(program) => Backend::Rvm { program, compiled },
+        Err(err) => Backend::Interpreter {
+            reason: err.to_string().trim().to_string(),
+        },
+    }
+}

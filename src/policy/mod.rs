@@ -1,0 +1,15 @@
+//! The policy engine: bundle sources, configuration, metadata, match/exclude, loading and compiling a
+//! policy set, evaluating requests into decisions, and the Rego unit-test runner.
+
+pub mod ast;
+pub mod bundle;
+pub mod config;
+pub mod decision;
+pub mod evaluate;
+pub mod load;
+pub mod matcher;
+pub mod metadata;
+
+pub use decision::{Decision, PolicyResult, RuleKind};
+pub use evaluate::Evaluator;
+pub use load::{load, LoadError, LoadOptions, Policy, PolicySet};
