@@ -3,12 +3,13 @@
 
 pub mod check;
 pub mod eval;
+pub mod test;
 
 use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::policy::LoadOptions;
+use crate::policy::{BackendChoice, LoadOptions};
 
 /// Options every command that evaluates policies shares.
 #[derive(Debug, Clone, Args)]
@@ -22,6 +23,9 @@ pub struct PolicyArgs {
     /// Do not load the bundled policy library.
     #[arg(long = "no-bundled")]
     pub no_bundled: bool,
+    /// Evaluate every policy on the interpreter instead of the compiled VM (for comparisons).
+    #[arg(long = "interpreter", hide = true)]
+    pub interpreter: bool,
 }
 
 impl PolicyArgs {
@@ -30,6 +34,11 @@ impl PolicyArgs {
             embedded: !self.no_bundled,
             policy_dirs: self.policies.clone(),
             config_files: self.config.clone(),
+            backend: if self.interpreter {
+                BackendChoice::Interpreter
+            } else {
+                BackendChoice::Auto
+            },
         }
     }
 }

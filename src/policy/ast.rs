@@ -10,7 +10,10 @@ use regorus::Engine;
 /// A rule head as written, e.g. `deny` or `test_allows_compliant_pod`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleInfo {
+    /// First component of the head (`helpers` for `helpers.double(x) := ...`).
     pub name: String,
+    /// The static part of the head as a dotted path (`helpers.double`); equals `name` for simple heads.
+    pub path: String,
     pub line: usize,
 }
 
@@ -61,10 +64,14 @@ pub fn inspect(engine: &mut Engine) -> (Vec<ModuleInfo>, Vec<UnknownFunction>) {
         let mut calls = Vec::new();
         let mut uses_with = false;
         for rule in module.policy.iter() {
-            if let Some(name) = rule_name(rule) {
+            if let Some(components) = head_components(rule) {
+                let path = components.join(".");
+                let name = components.first().cloned().unwrap_or_default();
                 defined.insert(format!("{package}.{name}"));
+                defined.insert(format!("{package}.{path}"));
                 rules.push(RuleInfo {
                     name,
+                    path,
                     line: rule.span().line as usize,
                 });
             }
@@ -155,16 +162,35 @@ fn head_ref(rule: &Rule) -> Option<&Expr> {
     }
 }
 
-/// The first component of a rule's head (`deny` for `deny contains msg if ...`, `a` for `a.b := 1`).
-fn rule_name(rule: &Rule) -> Option<String> {
+/// The static components of a rule's head: `[deny]` for `deny contains msg if ...`, `[a, b]` for
+/// `a.b := 1` and `a["b"] := 1`; a variable index ends the static part (`a[x] := 1` gives `[a]`).
+fn head_components(rule: &Rule) -> Option<Vec<String>> {
     let mut expr = head_ref(rule)?;
+    let mut reversed = Vec::new();
     loop {
         match expr {
-            Expr::Var { span, .. } => return Some(span.text().to_string()),
-            Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } => expr = refr,
+            Expr::Var { span, .. } => {
+                reversed.push(span.text().to_string());
+                break;
+            }
+            Expr::RefDot { refr, field, .. } => {
+                reversed.push(field.0.text().to_string());
+                expr = refr;
+            }
+            Expr::RefBrack { refr, index, .. } => {
+                match index.as_ref() {
+                    Expr::String { span, .. } => {
+                        reversed.push(span.text().trim_matches('"').to_string())
+                    }
+                    _ => reversed.clear(),
+                }
+                expr = refr;
+            }
             _ => return None,
         }
     }
+    reversed.reverse();
+    Some(reversed)
 }
 
 fn walk_rule(rule: &Rule, calls: &mut Vec<Call>, uses_with: &mut bool) {
@@ -358,6 +384,18 @@ mod tests {
             text.starts_with("p.rego:10:3: unknown function crypto.nope"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn ref_head_functions_are_defined() {
+        let mut e = engine(&[(
+            "h.rego",
+            "package p\nhelpers.double(x) := x * 2\nobj[\"k\"].v := 1\ny := helpers.double(2)\n",
+        )]);
+        let (infos, unknown) = inspect(&mut e);
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let paths: Vec<_> = infos[0].rules.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, vec!["helpers.double", "obj.k.v", "y"]);
     }
 
     #[test]

@@ -36,6 +36,12 @@ pub struct Limits {
     /// Instruction limit for the compiled VM (regorus's default is 25,000).
     #[serde(default = "Limits::default_max_instructions")]
     pub max_instructions: usize,
+    /// When true, an error raised by a builtin (`to_number("x")`, a type mismatch) fails the policy, which
+    /// then follows `onError` (deny by default), and every policy runs on the interpreter (regorus's VM
+    /// treats such errors as undefined). When false (the default), builtin errors make the expression
+    /// undefined, as in OPA and Gatekeeper, on both evaluators alike.
+    #[serde(default)]
+    pub strict_builtin_errors: bool,
 }
 
 impl Limits {
@@ -56,6 +62,7 @@ impl Default for Limits {
             policy_timeout_ms: Self::default_policy_timeout_ms(),
             request_timeout_ms: Self::default_request_timeout_ms(),
             max_instructions: Self::default_max_instructions(),
+            strict_builtin_errors: false,
         }
     }
 }

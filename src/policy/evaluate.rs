@@ -241,7 +241,7 @@ impl Evaluator {
                         vm.set_data(self.data.clone())
                             .map_err(|e| EvalFailure(e.to_string()))?;
                         vm.set_max_instructions(limits.max_instructions);
-                        vm.set_strict_builtin_errors(true);
+                        vm.set_strict_builtin_errors(limits.strict_builtin_errors);
                         vm
                     }
                 };

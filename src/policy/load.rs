@@ -4,10 +4,13 @@
 //! otherwise). Every error names file, line and column; all errors of a bundle are reported together.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use regorus::languages::rego::compiler::Compiler;
+use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Rc, Value};
 use serde_json::Value as Json;
 
@@ -33,6 +36,18 @@ pub struct LoadOptions {
     pub policy_dirs: Vec<PathBuf>,
     /// `regate.yaml` files layered last, in order.
     pub config_files: Vec<PathBuf>,
+    /// Which evaluator policies run on.
+    pub backend: BackendChoice,
+}
+
+/// Which evaluator to use for policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// The compiled VM where a policy compiles to it, the interpreter otherwise.
+    #[default]
+    Auto,
+    /// The interpreter for every policy (for comparisons and benchmarks).
+    Interpreter,
 }
 
 impl Default for LoadOptions {
@@ -41,6 +56,7 @@ impl Default for LoadOptions {
             embedded: true,
             policy_dirs: Vec::new(),
             config_files: Vec::new(),
+            backend: BackendChoice::Auto,
         }
     }
 }
@@ -182,7 +198,7 @@ pub fn load(options: &LoadOptions) -> Result<PolicySet, LoadError> {
         })?;
         extra_config.push((file.display().to_string(), text));
     }
-    compile(sources, &extra_config, false)
+    compile_with(sources, &extra_config, false, options.backend)
 }
 
 /// Compiles `sources` (and extra `regate.yaml` layers given as `(name, text)`). With `include_tests`,
@@ -191,6 +207,16 @@ pub fn compile(
     sources: BundleSources,
     extra_config: &[(String, String)],
     include_tests: bool,
+) -> Result<PolicySet, LoadError> {
+    compile_with(sources, extra_config, include_tests, BackendChoice::Auto)
+}
+
+/// [`compile`] with an explicit backend choice.
+pub fn compile_with(
+    sources: BundleSources,
+    extra_config: &[(String, String)],
+    include_tests: bool,
+    backend: BackendChoice,
 ) -> Result<PolicySet, LoadError> {
     let mut errors = Vec::new();
 
@@ -259,7 +285,14 @@ pub fn compile(
 
     // Modules.
     let mut engine = Engine::new();
-    engine.set_strict_builtin_errors(true);
+    // Tests always run strict so authors see builtin errors; production follows the configuration.
+    let strict = include_tests || config.limits.strict_builtin_errors;
+    engine.set_strict_builtin_errors(strict);
+    let backend = if config.limits.strict_builtin_errors {
+        BackendChoice::Interpreter
+    } else {
+        backend
+    };
     for file in sources.files.values() {
         let wanted =
             file.kind == FileKind::Module || (include_tests && file.kind == FileKind::Test);
@@ -279,12 +312,24 @@ pub fn compile(
     let (modules, unknown) = ast::inspect(&mut engine);
     errors.extend(unknown.iter().map(ToString::to_string));
 
-    let policies = discover(&sources, &modules, &config, &mut engine, &mut errors);
+    let policies = discover(
+        &sources,
+        &modules,
+        &config,
+        &mut engine,
+        backend,
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(LoadError::Invalid(errors));
     }
 
-    // Warm the template: the first evaluation prepares the engine; clones then start warm.
+    // Warm the template: the first evaluation prepares the engine; clones then start warm. The warm-up is
+    // bounded like any evaluation, so a policy that loops without input cannot hang loading.
+    engine.set_execution_timer_config(ExecutionTimerConfig {
+        limit: Duration::from_millis(config.limits.policy_timeout_ms),
+        check_interval: NonZeroU32::MIN,
+    });
     engine.set_input(Value::new_object());
     for policy in &policies {
         if let Some(rule) = policy.deny_rule.as_ref().or(policy.warn_rule.as_ref()) {
@@ -323,6 +368,7 @@ fn discover(
     modules: &[ModuleInfo],
     config: &Config,
     engine: &mut Engine,
+    backend_choice: BackendChoice,
     errors: &mut Vec<String>,
 ) -> Vec<Policy> {
     // Group modules by package; a package may span several files.
@@ -403,7 +449,12 @@ fn discover(
             .into_iter()
             .flatten()
             .collect();
-        let backend = compile_backend(engine, &entries);
+        let backend = match backend_choice {
+            BackendChoice::Auto => compile_backend(engine, &entries),
+            BackendChoice::Interpreter => Backend::Interpreter {
+                reason: "interpreter requested".into(),
+            },
+        };
         policies.push(Policy {
             id,
             package: package.to_string(),

@@ -9,7 +9,8 @@ pub mod evaluate;
 pub mod load;
 pub mod matcher;
 pub mod metadata;
+pub mod testrunner;
 
 pub use decision::{Decision, PolicyResult, RuleKind};
 pub use evaluate::Evaluator;
-pub use load::{load, LoadError, LoadOptions, Policy, PolicySet};
+pub use load::{load, BackendChoice, LoadError, LoadOptions, Policy, PolicySet};

@@ -12,7 +12,7 @@ pub mod junit;
 pub mod model;
 pub mod sarif;
 pub mod text;
-mod xml;
+pub(crate) mod xml;
 
 use std::collections::HashSet;
 use std::fmt;

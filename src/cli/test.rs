@@ -1,0 +1,244 @@
+//! `regate test [DIR]...`: runs the Rego unit tests (`test_*` rules in `*_test.rego` files) of the given
+//! bundle directories, like `opa test`. The bundled library's modules are loaded underneath (unless
+//! `--no-bundled`), but its tests only run, and are only loaded, when no DIR is given. Arguments are
+//! wired to [`crate::policy::testrunner`], which runs the tests and writes the reports.
+//!
+//! Exit codes: 0 every test passed (and coverage met `--threshold`); 1 a test failed or errored,
+//! coverage is below the threshold, or no test ran with `--fail-on-empty`; 2 bad arguments or a bundle
+//! that does not load (every problem listed as `file:line:col: message`).
+//!
+//! A DIR without tests is reported on stderr (`no tests found in DIR`) but, as with `opa test`, is not a
+//! failure unless `--fail-on-empty` is given.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use regex::Regex;
+
+use crate::policy::bundle::BundleSources;
+use crate::policy::load::{self, LoadError};
+use crate::policy::testrunner::{self, TestSelection};
+
+/// Output format of `regate test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// `PASS`/`FAIL`/`ERROR` lines and counts, like `opa test`.
+    Text,
+    /// One JSON object with every test, the counts and coverage.
+    Json,
+    /// JUnit XML, one testsuite per package.
+    Junit,
+}
+
+/// Arguments of `regate test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Bundle directories whose `*_test.rego` tests run, layered over the bundled library in order.
+    /// Without any, the bundled library's own tests run.
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Do not load the bundled policy library.
+    #[arg(long = "no-bundled")]
+    pub no_bundled: bool,
+    /// Only run tests whose id (`data.pkg.test_name`) matches this regular expression.
+    #[arg(short, long, value_name = "REGEX", value_parser = parse_regex)]
+    pub run: Option<Regex>,
+    /// List every test with its timing, and show `print()` output of passing tests and uncovered lines.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Output format on stdout.
+    #[arg(short, long, value_enum, default_value_t = TestFormat::Text)]
+    pub format: TestFormat,
+    /// Report line coverage of the DIRs' modules (test files excluded).
+    #[arg(short, long)]
+    pub coverage: bool,
+    /// Fail (exit 1) when total coverage is below PERCENT; implies --coverage.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_threshold)]
+    pub threshold: Option<f64>,
+    /// Time budget of each test (`500ms`, `5s`, `1m`); a test over it is an error.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Exit 1 when no test ran (no tests in a DIR, or none matched --run).
+    #[arg(long)]
+    pub fail_on_empty: bool,
+    /// Worker threads (default: all cores). Output does not depend on it.
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+}
+
+fn parse_regex(value: &str) -> Result<Regex, String> {
+    Regex::new(value).map_err(|e| e.to_string())
+}
+
+fn parse_threshold(value: &str) -> Result<f64, String> {
+    let n: f64 = value
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{value:?} is not a number"))?;
+    if !(0.0..=100.0).contains(&n) {
+        return Err(format!("{value} is not a percentage between 0 and 100"));
+    }
+    Ok(n)
+}
+
+/// `250ms`, `5s`, `1.5s`, `2m`; a bare number is seconds.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{value:?}: expected a duration such as 500ms, 5s or 1m"))?;
+    let seconds = match unit {
+        "ms" => n / 1_000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{value:?}: unknown unit {unit:?} (use ms, s or m)")),
+    };
+    let d = Duration::try_from_secs_f64(seconds).map_err(|e| format!("{value:?}: {e}"))?;
+    if d.is_zero() {
+        return Err(format!("{value:?}: the timeout must be positive"));
+    }
+    Ok(d)
+}
+
+/// Runs `regate test`; returns the exit code.
+pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
+    let mut sources = if args.no_bundled {
+        BundleSources::default()
+    } else {
+        BundleSources::embedded()
+    };
+    let first_dir_layer = sources.layers;
+    for dir in &args.dirs {
+        sources.add_dir(dir).map_err(LoadError::from)?;
+    }
+    let min_layer = if args.dirs.is_empty() {
+        0
+    } else {
+        first_dir_layer
+    };
+    testrunner::drop_unselected_tests(&mut sources, min_layer);
+    let set = match load::compile(sources, &[], true) {
+        Ok(set) => set,
+        Err(err) => {
+            eprintln!("error: the policy bundle does not load:");
+            eprintln!("{err}");
+            return Ok(2);
+        }
+    };
+    let selection = TestSelection {
+        min_layer,
+        run: args.run.clone(),
+        timeout: args.timeout,
+        coverage: args.coverage || args.threshold.is_some(),
+    };
+
+    // Directories without tests, as `opa test` would simply run nothing for them.
+    let discovered = testrunner::discover(&set, selection.min_layer);
+    let mut empty = false;
+    if args.dirs.is_empty() {
+        if discovered.is_empty() {
+            eprintln!("no tests found in the bundled library");
+            empty = true;
+        }
+    } else {
+        for (i, dir) in args.dirs.iter().enumerate() {
+            let layer = first_dir_layer + i;
+            if !discovered.iter().any(|c| c.layer == layer) {
+                eprintln!("no tests found in {}", dir.display());
+                empty = true;
+            }
+        }
+    }
+
+    let execute = || testrunner::run_tests(&set, &selection);
+    let run = match args.jobs {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+            .context("starting worker threads")?
+            .install(execute),
+        None => execute(),
+    };
+    if run.results.is_empty() && run.filtered_out > 0 {
+        if let Some(re) = &args.run {
+            eprintln!("no tests matched --run {}", re.as_str());
+        }
+        empty = true;
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        TestFormat::Text => testrunner::write_text(&run, args.verbose, &mut out),
+        TestFormat::Json => testrunner::write_json(&run, &mut out),
+        TestFormat::Junit => testrunner::write_junit(&run, &mut out),
+    }
+    .and_then(|()| out.flush())
+    .context("writing the test report to stdout")?;
+    if args.format != TestFormat::Text {
+        // stdout stays machine-readable; CI still finds the summary line.
+        eprintln!("{}", testrunner::summary_line(&run));
+    }
+
+    let mut code = if run.all_passed() { 0 } else { 1 };
+    if let (Some(threshold), Some(coverage)) = (args.threshold, &run.coverage) {
+        let percent = coverage.percent();
+        if percent < threshold {
+            eprintln!(
+                "coverage {percent:.2}% ({}/{} lines) is below the threshold {threshold}%",
+                coverage.covered(),
+                coverage.total()
+            );
+            code = 1;
+        }
+    }
+    if empty && args.fail_on_empty {
+        code = 1;
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("200ms", Duration::from_millis(200))]
+    #[case("5s", Duration::from_secs(5))]
+    #[case("1.5s", Duration::from_millis(1500))]
+    #[case("2", Duration::from_secs(2))]
+    #[case("1m", Duration::from_secs(60))]
+    fn durations_parse(#[case] text: &str, #[case] want: Duration) {
+        assert_eq!(parse_duration(text), Ok(want));
+    }
+
+    #[rstest]
+    #[case("")]
+    #[case("0s")]
+    #[case("5h")]
+    #[case("-1s")]
+    #[case("fast")]
+    fn bad_durations_are_rejected(#[case] text: &str) {
+        assert!(parse_duration(text).is_err(), "{text:?} parsed");
+    }
+
+    #[rstest]
+    #[case("90", Some(90.0))]
+    #[case("87.5%", Some(87.5))]
+    #[case("0", Some(0.0))]
+    #[case("100", Some(100.0))]
+    #[case("101", None)]
+    #[case("-3", None)]
+    #[case("lots", None)]
+    fn thresholds(#[case] text: &str, #[case] want: Option<f64>) {
+        assert_eq!(parse_threshold(text).ok(), want);
+    }
+}

@@ -1,0 +1,7 @@
+# METADATA
+# title: Bad
+package regate.policies.bad
+
+deny contains "x" if {
+	input.review.name ==
+}

@@ -1,0 +1,5 @@
+package regate.lib.broken
+
+ok := 1
+
+oops := [1, 2

@@ -1,0 +1,3 @@
+package regate.lib.util
+
+double(x) := x * 2

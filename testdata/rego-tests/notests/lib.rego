@@ -1,0 +1,3 @@
+package regate.lib.notests
+
+answer := 42
