@@ -14,3 +14,4 @@ pub mod cluster;
 pub mod manifest;
 pub mod policy;
 pub mod report;
+pub mod server;

@@ -22,6 +22,8 @@ enum Command {
     Check(cli::check::CheckArgs),
     /// Answer one AdmissionReview exactly as the webhook would.
     Eval(cli::eval::EvalArgs),
+    /// Run the HTTPS validating and mutating admission webhook.
+    Serve(Box<cli::serve::ServeArgs>),
     /// Run the Rego unit tests (`test_*` rules in `*_test.rego`) of bundle directories, like `opa test`.
     Test(cli::test::TestArgs),
 }
@@ -38,6 +40,7 @@ fn main() {
     let result = match &cli.command {
         Command::Check(args) => cli::check::run(args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::Serve(args) => cli::serve::run(args),
         Command::Test(args) => cli::test::run(args),
     };
     match result {

@@ -123,8 +123,12 @@ pub fn create_request(object: &Json, default_namespace: &str, requester: &Reques
     };
     let gvk = json!({"group": group, "version": version, "kind": kind});
     let gvr = json!({"group": group, "version": version, "resource": resource_for(kind)});
+    // Deterministic per object identity; hashing the identity, not the whole object, keeps it cheap.
     let mut hasher = Sha256::new();
-    hasher.update(object.to_string().as_bytes());
+    for part in [api_version, kind, namespace.as_str(), name.as_str()] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
     let digest = hasher.finalize();
     let uid = format!(
         "check-{}",

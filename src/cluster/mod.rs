@@ -2,5 +2,7 @@
 //! manifests being checked (plus an optional inventory file) or, in the server, from the API server.
 
 pub mod inventory;
+pub mod kube_source;
+pub mod state;
 
 pub use inventory::Inventory;

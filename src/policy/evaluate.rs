@@ -4,6 +4,7 @@
 //! deadline checked between policies); errors, timeouts, panics and malformed rule values all become
 //! results enforced per `onError`, never a silent allow.
 
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,26 @@ pub struct Evaluator {
     pools: Vec<Mutex<Vec<RegoVM>>>,
 }
 
+/// The request as a regorus value, converted on first use (requests no policy applies to are never
+/// converted) and shared by every policy of the request.
+struct LazyValue<'a> {
+    json: &'a Json,
+    value: Option<Value>,
+}
+
+impl<'a> LazyValue<'a> {
+    fn new(json: &'a Json) -> LazyValue<'a> {
+        LazyValue { json, value: None }
+    }
+
+    fn get(&mut self) -> &Value {
+        self.value.get_or_insert_with(|| to_value(self.json))
+    }
+}
+
+/// How many units of work the evaluators do between two looks at the clock.
+const TIMER_CHECK_INTERVAL: u32 = 512;
+
 /// Why one policy could not produce a value.
 #[derive(Debug, Clone)]
 struct EvalFailure(String);
@@ -48,14 +69,14 @@ impl Evaluator {
             .clone();
         let mut inv = serde_json::Map::new();
         inv.insert("inventory".to_string(), inventory);
-        engine.add_data(Value::from(Json::Object(inv)))?;
+        engine.add_data(to_value(&Json::Object(inv)))?;
         let pools = set
             .policies
             .iter()
             .map(|_| Mutex::new(Vec::new()))
             .collect();
         Ok(Evaluator {
-            data: Value::from(data),
+            data: to_value(&data),
             interpreter: Mutex::new(engine),
             pools,
             set,
@@ -86,8 +107,11 @@ impl Evaluator {
     /// The validating decision for a raw AdmissionRequest: `deny` and `warn` rules of every applicable
     /// policy. `deadline` bounds the whole request.
     pub fn validate(&self, request: &Json, deadline: Instant) -> Decision {
+        self.validate_with(request, &mut LazyValue::new(request), deadline)
+    }
+
+    fn validate_with(&self, request: &Json, review: &mut LazyValue, deadline: Instant) -> Decision {
         let facts = RequestFacts::from_request(request);
-        let review = Value::from(request.clone());
         let mut decision = Decision::default();
         for (index, policy) in self.set.policies.iter().enumerate() {
             if (policy.deny_rule.is_none() && policy.warn_rule.is_none())
@@ -104,7 +128,7 @@ impl Evaluator {
             .flatten()
             .collect();
             let paths: Vec<&str> = rules.iter().map(|(_, p)| *p).collect();
-            match self.evaluate(index, policy, &review, &paths, deadline) {
+            match self.evaluate(index, policy, review.get(), &paths, deadline) {
                 Ok(values) => {
                     for ((kind, _), value) in rules.iter().zip(values) {
                         match read_messages(&value, &policy.metadata.title) {
@@ -128,6 +152,15 @@ impl Evaluator {
     /// The mutating decision: `patch` rules of every applicable policy, normalised against the object.
     /// Only CREATE and UPDATE with an object are mutated. Errors are results enforced per `onError`.
     pub fn mutate(&self, request: &Json, deadline: Instant) -> (Decision, Option<Json>) {
+        self.mutate_with(request, &mut LazyValue::new(request), deadline)
+    }
+
+    fn mutate_with(
+        &self,
+        request: &Json,
+        review: &mut LazyValue,
+        deadline: Instant,
+    ) -> (Decision, Option<Json>) {
         let facts = RequestFacts::from_request(request);
         let mut decision = Decision::default();
         let Some(object) = request.get("object").filter(|o| o.is_object()) else {
@@ -136,7 +169,6 @@ impl Evaluator {
         if !matches!(facts.operation.as_str(), "CREATE" | "UPDATE") {
             return (decision, None);
         }
-        let review = Value::from(request.clone());
         let mut ops = Vec::new();
         let mut owners = Vec::new();
         for (index, policy) in self.set.policies.iter().enumerate() {
@@ -147,7 +179,7 @@ impl Evaluator {
                 continue;
             }
             decision.evaluated.push(policy.id.clone());
-            match self.evaluate(index, policy, &review, &[rule], deadline) {
+            match self.evaluate(index, policy, review.get(), &[rule], deadline) {
                 Ok(values) => match values.into_iter().next().unwrap_or(Json::Null) {
                     Json::Null => {}
                     Json::Array(items) => {
@@ -185,14 +217,15 @@ impl Evaluator {
     /// What `regate check` does for one object, like the API server's admission chain: mutate, then
     /// validate the mutated object. Mutation errors and validation results are combined.
     pub fn admit(&self, request: &Json, deadline: Instant) -> Decision {
-        let (mut mutation, patched) = self.mutate(request, deadline);
+        let mut review = LazyValue::new(request);
+        let (mut mutation, patched) = self.mutate_with(request, &mut review, deadline);
         let validation = match patched {
             Some(object) => {
                 let mut mutated = request.clone();
                 mutated["object"] = object;
                 self.validate(&mutated, deadline)
             }
-            None => self.validate(request, deadline),
+            None => self.validate_with(request, &mut review, deadline),
         };
         mutation.results.extend(validation.results);
         for id in validation.evaluated {
@@ -221,7 +254,7 @@ impl Evaluator {
         let budget = Duration::from_millis(limits.policy_timeout_ms).min(deadline - now);
         let timer = ExecutionTimerConfig {
             limit: budget,
-            check_interval: NonZeroU32::MIN,
+            check_interval: NonZeroU32::new(TIMER_CHECK_INTERVAL).unwrap_or(NonZeroU32::MIN),
         };
         let mut input = Value::new_object();
         if let Ok(map) = input.as_object_mut() {
@@ -291,6 +324,30 @@ impl Evaluator {
             )));
         }
         result
+    }
+}
+
+/// Converts JSON to a regorus value directly (no serde round trip, no intermediate clone).
+pub fn to_value(json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::from(*b),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                Value::from(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(items) => Value::from(items.iter().map(to_value).collect::<Vec<Value>>()),
+        Json::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), to_value(v)))
+                .collect::<BTreeMap<Value, Value>>(),
+        ),
     }
 }
 

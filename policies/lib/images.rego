@@ -1,0 +1,136 @@
+# Image reference parsing, following the grammar of distribution/reference (what the kubelet and
+# container runtimes use), so policies compare parsed parts instead of string prefixes:
+#
+#   nginx                                  -> docker.io / library/nginx
+#   harbor.example.eu:443/shop/app:1.2     -> host harbor.example.eu, port 443, repository shop/app, tag 1.2
+#   harbor.example.eu/shop/app:1.2@sha256:...  -> tag and digest (the runtime pulls by digest)
+#   harbor.example.eu.evil.io/shop/app     -> host harbor.example.eu.evil.io (not harbor.example.eu)
+#   harbor.example.eu@evil                 -> invalid (digest "evil")
+#
+# The first path component is a registry host when it contains "." or ":", is "localhost", or has an
+# upper-case letter (as in distribution/reference); otherwise the image is on docker.io, and a single
+# component gets the implicit "library/" prefix. Registry hosts are case-insensitive (DNS), so `host` is
+# lower-cased; repository components must be lower-case or the reference is invalid.
+package regate.lib.images
+
+_digest_re := `^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$`
+
+_component_re := `^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`
+
+_domain_re := `^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?))*(?::[0-9]{1,5})?$`
+
+# Splits `ref` into name, tag and digest strings ("" when absent). Undefined for a reference that is not
+# a string or has more than one "@".
+_split(ref) := {"name": nt.name, "tag": nt.tag, "digest": d[1], "has_digest": true} if {
+	is_string(ref)
+	d := split(ref, "@")
+	count(d) == 2
+	nt := _name_tag(d[0])
+}
+
+_split(ref) := {"name": nt.name, "tag": nt.tag, "digest": "", "has_digest": false} if {
+	is_string(ref)
+	not contains(ref, "@")
+	nt := _name_tag(ref)
+}
+
+# A trailing ":tag" only counts when the part after the last ":" contains no "/" (else it is a port).
+_name_tag(s) := {"name": m[1], "tag": m[2]} if {
+	m := regex.find_all_string_submatch_n(`^(.+?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?$`, s, 1)[0]
+}
+
+# Domain and path components of a name.
+_domain_path(name) := {"domain": parts[0], "path": array.slice(parts, 1, count(parts))} if {
+	parts := split(name, "/")
+	count(parts) > 1
+	_is_domain(parts[0])
+} else := {"domain": "docker.io", "path": ["library", name]} if {
+	not contains(name, "/")
+} else := {"domain": "docker.io", "path": split(name, "/")}
+
+_is_domain(c) if contains(c, ".")
+
+_is_domain(c) if contains(c, ":")
+
+_is_domain(c) if c == "localhost"
+
+_is_domain(c) if lower(c) != c
+
+# Why `ref` is not a valid image reference; undefined when it is valid.
+# (No branch iterates with `some` or ends with an assignment: regorus's compiled VM abandons an else
+# chain when a branch's iteration finds nothing or its last assignment is undefined.)
+invalid_reason(ref) := "it is not a string" if {
+	not is_string(ref)
+} else := "it is empty" if {
+	ref == ""
+} else := "it contains whitespace" if {
+	regex.match(`\s`, ref)
+} else := "it has more than one @" if {
+	count(split(ref, "@")) > 2
+} else := sprintf("digest %q is not sha256:<64 hex> or sha512:<128 hex>", [p.digest]) if {
+	p := _split(ref)
+	p.has_digest
+	not regex.match(_digest_re, p.digest)
+} else := "its name is empty" if {
+	p := _split(ref)
+	p.name == ""
+} else := sprintf("registry host %q is not a valid host[:port]", [dp.domain]) if {
+	dp := _domain_path(_split(ref).name)
+	is_string(dp.domain)
+	not regex.match(_domain_re, dp.domain)
+} else := "the repository path is empty" if {
+	dp := _domain_path(_split(ref).name)
+	count(dp.path) == 0
+} else := sprintf("repository component %q must be lower-case", [upper_case[0]]) if {
+	upper_case := [c | some c in _domain_path(_split(ref).name).path; lower(c) != c]
+	count(upper_case) > 0
+} else := sprintf("repository component %q is not valid", [bad[0]]) if {
+	bad := [c | some c in _domain_path(_split(ref).name).path; not regex.match(_component_re, c)]
+	count(bad) > 0
+} else := "the reference cannot be parsed" if {
+	not _split(ref)
+}
+
+valid(ref) if {
+	is_string(ref)
+	not invalid_reason(ref)
+}
+
+# The parsed reference, undefined when invalid:
+#   registry: lower-case host[:port]    host: lower-case host    port: "443" or ""
+#   repository: "shop/app"  project: "shop" (first path component)  tag, digest: "" when absent
+#   name: registry/repository (normalised)
+parse(ref) := r if {
+	valid(ref)
+	p := _split(ref)
+	dp := _domain_path(p.name)
+	registry := _normalise_registry(lower(dp.domain))
+	path := _normalise_path(registry, dp.path)
+	repository := concat("/", path)
+	r := {
+		"registry": registry,
+		"host": split(registry, ":")[0],
+		"port": _port(registry),
+		"repository": repository,
+		"project": path[0],
+		"tag": p.tag,
+		"digest": p.digest,
+		"name": sprintf("%s/%s", [registry, repository]),
+	}
+}
+
+_port(registry) := p if {
+	parts := split(registry, ":")
+	count(parts) == 2
+	p := parts[1]
+} else := ""
+
+# Docker Hub aliases, as distribution/reference normalises them.
+_normalise_registry(r) := "docker.io" if {
+	r in {"index.docker.io", "registry-1.docker.io"}
+} else := r
+
+_normalise_path(registry, path) := array.concat(["library"], path) if {
+	registry == "docker.io"
+	count(path) == 1
+} else := path

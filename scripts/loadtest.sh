@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Load test of `regate serve` over TLS with HTTP/1.1 keep-alive, at fixed request rates, side by side
+# with a null-policy run of the same binary (`--no-bundled` with an empty policies directory), so the
+# cost of the policies shows apart from the cost of TLS, HTTP and the AdmissionReview envelope.
+#
+# The server is pinned to one core and the load generator (oha) to the other with taskset. Traffic
+# only goes to 127.0.0.1; every run is bounded in time. Not part of the test suite.
+#
+# Usage: scripts/loadtest.sh [RATE ...]            (default rates: 100 250 500 1000 2000)
+# Environment:
+#   DURATION=10s        length of each run
+#   CONNECTIONS=8       concurrent keep-alive connections of oha
+#   REVIEW=FILE         the AdmissionReview to send (default: a Pod CREATE, denied by the library)
+#   REGATE=PATH         the regate binary (default: builds target/release/regate)
+#   SERVER_CPU=0 LOAD_CPU=1
+#
+# oha comes from crates.io; when it is missing it is installed with `cargo install oha --locked`
+# (about 20 minutes on 2 cores).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+RATES=("$@")
+[ ${#RATES[@]} -gt 0 ] || RATES=(100 250 500 1000 2000)
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-8}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+
+if ! command -v oha >/dev/null 2>&1; then
+	echo "oha not found; installing it from crates.io (cargo install oha --locked)..." >&2
+	cargo install oha --locked
+	export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "python3 is required to read oha's JSON" >&2; exit 2; }
+
+if [ -z "${REGATE:-}" ]; then
+	cargo build --release --quiet
+	REGATE=target/release/regate
+fi
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+cleanup() {
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill -TERM "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if [ -z "${REVIEW:-}" ]; then
+	REVIEW="$WORK/review.json"
+	cat >"$REVIEW" <<'EOF'
+{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
+ "uid":"0b5d1c8e-1f0a-4e7e-9d53-3f1d2c9a7b11",
+ "kind":{"group":"","version":"v1","kind":"Pod"},
+ "resource":{"group":"","version":"v1","resource":"pods"},
+ "requestKind":{"group":"","version":"v1","kind":"Pod"},
+ "requestResource":{"group":"","version":"v1","resource":"pods"},
+ "namespace":"shop","operation":"CREATE",
+ "userInfo":{"username":"alice","groups":["tenant:shop","system:authenticated"]},
+ "object":{"apiVersion":"v1","kind":"Pod",
+  "metadata":{"name":"web","namespace":"shop","labels":{"app":"web","regate.dev/tenant":"shop"}},
+  "spec":{"containers":[{"name":"app","image":"harbor.example.eu/shop/web:1.4.2",
+   "resources":{"limits":{"cpu":"500m","memory":"256Mi"},"requests":{"cpu":"100m","memory":"128Mi"}},
+   "securityContext":{"runAsNonRoot":true,"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},
+    "seccompProfile":{"type":"RuntimeDefault"}}}]}},
+ "oldObject":null,"dryRun":false,
+ "options":{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}}}
+EOF
+fi
+
+# Starts the server with "$@", waits until ready; sets SERVER_PID and PORT.
+start_server() {
+	local log="$WORK/server.log"
+	: >"$log"
+	taskset -c "$SERVER_CPU" "$REGATE" serve --dev --addr 127.0.0.1:0 \
+		--dev-ca-file "$WORK/ca.crt" --decision-log off --log-level warn,regate=info \
+		--max-inflight 2 "$@" 2>"$log" &
+	SERVER_PID=$!
+	for _ in $(seq 1 600); do
+		PORT=$(sed -n 's/.*regate serve listening.* addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n1)
+		[ -n "$PORT" ] && break
+		kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; exit 1; }
+		sleep 0.1
+	done
+	[ -n "$PORT" ] || { echo "server did not start" >&2; cat "$log" >&2; exit 1; }
+}
+
+stop_server() {
+	kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || true
+	SERVER_PID=""
+}
+
+# One oha run at a fixed rate; prints "rps p50_ms p99_ms ok errors".
+run_rate() {
+	local rate=$1 out="$WORK/oha-$1.json"
+	# -w: requests still running at the end are waited for, not counted as errors.
+	taskset -c "$LOAD_CPU" oha --no-tui --output-format json -z "$DURATION" -w -q "$rate" \
+		-c "$CONNECTIONS" -m POST -T application/json -D "$REVIEW" --cacert "$WORK/ca.crt" \
+		"https://127.0.0.1:$PORT/validate?timeout=10s" >"$out" 2>/dev/null || true
+	python3 - "$out" <<'EOF'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception:
+    print("- - - 0 run-failed"); sys.exit()
+s = r.get("summary", {})
+p = r.get("latencyPercentiles", {})
+codes = r.get("statusCodeDistribution", {})
+ok = sum(v for k, v in codes.items() if str(k) == "200")
+errors = sum(r.get("errorDistribution", {}).values())
+errors += sum(v for k, v in codes.items() if str(k) != "200")
+ms = lambda v: "-" if v is None else f"{v * 1000:.2f}"
+print(f"{s.get('requestsPerSec', 0):.0f} {ms(p.get('p50'))} {ms(p.get('p99'))} {ok} {errors}")
+EOF
+}
+
+declare -A RESULT
+EMPTY="$WORK/empty-policies"
+mkdir -p "$EMPTY"
+for mode in library null; do
+	if [ "$mode" = library ]; then
+		start_server
+	else
+		start_server --no-bundled --policies "$EMPTY" --allow-empty
+	fi
+	# Warm-up: connections, TLS sessions, evaluator pools.
+	taskset -c "$LOAD_CPU" oha --no-tui -z 2s -q 100 -c "$CONNECTIONS" -m POST -T application/json \
+		-D "$REVIEW" --cacert "$WORK/ca.crt" "https://127.0.0.1:$PORT/validate" >/dev/null 2>&1 || true
+	for rate in "${RATES[@]}"; do
+		RESULT[$mode,$rate]=$(run_rate "$rate")
+		echo "  $mode @ $rate/s: ${RESULT[$mode,$rate]}" >&2
+	done
+	stop_server
+done
+
+echo
+echo "regate serve load test: POST /validate over TLS 1.3, HTTP/1.1 keep-alive, $CONNECTIONS connections, $DURATION per rate"
+echo "server on CPU $SERVER_CPU, oha on CPU $LOAD_CPU; 'library' = bundled policies, 'null' = no policies (same binary)"
+echo
+printf "%8s | %-34s | %-34s\n" "rate/s" "library: reviews/s p50ms p99ms (ok/err)" "null: reviews/s p50ms p99ms (ok/err)"
+printf -- "---------+------------------------------------+-----------------------------------\n"
+for rate in "${RATES[@]}"; do
+	read -r lr lp50 lp99 lok lerr <<<"${RESULT[library,$rate]}"
+	read -r nr np50 np99 nok nerr <<<"${RESULT[null,$rate]}"
+	printf "%8s | %8s %8s %8s (%s/%s) | %8s %8s %8s (%s/%s)\n" "$rate" \
+		"$lr" "$lp50" "$lp99" "$lok" "$lerr" "$nr" "$np50" "$np99" "$nok" "$nerr"
+done

@@ -1,0 +1,286 @@
+//! `regate serve`: runs the HTTPS admission webhook ([`crate::server`]) until SIGTERM or SIGINT, then
+//! drains and exits 0. Argument handling, logging setup, the tokio runtime and the cluster-state
+//! source choice live here; everything else is in the server module.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use super::PolicyArgs;
+use crate::cluster::kube_source::{KubeSource, KubeSourceOptions};
+use crate::cluster::state::{ClusterState, StaticState};
+use crate::cluster::Inventory;
+use crate::server::{self, DecisionLogTarget, FailureMode, ServeOptions, TlsSource};
+
+/// What a policy needing cluster state yields when cluster state is unavailable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailureModeArg {
+    /// Deny (fail closed).
+    Deny,
+    /// Admit with a warning.
+    Allow,
+}
+
+/// Where cluster state comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClusterSourceArg {
+    /// The API server, through kube reflectors (in-cluster service account or kubeconfig).
+    Kube,
+    /// A fixed inventory: empty, or `--inventory` manifests; always synced.
+    Static,
+}
+
+/// Log line format on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Arguments of `regate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTPS listen address (port 0 picks a free port; the bound address is logged as `addr=`).
+    #[arg(long, default_value = "0.0.0.0:8443", value_name = "HOST:PORT")]
+    pub addr: SocketAddr,
+    /// Plain-HTTP listener for /metrics, /healthz and /readyz (they are served on the HTTPS port too).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Development mode: a self-signed CA and serving certificate generated at start, the CA written to
+    /// --dev-ca-file (printed), static empty cluster state.
+    #[arg(long)]
+    pub dev: bool,
+    /// Where --dev writes its CA certificate.
+    #[arg(long, value_name = "FILE")]
+    pub dev_ca_file: Option<PathBuf>,
+    /// Extra DNS names or IPs for the --dev certificate (localhost, 127.0.0.1 and ::1 are always in).
+    #[arg(long = "dev-san", value_name = "NAME")]
+    pub dev_san: Vec<String>,
+    /// Directory with tls.crt and tls.key (a mounted kubernetes.io/tls Secret), watched for rotation.
+    #[arg(long, value_name = "DIR", required_unless_present = "dev")]
+    pub tls_dir: Option<PathBuf>,
+    /// Require client certificates signed by this CA bundle (mTLS with the API server).
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Do not watch --policies and --config for changes.
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Poll interval of the policy and certificate watchers.
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    pub reload_interval: Duration,
+    /// Accept bundles whose Rego tests fail (at start and on reload).
+    #[arg(long)]
+    pub skip_bundle_tests: bool,
+    /// Accept a bundle without policies (benchmarks of the bare server).
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Where cluster state comes from (default: kube; static with --dev).
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub cluster_state: Option<ClusterSourceArg>,
+    /// Manifests making up a static cluster state (`kubectl get ns,netpol,ingress -A -o yaml`).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Vec<PathBuf>,
+    /// Result of a policy needing cluster state when cluster state is unavailable.
+    #[arg(long, value_enum, default_value = "deny", value_name = "MODE")]
+    pub cluster_failure_mode: FailureModeArg,
+    /// How long the API server may be unreachable before cluster lookups fail.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    pub cluster_stale_after: Duration,
+    /// Evaluations running at once (default: 2 × cores).
+    #[arg(long, value_name = "N")]
+    pub max_inflight: Option<usize>,
+    /// Requests waiting for an evaluation slot at once (default: 4 × --max-inflight); more are shed.
+    #[arg(long, value_name = "N")]
+    pub max_queued: Option<usize>,
+    /// How long a request may wait for an evaluation slot before a 503.
+    #[arg(long, default_value = "100ms", value_name = "DURATION", value_parser = parse_duration)]
+    pub queue_wait: Duration,
+    /// Kept between the API server's ?timeout= and the evaluation deadline.
+    #[arg(long, default_value = "200ms", value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline_margin: Duration,
+    /// Concurrent connections per listener.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub max_connections: usize,
+    /// Decision log: `-` for stdout, `off`, or a file to append to.
+    #[arg(long, default_value = "-", value_name = "FILE")]
+    pub decision_log: String,
+    /// After SIGTERM, keep serving with readiness false this long before draining.
+    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+    /// Upper bound on draining in-flight requests at shutdown.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set).
+    #[arg(long, default_value = "info", value_name = "FILTER")]
+    pub log_level: String,
+}
+
+/// `0`, `250ms`, `5s`, `1.5s`, `2m` (zero allowed).
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let trimmed = value.trim();
+    if matches!(trimmed, "0" | "0s" | "0ms") {
+        return Ok(Duration::ZERO);
+    }
+    super::test::parse_duration(trimmed)
+}
+
+fn init_logging(args: &ServeArgs) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&args.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    let _ = match args.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn default_dev_ca_file() -> PathBuf {
+    std::env::temp_dir().join("regate-dev").join("ca.crt")
+}
+
+/// Builds the server options from the arguments.
+pub fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
+    let tls = match (&args.tls_dir, args.dev) {
+        (Some(dir), _) => TlsSource::Dir(dir.clone()),
+        (None, true) => {
+            let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+            for n in &args.dev_san {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+            TlsSource::Dev {
+                ca_file: args.dev_ca_file.clone().unwrap_or_else(default_dev_ca_file),
+                names,
+            }
+        }
+        (None, false) => {
+            anyhow::bail!("--tls-dir is required (or --dev for a generated certificate)")
+        }
+    };
+    let mut o = ServeOptions::new(args.addr, tls, args.policy.load_options());
+    o.metrics_addr = args.metrics_addr;
+    o.client_ca = args.client_ca.clone();
+    o.bundle.run_tests = !args.skip_bundle_tests;
+    o.bundle.allow_empty = args.allow_empty;
+    o.watch_policies = !args.no_watch;
+    o.reload_interval = args.reload_interval;
+    o.cluster_failure_mode = match args.cluster_failure_mode {
+        FailureModeArg::Deny => FailureMode::Deny,
+        FailureModeArg::Allow => FailureMode::Allow,
+    };
+    if let Some(n) = args.max_inflight {
+        anyhow::ensure!(n > 0, "--max-inflight must be at least 1");
+        o.max_inflight = n;
+        o.max_queued = 4 * n;
+    }
+    if let Some(n) = args.max_queued {
+        o.max_queued = n;
+    }
+    o.queue_wait = args.queue_wait;
+    o.deadline_margin = args.deadline_margin;
+    o.max_connections = args.max_connections.max(1);
+    o.decision_log = match args.decision_log.as_str() {
+        "-" => DecisionLogTarget::Stdout,
+        "off" => DecisionLogTarget::Off,
+        path => DecisionLogTarget::File(PathBuf::from(path)),
+    };
+    o.shutdown_delay = args.shutdown_delay;
+    o.shutdown_timeout = args.shutdown_timeout;
+    Ok(o)
+}
+
+async fn cluster_state(args: &ServeArgs) -> anyhow::Result<Arc<dyn ClusterState>> {
+    let source = args.cluster_state.unwrap_or(if args.dev {
+        ClusterSourceArg::Static
+    } else {
+        ClusterSourceArg::Kube
+    });
+    match source {
+        ClusterSourceArg::Static => {
+            let mut inventory = Inventory::new();
+            super::eval::load_inventory(&args.inventory, &mut inventory, "default")?;
+            Ok(Arc::new(StaticState::new(inventory.to_json())))
+        }
+        ClusterSourceArg::Kube => {
+            anyhow::ensure!(
+                args.inventory.is_empty(),
+                "--inventory needs --cluster-state static"
+            );
+            let source = KubeSource::start_default(KubeSourceOptions {
+                stale_after: args.cluster_stale_after,
+                ..KubeSourceOptions::default()
+            })
+            .await?;
+            Ok(source)
+        }
+    }
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+/// Runs `regate serve`; returns 0 after a graceful shutdown.
+pub fn run(args: &ServeArgs) -> anyhow::Result<i32> {
+    init_logging(args);
+    let options = options(args)?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .max_blocking_threads(options.max_inflight + 16)
+        .thread_name("regate")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // Check the serving pair before connecting to a cluster, so a bad mount is the error reported.
+    if let TlsSource::Dir(dir) = &options.tls {
+        let (cert, key) = crate::server::tls::read_dir_pair(dir)?;
+        crate::server::tls::parse_pair(&cert, &key)
+            .with_context(|| format!("serving certificate in {}", dir.display()))?;
+    }
+    let result = runtime.block_on(async {
+        let cluster = cluster_state(args).await?;
+        let handle = server::start(options, cluster).await?;
+        if let Some(ca) = handle.ca_file() {
+            tracing::info!(ca_file = %ca.display(), "development CA written (trust it to call the webhook)");
+            if args.log_format == LogFormat::Text {
+                eprintln!("regate: development CA certificate: {}", ca.display());
+            }
+        }
+        let signal = wait_for_signal().await;
+        tracing::info!(signal, "signal received");
+        handle.shutdown();
+        handle.wait().await
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result.map(|()| 0)
+}

@@ -1,0 +1,505 @@
+//! The HTTP surface: `POST /validate` and `POST /mutate` (AdmissionReview in, AdmissionReview out),
+//! `GET /healthz`, `GET /readyz`, `GET /metrics`. Bad input is answered with a 4xx and a JSON body
+//! `{"error": ..., "reason": ...}` (and counted per reason) before any evaluation; evaluation runs on the
+//! blocking pool behind a bounded semaphore, under the request's deadline.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::json;
+
+use super::decision_log;
+use super::engine::{decide, failure_decision};
+use super::Shared;
+use crate::admission::{response, Endpoint, RequestFacts, Review};
+use crate::report::model::Action;
+
+/// Largest AdmissionReview body accepted: 7 MiB. The API server refuses request bodies over 3 MiB, and
+/// an UPDATE review carries the object twice (`object` and `oldObject`), re-encoded as JSON, plus the
+/// envelope (userInfo, options): 2 × 3 MiB + 1 MiB of headroom.
+pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+
+/// How long a client may take to send a whole body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time allowed past the evaluation deadline for the evaluation task to report back.
+pub const DEADLINE_GRACE: Duration = Duration::from_millis(100);
+
+/// The router of the TLS port (`webhook`: admission endpoints too) or of the plain metrics port.
+pub fn router(shared: Arc<Shared>, webhook: bool) -> Router {
+    let mut router = Router::new()
+        .route("/healthz", any(healthz))
+        .route("/readyz", any(readyz))
+        .route("/metrics", any(metrics));
+    if webhook {
+        router = router
+            .route("/validate", any(validate))
+            .route("/mutate", any(mutate));
+    }
+    router.fallback(not_found).with_state(shared)
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A 4xx/5xx answer with a JSON body, counted in `regate_bad_requests_total{reason}` for 4xx.
+fn reject(
+    shared: &Shared,
+    status: StatusCode,
+    reason: &str,
+    message: impl Into<String>,
+) -> Response {
+    let message = message.into();
+    if status.is_client_error() {
+        shared.metrics.bad_requests.inc(&[reason]);
+    }
+    tracing::debug!(status = status.as_u16(), reason, %message, "request rejected");
+    json_response(
+        status,
+        json!({"error": message, "reason": reason, "status": status.as_u16()}),
+    )
+}
+
+/// [`reject`] for a request whose body was not read: the connection is closed after the answer
+/// (`Connection: close`), since an unread body cannot be skipped reliably on a keep-alive connection.
+fn reject_unread(
+    shared: &Shared,
+    status: StatusCode,
+    reason: &str,
+    message: impl Into<String>,
+) -> Response {
+    let mut resp = reject(shared, status, reason, message);
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+fn probe_method(shared: &Shared, method: &Method) -> Option<Response> {
+    if method == Method::GET || method == Method::HEAD {
+        return None;
+    }
+    let mut resp = reject_unread(
+        shared,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("method {method} is not allowed here; use GET"),
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    Some(resp)
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if let Some(r) = probe_method(&shared, req.method()) {
+        return r;
+    }
+    json_response(StatusCode::OK, json!({"status": "ok"}))
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if let Some(r) = probe_method(&shared, req.method()) {
+        return r;
+    }
+    let reasons = shared.not_ready_reasons();
+    if reasons.is_empty() {
+        json_response(StatusCode::OK, json!({"ready": true}))
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"ready": false, "reasons": reasons}),
+        )
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if let Some(r) = probe_method(&shared, req.method()) {
+        return r;
+    }
+    shared.refresh_gauges();
+    let mut resp = (StatusCode::OK, shared.metrics.render()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+async fn not_found(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    reject_unread(
+        &shared,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no such path {:?}; the webhook serves POST /validate and POST /mutate",
+            req.uri().path()
+        ),
+    )
+}
+
+async fn validate(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    admit(shared, Endpoint::Validate, req).await
+}
+
+async fn mutate(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    admit(shared, Endpoint::Mutate, req).await
+}
+
+/// True for `application/json`, with any parameters (`; charset=utf-8`), case-insensitive.
+pub fn is_json_content_type(value: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .map(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false)
+}
+
+/// Parses a Go duration as the API server writes `?timeout=` (`10s`, `1m0s`, `2.5s`, `500ms`).
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += n * factor;
+        rest = &rest[unit_end..];
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+/// The `timeout` query parameter, if present and valid.
+pub fn query_timeout(query: Option<&str>) -> Option<Duration> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "timeout")
+        .and_then(|(_, v)| parse_go_duration(v))
+}
+
+/// The evaluation budget: under the API server's timeout by `margin` (or half of a tiny timeout), and
+/// never over the bundle's `limits.requestTimeoutMs`.
+pub fn evaluation_budget(
+    api_timeout: Option<Duration>,
+    request_timeout: Duration,
+    margin: Duration,
+) -> Duration {
+    match api_timeout {
+        Some(t) => {
+            let under = if t > margin * 2 { t - margin } else { t / 2 };
+            under.min(request_timeout)
+        }
+        None => request_timeout,
+    }
+}
+
+async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Response {
+    let started = Instant::now();
+    if req.method() != Method::POST {
+        let mut resp = reject_unread(
+            &shared,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!(
+                "method {} is not allowed; send the AdmissionReview with POST",
+                req.method()
+            ),
+        );
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return resp;
+    }
+    match req.headers().get(header::CONTENT_TYPE).map(|v| v.to_str()) {
+        Some(Ok(ct)) if is_json_content_type(ct) => {}
+        Some(Ok(ct)) => {
+            let ct = ct.to_string();
+            return reject_unread(
+                &shared,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("content type {ct:?} is not supported; send application/json"),
+            );
+        }
+        _ => {
+            return reject_unread(
+                &shared,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "missing or unreadable Content-Type; send application/json",
+            )
+        }
+    }
+    let too_large = || {
+        reject_unread(
+            &shared,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("body is larger than {MAX_BODY_BYTES} bytes (7 MiB)"),
+        )
+    };
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > MAX_BODY_BYTES as u64 {
+            return too_large();
+        }
+    }
+    let (parts, body) = req.into_parts();
+    let api_timeout = query_timeout(parts.uri.query());
+    let bytes = match tokio::time::timeout(
+        BODY_TIMEOUT,
+        Limited::new(body, MAX_BODY_BYTES).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
+        Ok(Err(err)) => {
+            return reject_unread(
+                &shared,
+                StatusCode::BAD_REQUEST,
+                "body_read_error",
+                format!("reading the body failed: {err}"),
+            )
+        }
+        Err(_) => {
+            return reject_unread(
+                &shared,
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the body did not arrive within {}s", BODY_TIMEOUT.as_secs()),
+            )
+        }
+    };
+    let review = match Review::parse(&bytes) {
+        Ok(r) => r,
+        Err(err) => {
+            return reject(
+                &shared,
+                StatusCode::BAD_REQUEST,
+                err.reason(),
+                err.to_string(),
+            );
+        }
+    };
+    drop(bytes);
+    let Some(active) = shared.active.load_full() else {
+        return reject(
+            &shared,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "policies are not loaded yet",
+        );
+    };
+    let set = active.bundle.set.clone();
+    let budget = evaluation_budget(
+        api_timeout,
+        Duration::from_millis(set.config.limits.request_timeout_ms),
+        shared.options.deadline_margin,
+    );
+    let deadline = started + budget;
+
+    let permit = match shared.acquire_slot().await {
+        Ok(p) => p,
+        Err(message) => {
+            shared
+                .metrics
+                .overload_rejections
+                .fetch_add(1, Ordering::Relaxed);
+            let mut resp = reject(
+                &shared,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                message,
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return resp;
+        }
+    };
+
+    let unavailable = shared.unavailable_reason(&active);
+    let mode = shared.options.cluster_failure_mode;
+    let review = Arc::new(review);
+    let task = {
+        let review = review.clone();
+        let active = active.clone();
+        let unavailable = unavailable.clone();
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            shared.metrics.inflight.fetch_add(1, Ordering::Relaxed);
+            let t = Instant::now();
+            let decision = decide(
+                &active,
+                &review.request,
+                endpoint,
+                deadline,
+                unavailable.as_deref(),
+                mode,
+            );
+            shared.metrics.inflight.fetch_sub(1, Ordering::Relaxed);
+            (decision, t.elapsed())
+        })
+    };
+    let wait = deadline.saturating_duration_since(Instant::now()) + DEADLINE_GRACE;
+    let (decision, failure) = match tokio::time::timeout(wait, task).await {
+        Ok(Ok((decision, took))) => {
+            shared
+                .metrics
+                .evaluation_duration
+                .observe(&[endpoint.as_str()], took);
+            if unavailable.is_some() {
+                shared.metrics.cluster_unavailable.inc(&[endpoint.as_str()]);
+            }
+            let failure = unavailable.map(|r| format!("cluster state unavailable: {r}"));
+            (decision, failure)
+        }
+        Ok(Err(err)) => {
+            tracing::error!(uid = %review.uid, error = %err, "evaluation task failed");
+            let message = "evaluation failed: the evaluation task did not complete";
+            (
+                failure_decision(set.config.on_error, message),
+                Some(message.to_string()),
+            )
+        }
+        Err(_) => {
+            shared.metrics.deadline_exceeded.inc(&[endpoint.as_str()]);
+            let message = format!("evaluation deadline exceeded ({} ms)", budget.as_millis());
+            tracing::warn!(uid = %review.uid, budget_ms = budget.as_millis() as u64, "evaluation deadline exceeded");
+            (
+                failure_decision(set.config.on_error, &message),
+                Some(message),
+            )
+        }
+    };
+    let body = response::build(&review, &decision, endpoint);
+    let allowed = decision.allowed();
+    let facts = RequestFacts::from_request(&review.request);
+    let verdict = if allowed { "allow" } else { "deny" };
+    let elapsed = started.elapsed();
+    let labels = [endpoint.as_str(), facts.operation.as_str(), verdict];
+    shared.metrics.requests.inc(&labels);
+    shared.metrics.request_duration.observe(&labels, elapsed);
+    for r in &decision.results {
+        shared
+            .metrics
+            .violations
+            .inc(&[r.policy.as_str(), r.action.as_str()]);
+    }
+    let tenant = facts
+        .effective_namespace()
+        .and_then(|ns| active.tenant_of(ns));
+    shared.decision_log.write(decision_log::line(
+        &decision_log::Entry {
+            time_millis: super::clock::now_millis(),
+            endpoint: endpoint.as_str(),
+            facts: &facts,
+            tenant: tenant.as_deref(),
+            allowed,
+            bundle: &set.digest,
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+            failure: failure.as_deref(),
+        },
+        &decision,
+    ));
+    if !allowed {
+        tracing::debug!(uid = %facts.uid, endpoint = endpoint.as_str(), denied = decision.with_action(Action::Deny).count(), "denied");
+    }
+    json_response(StatusCode::OK, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("10s", Some(Duration::from_secs(10)))]
+    #[case("1m0s", Some(Duration::from_secs(60)))]
+    #[case("2.5s", Some(Duration::from_millis(2500)))]
+    #[case("500ms", Some(Duration::from_millis(500)))]
+    #[case("1h2m3s", Some(Duration::from_secs(3723)))]
+    #[case("", None)]
+    #[case("10", None)]
+    #[case("s", None)]
+    #[case("-1s", None)]
+    fn go_durations(#[case] text: &str, #[case] want: Option<Duration>) {
+        assert_eq!(parse_go_duration(text), want);
+    }
+
+    #[test]
+    fn timeout_query_and_budget() {
+        assert_eq!(
+            query_timeout(Some("timeout=10s")),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            query_timeout(Some("a=b&timeout=3s")),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(query_timeout(Some("timeout=x")), None);
+        assert_eq!(query_timeout(None), None);
+        let m = Duration::from_millis(200);
+        let req = Duration::from_secs(2);
+        assert_eq!(evaluation_budget(None, req, m), req);
+        assert_eq!(
+            evaluation_budget(Some(Duration::from_secs(10)), req, m),
+            req
+        );
+        assert_eq!(
+            evaluation_budget(Some(Duration::from_secs(1)), req, m),
+            Duration::from_millis(800)
+        );
+        assert_eq!(
+            evaluation_budget(Some(Duration::from_millis(300)), req, m),
+            Duration::from_millis(150)
+        );
+    }
+
+    #[rstest]
+    #[case("application/json", true)]
+    #[case("application/json; charset=utf-8", true)]
+    #[case("Application/JSON;charset=UTF-8", true)]
+    #[case("text/plain", false)]
+    #[case("application/jsonx", false)]
+    #[case("application/yaml", false)]
+    fn content_types(#[case] ct: &str, #[case] ok: bool) {
+        assert_eq!(is_json_content_type(ct), ok);
+    }
+}
