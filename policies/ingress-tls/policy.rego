@@ -187,7 +187,8 @@ _tenant_domains_text := sprintf("tenant %q (%s)", [tenancy.tenant, concat(", ", 
 
 # --- hosts of other tenants ----------------------------------------------------------------------
 
-# Hosts served by Ingresses and HTTPRoutes of other tenants' namespaces in cluster state.
+# Hosts served by Ingresses and HTTPRoutes of other tenants' namespaces (or namespaces of no known tenant)
+# in cluster state. The message does not say whose: tenants must not learn of each other.
 foreign contains {"host": norm(host), "namespace": ns} if {
 	some ns, gvs in _obj(data.inventory.namespace)
 	ns != k8s.namespace
@@ -205,16 +206,13 @@ _object_hosts("HTTPRoute", o) := [h | some h in _list(o.spec.hostnames); is_stri
 
 _same_tenant(ns) if tenancy.namespace_tenant(ns) == tenancy.tenant
 
-_owner_text(ns) := sprintf("tenant %q", [t]) if {
-	t := tenancy.namespace_tenant(ns)
-	is_string(t)
-} else := "no known tenant"
+
 
 deny contains {"msg": msg, "field": h.field} if {
 	some h in hosts
 	some f in foreign
 	overlap(h.host, f.host)
-	msg := sprintf("host %s is already served in namespace %q of %s", [h.host, f.namespace, _owner_text(f.namespace)])
+	msg := sprintf("host %s is already served for another tenant", [h.host])
 }
 
 # --- HTTPRoute -----------------------------------------------------------------------------------

@@ -59,35 +59,35 @@ _is_domain(c) if lower(c) != c
 # Why `ref` is not a valid image reference; undefined when it is valid.
 # (No branch iterates with `some` or ends with an assignment: regorus's compiled VM abandons an else
 # chain when a branch's iteration finds nothing or its last assignment is undefined.)
-invalid_reason(ref) := "it is not a string" if {
+invalid_reason(ref) := "not a string" if {
 	not is_string(ref)
-} else := "it is empty" if {
+} else := "empty" if {
 	ref == ""
-} else := "it contains whitespace" if {
+} else := "whitespace" if {
 	regex.match(`\s`, ref)
-} else := "it has more than one @" if {
+} else := "more than one @" if {
 	count(split(ref, "@")) > 2
-} else := sprintf("digest %q is not sha256:<64 hex> or sha512:<128 hex>", [p.digest]) if {
+} else := "digest must be sha256:<64 hex> or sha512:<128 hex>" if {
 	p := _split(ref)
 	p.has_digest
 	not regex.match(_digest_re, p.digest)
-} else := "its name is empty" if {
+} else := "empty name" if {
 	p := _split(ref)
 	p.name == ""
-} else := sprintf("registry host %q is not a valid host[:port]", [dp.domain]) if {
+} else := sprintf("invalid registry host %q", [dp.domain]) if {
 	dp := _domain_path(_split(ref).name)
 	is_string(dp.domain)
 	not regex.match(_domain_re, dp.domain)
-} else := "the repository path is empty" if {
+} else := "empty repository" if {
 	dp := _domain_path(_split(ref).name)
 	count(dp.path) == 0
 } else := sprintf("repository component %q must be lower-case", [upper_case[0]]) if {
 	upper_case := [c | some c in _domain_path(_split(ref).name).path; lower(c) != c]
 	count(upper_case) > 0
-} else := sprintf("repository component %q is not valid", [bad[0]]) if {
+} else := sprintf("invalid repository component %q", [bad[0]]) if {
 	bad := [c | some c in _domain_path(_split(ref).name).path; not regex.match(_component_re, c)]
 	count(bad) > 0
-} else := "the reference cannot be parsed" if {
+} else := "unparseable" if {
 	not _split(ref)
 }
 

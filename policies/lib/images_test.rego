@@ -94,10 +94,10 @@ test_invalid_reason_texts if {
 	contains(images.invalid_reason("harbor.example.eu@evil"), "digest")
 	contains(images.invalid_reason(" x"), "whitespace")
 	contains(images.invalid_reason("a@b@c"), "more than one @")
-	images.invalid_reason(1) == "it is not a string"
-	images.invalid_reason("") == "it is empty"
+	images.invalid_reason(1) == "not a string"
+	images.invalid_reason("") == "empty"
 	contains(images.invalid_reason("bad_host.example.eu/shop/app"), "host")
-	contains(images.invalid_reason("harbor.example.eu/shop/a--_b"), "not valid")
+	contains(images.invalid_reason("harbor.example.eu/shop/a--_b"), "invalid repository component")
 }
 
 test_sha512_digest_is_valid if {

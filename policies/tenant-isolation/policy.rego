@@ -62,14 +62,15 @@ deny contains {"msg": msg, "field": sprintf("metadata.labels[%s]", [key])} if {
 	msg := sprintf("label %s=%q does not match tenant %q of namespace %q", [key, v, t, ns])
 }
 
-# A tenant identity writes only in its tenants' namespaces (CREATE, UPDATE, DELETE, CONNECT).
+# A tenant identity writes only in its tenants' namespaces (CREATE, UPDATE, DELETE, CONNECT). Messages
+# never name the other tenant: tenants are customers and must not learn of each other.
 deny contains {"msg": msg, "field": "metadata.namespace"} if {
 	k8s.is_namespaced
 	tenancy.is_tenant_identity
 	t := tenancy.tenant
 	is_string(t)
 	not t in tenancy.user_tenants
-	msg := sprintf("%s of tenant %s may not write in namespace %q of tenant %q", [_who, _user_tenants_text, ns, t])
+	msg := sprintf("tenant %s may not write in namespace %q of another tenant (%s)", [_user_tenants_text, ns, _who])
 }
 
 _writes_object if {
@@ -91,7 +92,7 @@ deny contains msg if {
 	not is_namespace_kind
 	tenancy.is_tenant_identity
 	not k8s.group in k8s.param("clusterScopedAllowedGroups", ["authorization.k8s.io", "authentication.k8s.io"])
-	msg := sprintf("%s of tenant %s may not write cluster-scoped %s objects", [_who, _user_tenants_text, k8s.kind])
+	msg := sprintf("tenant %s may not write cluster-scoped %s objects (%s)", [_user_tenants_text, k8s.kind, _who])
 }
 
 # --- Namespace objects ---------------------------------------------------------------------------
@@ -154,7 +155,7 @@ deny contains msg if {
 	t := _ns_old_tenant
 	is_string(t)
 	not t in tenancy.user_tenants
-	msg := sprintf("%s of tenant %s may not modify namespace %q of tenant %q", [_who, _user_tenants_text, k8s.name, t])
+	msg := sprintf("tenant %s may not modify namespace %q of another tenant (%s)", [_user_tenants_text, k8s.name, _who])
 }
 
 deny contains msg if {

@@ -42,7 +42,7 @@ test_wrong_tenant_label_is_denied if {
 }
 
 test_tenant_may_not_write_in_other_tenants_namespace if {
-	fx.has(deny(req(cm("billing-prod", {fx.key: "billing"}), {})), `user "alice" of tenant shop may not write in namespace "billing-prod"`)
+	fx.has(deny(req(cm("billing-prod", {fx.key: "billing"}), {})), `tenant shop may not write in namespace "billing-prod" of another tenant (user "alice")`)
 }
 
 test_tenant_service_account_may_not_write_in_other_tenants_namespace if {
@@ -173,7 +173,7 @@ test_tenant_may_label_its_own_namespace if {
 
 test_tenant_may_not_modify_other_tenants_namespace if {
 	r := ns_req(fx.namespace("billing-prod", "billing"), {"operation": "UPDATE", "userInfo": fx.shop_user, "oldObject": fx.namespace("billing-prod", "billing")})
-	fx.has(deny(r), `may not modify namespace "billing-prod" of tenant "billing"`)
+	fx.has(deny(r), `tenant shop may not modify namespace "billing-prod" of another tenant`)
 }
 
 test_tenant_may_not_delete_other_tenants_namespace if {

@@ -51,7 +51,7 @@ _tenant_text := sprintf("tenant %q", [tenancy.tenant]) if {
 deny contains {"msg": msg, "field": i.path} if {
 	some i in k8s.images
 	reason := images.invalid_reason(i.image)
-	msg := sprintf("%s: image %q is not a valid reference: %s", [i.what, i.image, reason])
+	msg := sprintf("%s: invalid image reference: %s", [i.what, reason])
 }
 
 deny contains {"msg": msg, "field": c.path} if {
@@ -88,7 +88,7 @@ deny contains {"msg": msg, "field": i.path} if {
 	p := images.parse(i.image)
 	is_object(p)
 	p.digest == ""
-	msg := sprintf("%s: image %s must be pinned by digest (@sha256:...)", [i.what, p.repository])
+	msg := sprintf("%s: image is not pinned by digest (@sha256:...)", [i.what])
 }
 
 # Signature verdicts, when the entry point verified signatures: input.images is keyed by the image

@@ -70,6 +70,19 @@ impl Evaluator {
         let mut inv = serde_json::Map::new();
         inv.insert("inventory".to_string(), inventory);
         engine.add_data(to_value(&Json::Object(inv)))?;
+        // Adding data un-prepares the engine; prepare it again once so every clone starts warm.
+        engine.set_input(Value::new_object());
+        engine.set_execution_timer_config(ExecutionTimerConfig {
+            limit: Duration::from_millis(set.config.limits.policy_timeout_ms),
+            check_interval: NonZeroU32::new(TIMER_CHECK_INTERVAL).unwrap_or(NonZeroU32::MIN),
+        });
+        if let Some(rule) = set
+            .policies
+            .iter()
+            .find_map(|p| p.deny_rule.as_ref().or(p.warn_rule.as_ref()))
+        {
+            let _ = engine.eval_rule(rule.clone());
+        }
         let pools = set
             .policies
             .iter()
