@@ -12,7 +12,12 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 fn eval(extra: &[&str]) -> Value {
     let dir = format!("{ROOT}/testdata/policies/rvm-quirks");
     let out = Command::new(env!("CARGO_BIN_EXE_regate"))
-        .args(["eval", "--no-bundled", "--policies", &format!("{dir}/quirks")])
+        .args([
+            "eval",
+            "--no-bundled",
+            "--policies",
+            &format!("{dir}/quirks"),
+        ])
         .args(["--review", &format!("{dir}/review.json")])
         .args(extra)
         .output()
