@@ -224,3 +224,38 @@ fn warnings_are_bounded_and_echo_version() {
     assert!(!warnings.is_empty());
     assert!(warnings.iter().all(|w| w.as_str().unwrap().len() <= 120));
 }
+
+#[test]
+fn creating_a_system_namespace_is_not_exempt() {
+    // `velero` is a system namespace in the bundled configuration; a tenant creating it must still meet
+    // tenant-isolation (only platform identities create namespaces), while objects inside it stay exempt.
+    let request = serde_json::json!({
+        "uid": "ns-1",
+        "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+        "resource": {"group": "", "version": "v1", "resource": "namespaces"},
+        "name": "velero",
+        "operation": "CREATE",
+        "userInfo": {"username": "alice", "groups": ["tenant:shop", "system:authenticated"]},
+        "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "velero"}},
+        "oldObject": null
+    });
+    let out = regate(&["eval", "--review", "-"], Some(&review(request)));
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let resp: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        resp["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[tenant-isolation]"),
+        "{resp}"
+    );
+    let mut pod = pod_request("nginx:latest");
+    pod["namespace"] = Json::String("velero".into());
+    let out = regate(&["eval", "--review", "-"], Some(&review(pod)));
+    assert_eq!(
+        code(&out),
+        0,
+        "objects inside a system namespace stay exempt: {}",
+        stdout(&out)
+    );
+}

@@ -104,13 +104,17 @@ impl Evaluator {
     /// True when `policy` applies to the request (match, exclusions, system namespaces).
     pub fn applies(&self, policy: &Policy, facts: &RequestFacts) -> bool {
         if let Some(ns) = facts.effective_namespace() {
-            if self
+            // Creating a Namespace is never exempt: otherwise anyone allowed to create namespaces could
+            // create an absent system namespace (say `velero`) and be exempt from every policy inside it.
+            let creates_namespace =
+                facts.kind == "Namespace" && facts.group.is_empty() && facts.operation == "CREATE";
+            let system = self
                 .set
                 .config
                 .system_namespaces
                 .iter()
-                .any(|p| glob_match(p, ns))
-            {
+                .any(|p| glob_match(p, ns));
+            if system && !creates_namespace {
                 return false;
             }
         }
