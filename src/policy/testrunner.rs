@@ -942,38 +942,7 @@ pub fn write_junit(run: &TestRun, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(s.as_bytes())
 }
 
-// `report::xml` is private to the report module; this is the same escaping (XML 1.0: markup
-// characters escaped, forbidden characters replaced by U+FFFD, whitespace kept in attributes).
-fn xml_escape(s: &str, attribute: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#13;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\t'
-            | '\n'
-            | '\u{20}'..='\u{D7FF}'
-            | '\u{E000}'..='\u{FFFD}'
-            | '\u{10000}'..='\u{10FFFF}' => out.push(c),
-            _ => out.push('\u{FFFD}'),
-        }
-    }
-    out
-}
-
-fn xml_attr(s: &str) -> String {
-    xml_escape(s, true)
-}
-
-fn xml_text(s: &str) -> String {
-    xml_escape(s, false)
-}
+use crate::report::xml::{attr as xml_attr, text as xml_text};
 
 #[cfg(test)]
 mod tests {
