@@ -393,19 +393,29 @@ fn result(policy: &Policy, rule: RuleKind, message: String, field: Option<String
 }
 
 fn error_result(policy: &Policy, err: &str) -> PolicyResult {
-    let action = match (policy.enforcement, policy.on_error) {
-        (Action::Dryrun, _) => Action::Dryrun,
-        (Action::Warn, _) | (_, OnError::Warn) => Action::Warn,
-        (Action::Deny, OnError::Deny) => Action::Deny,
-    };
     let first_line = err.lines().next().unwrap_or(err);
+    failure_result(
+        policy,
+        policy.on_error == OnError::Deny,
+        format!("policy error: {first_line}"),
+    )
+}
+
+/// The result for a policy that could not give a clean answer: denies only when the policy is enforced
+/// as `deny` and the failure mode is closed; a `warn` policy warns and a `dryrun` policy only records.
+pub fn failure_result(policy: &Policy, fail_closed: bool, message: String) -> PolicyResult {
+    let action = match policy.enforcement {
+        Action::Dryrun => Action::Dryrun,
+        Action::Deny if fail_closed => Action::Deny,
+        _ => Action::Warn,
+    };
     PolicyResult {
         policy: policy.id.clone(),
         title: policy.metadata.title.clone(),
         severity: policy.metadata.severity,
         action,
         rule: RuleKind::Error,
-        message: format!("policy error: {first_line}"),
+        message,
         field: None,
     }
 }

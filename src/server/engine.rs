@@ -317,20 +317,11 @@ fn relevant(policy: &Policy, endpoint: Endpoint, facts: &RequestFacts, request: 
 
 /// The failure mode's result for a policy that cannot be evaluated for lack of cluster state.
 pub fn unavailable_result(policy: &Policy, reason: &str, mode: FailureMode) -> PolicyResult {
-    let action = match (policy.enforcement, mode) {
-        (Action::Dryrun, _) => Action::Dryrun,
-        (Action::Warn, _) | (_, FailureMode::Allow) => Action::Warn,
-        (Action::Deny, FailureMode::Deny) => Action::Deny,
-    };
-    PolicyResult {
-        policy: policy.id.clone(),
-        title: policy.metadata.title.clone(),
-        severity: policy.metadata.severity,
-        action,
-        rule: RuleKind::Error,
-        message: format!("cluster state unavailable: {reason}"),
-        field: None,
-    }
+    crate::policy::evaluate::failure_result(
+        policy,
+        mode == FailureMode::Deny,
+        format!("cluster state unavailable: {reason}"),
+    )
 }
 
 /// The decision for one request. `unavailable` is why cluster state cannot be used, if it cannot.
