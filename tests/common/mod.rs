@@ -2,6 +2,8 @@
 //! shared corpus.
 #![allow(dead_code)]
 
+pub mod cosign;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
