@@ -11,6 +11,7 @@
 pub mod admission;
 pub mod cli;
 pub mod cluster;
+pub mod images;
 pub mod manifest;
 pub mod policy;
 pub mod report;
