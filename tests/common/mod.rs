@@ -2,6 +2,8 @@
 //! shared corpus.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
