@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cosign;
+pub mod registry;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
