@@ -2,7 +2,9 @@
 //! `kube-rs__gke_pod_create.json`) 300 times with only one bundled policy enabled at a time, on the compiled
 //! VM (default) or the interpreter (`INTERP=1`). Figures are recorded in docs/benchmarks.md.
 //!
-//! Run: `cargo run --release --example policy_timing` (and `INTERP=1 cargo run ...`).
+//! Run: `cargo run --release --example policy_timing` (and `INTERP=1 cargo run ...`); `POLICY=<id>` times
+//! one policy only and `N=<count>` sets the number of reviews (for profilers); `POLICIES=<dir>` layers a bundle
+//! directory over the embedded one (probe policies).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,10 +26,25 @@ fn main() -> anyhow::Result<()> {
     } else {
         BackendChoice::Auto
     };
-    let all = policy::load(&LoadOptions::default())?;
+    let policy_dirs: Vec<std::path::PathBuf> = std::env::var_os("POLICIES")
+        .map(Into::into)
+        .into_iter()
+        .collect();
+    let all = policy::load(&LoadOptions {
+        policy_dirs: policy_dirs.clone(),
+        ..Default::default()
+    })?;
     let ids: Vec<String> = all.policies.iter().map(|p| p.id.clone()).collect();
     let config = std::env::temp_dir().join("regate-policy-timing.yaml");
-    for keep in &ids {
+    let only = std::env::var("POLICY").ok();
+    let n: u32 = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    for keep in ids
+        .iter()
+        .filter(|id| only.as_deref().is_none_or(|o| o == id.as_str()))
+    {
         let mut cfg = String::from("policies:\n");
         for p in ids.iter().filter(|p| *p != keep) {
             cfg.push_str(&format!("  {p}: {{enabled: false}}\n"));
@@ -35,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         std::fs::write(&config, cfg)?;
         let set = policy::load(&LoadOptions {
             config_files: vec![config.clone()],
+            policy_dirs: policy_dirs.clone(),
             backend,
             ..Default::default()
         })?;
@@ -42,14 +60,20 @@ fn main() -> anyhow::Result<()> {
             Arc::new(set),
             serde_json::json!({"cluster": {}, "namespace": {}}),
         )?;
-        let n = 300;
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(
-                ev.validate(&review.request, Instant::now() + Duration::from_secs(5)),
-            );
+        // The machine is shared: report the fastest batch of 25 (the least disturbed), and the mean.
+        let mut best = Duration::MAX;
+        let start = Instant::now();
+        for _ in 0..n.div_ceil(25) {
+            let t = Instant::now();
+            for _ in 0..25 {
+                std::hint::black_box(
+                    ev.validate(&review.request, Instant::now() + Duration::from_secs(5)),
+                );
+            }
+            best = best.min(t.elapsed() / 25);
         }
-        println!("{keep:28} {:?}/review", t.elapsed() / n);
+        let mean = start.elapsed() / n.div_ceil(25).saturating_mul(25).max(1);
+        println!("{keep:28} {best:>10.1?}/review (fastest batch)  {mean:>10.1?} (mean)");
     }
     Ok(())
 }

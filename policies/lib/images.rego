@@ -57,9 +57,26 @@ _is_domain(c) if c == "localhost"
 _is_domain(c) if lower(c) != c
 
 # Why `ref` is not a valid image reference; undefined when it is valid.
+# The reference is split once and the pieces are handed down: Rego does not memoise function calls, and
+# re-splitting in every branch made one check cost ~100 µs.
+invalid_reason(ref) := _invalid(ref, s, _domain_path_or_null(s)) if {
+	s := _split_or_null(ref)
+}
+
+_split_or_null(ref) := s if {
+	s := _split(ref)
+	is_object(s)
+} else := null
+
+_domain_path_or_null(s) := dp if {
+	is_object(s)
+	dp := _domain_path(s.name)
+	is_object(dp)
+} else := null
+
 # (No branch iterates with `some` or ends with an assignment: regorus's compiled VM abandons an else
 # chain when a branch's iteration finds nothing or its last assignment is undefined.)
-invalid_reason(ref) := "not a string" if {
+_invalid(ref, s, dp) := "not a string" if {
 	not is_string(ref)
 } else := "empty" if {
 	ref == ""
@@ -67,28 +84,24 @@ invalid_reason(ref) := "not a string" if {
 	regex.match(`\s`, ref)
 } else := "more than one @" if {
 	count(split(ref, "@")) > 2
+} else := "unparseable" if {
+	s == null
 } else := "digest must be sha256:<64 hex> or sha512:<128 hex>" if {
-	p := _split(ref)
-	p.has_digest
-	not regex.match(_digest_re, p.digest)
+	s.has_digest
+	not regex.match(_digest_re, s.digest)
 } else := "empty name" if {
-	p := _split(ref)
-	p.name == ""
+	s.name == ""
 } else := sprintf("invalid registry host %q", [dp.domain]) if {
-	dp := _domain_path(_split(ref).name)
 	is_string(dp.domain)
 	not regex.match(_domain_re, dp.domain)
 } else := "empty repository" if {
-	dp := _domain_path(_split(ref).name)
 	count(dp.path) == 0
 } else := sprintf("repository component %q must be lower-case", [upper_case[0]]) if {
-	upper_case := [c | some c in _domain_path(_split(ref).name).path; lower(c) != c]
+	upper_case := [c | some c in dp.path; lower(c) != c]
 	count(upper_case) > 0
 } else := sprintf("invalid repository component %q", [bad[0]]) if {
-	bad := [c | some c in _domain_path(_split(ref).name).path; not regex.match(_component_re, c)]
+	bad := [c | some c in dp.path; not regex.match(_component_re, c)]
 	count(bad) > 0
-} else := "unparseable" if {
-	not _split(ref)
 }
 
 valid(ref) if {
@@ -101,9 +114,10 @@ valid(ref) if {
 #   repository: "shop/app"  project: "shop" (first path component)  tag, digest: "" when absent
 #   name: registry/repository (normalised)
 parse(ref) := r if {
-	valid(ref)
+	is_string(ref)
 	p := _split(ref)
 	dp := _domain_path(p.name)
+	not _invalid(ref, p, dp)
 	registry := _normalise_registry(lower(dp.domain))
 	path := _normalise_path(registry, dp.path)
 	repository := concat("/", path)

@@ -7,8 +7,6 @@
 # be spoofed by the object's own apiVersion/kind fields.
 package regate.lib.k8s
 
-review := input.review
-
 # A policy parameter from regate.yaml (`input.parameters`), or `default_value` when unset or null.
 param(name, default_value) := v if {
 	v := input.parameters[name]

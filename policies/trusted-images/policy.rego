@@ -48,9 +48,24 @@ _tenant_text := sprintf("tenant %q", [tenancy.tenant]) if {
 	tenancy.tenant
 } else := sprintf("namespace %q (no tenant)", [k8s.namespace])
 
+# Every image reference of the request, checked and parsed once per evaluation (rules are memoised,
+# function calls are not; the deny rules below read these instead of re-parsing).
+_invalid[ref] := reason if {
+	some i in k8s.images
+	ref := i.image
+	reason := images.invalid_reason(ref)
+}
+
+_parsed[ref] := p if {
+	some i in k8s.images
+	ref := i.image
+	p := images.parse(ref)
+	is_object(p)
+}
+
 deny contains {"msg": msg, "field": i.path} if {
 	some i in k8s.images
-	reason := images.invalid_reason(i.image)
+	reason := _invalid[i.image]
 	msg := sprintf("%s: invalid image reference: %s", [i.what, reason])
 }
 
@@ -62,8 +77,7 @@ deny contains {"msg": msg, "field": c.path} if {
 # Host and port as written must match a configured Harbor (a port only when configured with one).
 deny contains {"msg": msg, "field": i.path} if {
 	some i in k8s.images
-	p := images.parse(i.image)
-	is_object(p)
+	p := _parsed[i.image]
 	not p.registry in harbor
 	msg := _registry_msg(i.what, p)
 }
@@ -75,8 +89,7 @@ _registry_msg(what, p) := sprintf("%s: registry port %s is not allowed; use %s",
 
 deny contains {"msg": msg, "field": i.path} if {
 	some i in k8s.images
-	p := images.parse(i.image)
-	is_object(p)
+	p := _parsed[i.image]
 	p.registry in harbor
 	not p.project in allowed_projects
 	msg := sprintf("%s: Harbor project %q is not allowed for %s", [i.what, p.project, _tenant_text])
@@ -85,8 +98,7 @@ deny contains {"msg": msg, "field": i.path} if {
 deny contains {"msg": msg, "field": i.path} if {
 	k8s.param("requireDigest", true) == true
 	some i in k8s.images
-	p := images.parse(i.image)
-	is_object(p)
+	p := _parsed[i.image]
 	p.digest == ""
 	msg := sprintf("%s: image is not pinned by digest (@sha256:...)", [i.what])
 }
@@ -115,8 +127,7 @@ deny contains {"msg": msg, "field": i.path} if {
 	some i in k8s.images
 	verdict := input.images[i.image]
 	object.get(verdict, "verified", false) == true
-	p := images.parse(i.image)
-	is_object(p)
+	p := _parsed[i.image]
 	p.digest != ""
 	d := object.get(verdict, "digest", "")
 	d != ""

@@ -69,7 +69,7 @@ pub enum BundleError {
     NotADirectory(String),
 }
 
-/// The layered set of bundle files, keyed by relative path.
+/// The layered set of bundle files, keyed by relative path ([`BundleSources::key`]).
 #[derive(Debug, Clone, Default)]
 pub struct BundleSources {
     pub files: BTreeMap<String, SourceFile>,
@@ -77,6 +77,16 @@ pub struct BundleSources {
 }
 
 impl BundleSources {
+    /// The map key of a file: its relative path, except for `regate.yaml` layers, which are all kept
+    /// (configuration merges across layers key by key instead of replacing a whole file).
+    fn key(rel: &str, kind: FileKind, layer: usize) -> String {
+        if kind == FileKind::Config {
+            format!("{rel}#layer{layer}")
+        } else {
+            rel.to_string()
+        }
+    }
+
     /// The embedded policy library.
     pub fn embedded() -> BundleSources {
         let mut sources = BundleSources {
@@ -91,7 +101,7 @@ impl BundleSources {
                     continue;
                 };
                 sources.files.insert(
-                    rel.clone(),
+                    Self::key(&rel, kind, 0),
                     SourceFile {
                         display: format!("policies/{rel}"),
                         rel,
@@ -106,7 +116,8 @@ impl BundleSources {
         sources
     }
 
-    /// Adds a directory as a new layer on top: its files replace files at the same relative path.
+    /// Adds a directory as a new layer on top: its files replace files at the same relative path, except
+    /// `regate.yaml`, which is merged over the earlier layers' configuration.
     pub fn add_dir(&mut self, dir: &Path) -> Result<(), BundleError> {
         if !dir.is_dir() {
             return Err(BundleError::NotADirectory(dir.display().to_string()));
@@ -126,7 +137,7 @@ impl BundleSources {
             let text = String::from_utf8(bytes)
                 .map_err(|_| BundleError::NotUtf8(path.display().to_string()))?;
             self.files.insert(
-                rel.clone(),
+                Self::key(&rel, kind, layer),
                 SourceFile {
                     display: path.display().to_string(),
                     rel,
@@ -202,10 +213,12 @@ mod tests {
         sources.add_dir(dir.path()).unwrap();
         std::fs::write(dir.path().join("x/policy.rego"), "package b").unwrap();
         sources.add_dir(dir.path()).unwrap();
-        assert_eq!(sources.files.len(), 2);
+        // One module (replaced), and both configuration layers (merged later, in layer order).
+        assert_eq!(sources.files.len(), 3);
         assert_eq!(sources.files["x/policy.rego"].text, "package b");
         assert_eq!(sources.files["x/policy.rego"].layer, 1);
-        assert_eq!(sources.files["regate.yaml"].kind, FileKind::Config);
+        let configs: Vec<usize> = sources.of_kind(FileKind::Config).map(|f| f.layer).collect();
+        assert_eq!(configs, vec![0, 1]);
     }
 
     #[test]

@@ -106,6 +106,11 @@ pub struct Config {
     pub system_namespaces: Vec<String>,
     #[serde(default)]
     pub on_error: OnError,
+    /// Replaces every policy's enforcement from its metadata: the rollout switch (`enforcement: warn`
+    /// admits everything and shows each finding as a warning). `policies.<id>.enforcement` still wins for
+    /// that policy.
+    #[serde(default)]
+    pub enforcement: Option<Action>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]

@@ -17,6 +17,7 @@ use serde_json::Value as Json;
 use super::ast::{self, ModuleInfo};
 use super::bundle::{BundleError, BundleSources, FileKind};
 use super::config::{self, Config, OnError};
+use super::import_alias;
 use super::matcher::MatchSpec;
 use super::metadata::{self, PolicyMetadata};
 use crate::report::model::Action;
@@ -299,7 +300,10 @@ pub fn compile_with(
         if !wanted {
             continue;
         }
-        if let Err(err) = engine.add_policy(file.display.clone(), file.text.clone()) {
+        // References through import aliases are spelled out (see import_alias for why and measurements).
+        let text =
+            import_alias::expand(&file.display, &file.text).unwrap_or_else(|| file.text.clone());
+        if let Err(err) = engine.add_policy(file.display.clone(), text) {
             errors.push(format_rego_error(&err));
         }
     }
@@ -459,7 +463,10 @@ fn discover(
             id,
             package: package.to_string(),
             file,
-            enforcement: settings.enforcement.unwrap_or(md.enforcement),
+            enforcement: settings
+                .enforcement
+                .or(config.enforcement)
+                .unwrap_or(md.enforcement),
             on_error: settings.on_error.unwrap_or(config.on_error),
             metadata: md,
             match_spec,
@@ -506,5 +513,42 @@ fn compile_backend(engine: &mut Engine, entries: &[&String]) -> Backend {
         Err(err) => Backend::Interpreter {
             reason: err.to_string().trim().to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(dir_config: &str, extra: &str) -> PolicySet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("regate.yaml"), dir_config).expect("write");
+        let mut sources = BundleSources::embedded();
+        sources.add_dir(dir.path()).expect("add dir");
+        compile(sources, &[("extra.yaml".into(), extra.into())], false).expect("compile")
+    }
+
+    #[test]
+    fn a_policy_directory_config_merges_over_the_bundled_one() {
+        let set = load_with("tenancy: {labelKey: example.com/team}\n", "{}");
+        assert_eq!(set.config.tenancy["labelKey"], "example.com/team");
+        // The bundled registries survive a layer that does not mention them.
+        assert_eq!(set.config.registries["harbor"][0], "harbor.example.eu");
+    }
+
+    #[test]
+    fn global_enforcement_replaces_metadata_but_not_per_policy_settings() {
+        let set = load_with(
+            "enforcement: warn\n",
+            "policies: {trusted-images: {enforcement: deny}}\n",
+        );
+        for p in &set.policies {
+            let expected = if p.id == "trusted-images" {
+                Action::Deny
+            } else {
+                Action::Warn
+            };
+            assert_eq!(p.enforcement, expected, "{}", p.id);
+        }
     }
 }

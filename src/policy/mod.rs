@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod config;
 pub mod decision;
 pub mod evaluate;
+pub mod import_alias;
 pub mod load;
 pub mod matcher;
 pub mod metadata;
