@@ -8,6 +8,8 @@
 //! - [`signature`]: the pure, offline layer that checks signature material the registry client fetched;
 //!   no I/O, no state.
 
+pub mod config;
 pub mod reference;
 pub mod registry;
 pub mod signature;
+pub mod verify;

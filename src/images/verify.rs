@@ -1,0 +1,592 @@
+//! Image signature verification at admission time: for each image of a request, resolve the reference
+//! to a digest, find its cosign signatures (legacy `sha256-<hex>.sig` tag and OCI 1.1 referrers with
+//! sigstore bundles), verify them against every configured key, and report a verdict per image that
+//! the trusted-images policy reads as `input.images[<image as written>]`.
+//!
+//! The verifier states facts (digest, which named keys signed it, why not); the policy decides which
+//! signers a tenant or Harbor project accepts. Verdicts are cached by `registry/repository@digest`
+//! (positive and negative TTLs, bounded LRU); concurrent lookups of the same digest share one registry
+//! round trip; every lookup is bounded by the request deadline. Registry failures are never cached and
+//! are reported as `registryError`, which the policy turns into a denial unless configured otherwise.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+use serde_json::{json, Value as Json};
+
+use super::config::{ImageVerificationConfig, KeyConfigError, NamedKey};
+use super::reference::ImageReference;
+use super::registry::{referrers::referrers_tag, RegistryClient, RegistryError};
+use super::signature::{
+    verify_bundle, verify_simple_signing, PublicKey, VerifyError, BUNDLE_MEDIA_TYPE_V0_3,
+};
+
+/// Media type of cosign's legacy simple-signing layer.
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Layer annotation holding a legacy signature.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+/// The verdict for one image reference.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
+    /// At least one signature over this digest verified with a configured key.
+    pub verified: bool,
+    /// The digest the reference resolved to (`sha256:<hex>`), empty when it could not be resolved.
+    pub digest: String,
+    /// Names of the configured keys whose signatures verified.
+    pub signers: Vec<String>,
+    /// Why the image is not verified (or a summary of what verified it).
+    pub reason: String,
+    /// The registry could not be asked (unreachable, timeout, auth, protocol): the configured
+    /// `onRegistryError` applies.
+    pub registry_error: bool,
+    /// Served from the verdict cache.
+    pub cached: bool,
+    /// What was looked at, one line per signature found (for `verify-image` and logs).
+    pub details: Vec<String>,
+}
+
+impl Verdict {
+    fn failed(reason: impl Into<String>, registry_error: bool) -> Verdict {
+        Verdict {
+            reason: reason.into(),
+            registry_error,
+            ..Default::default()
+        }
+    }
+
+    /// The policy-input form (`input.images[ref]`).
+    pub fn to_json(&self) -> Json {
+        json!({
+            "verified": self.verified,
+            "digest": self.digest,
+            "signers": self.signers,
+            "reason": self.reason,
+            "registryError": self.registry_error,
+        })
+    }
+}
+
+/// What the verifier reports to whoever keeps metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    CacheHit,
+    CacheMiss,
+    /// A registry round trip for one digest finished: verified, unverified or error, and how long.
+    Lookup {
+        outcome: &'static str,
+        duration: Duration,
+    },
+    /// A registry call failed (resolve or signature fetch).
+    RegistryError,
+}
+
+/// Receives [`Event`]s (the server's metrics).
+pub type Observer = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// What signature discovery found for one digest (shared by concurrent lookups, cached).
+#[derive(Debug, Clone)]
+struct Signatures {
+    signers: Vec<String>,
+    details: Vec<String>,
+    /// Set when the registry failed; such results are not cached.
+    registry_error: Option<String>,
+}
+
+struct CacheEntry {
+    signatures: Signatures,
+    expires: Instant,
+}
+
+struct Inner {
+    client: RegistryClient,
+    keys: Vec<NamedKey>,
+    public_keys: Vec<PublicKey>,
+    positive_ttl: Duration,
+    negative_ttl: Duration,
+    cache: Mutex<lru::LruCache<String, CacheEntry>>,
+    in_flight: Mutex<HashMap<String, Shared<BoxFuture<'static, Signatures>>>>,
+    observer: Option<Observer>,
+}
+
+/// The image verifier; cheap to clone (shared state inside).
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+/// A verifier that could not be built; names the key or registry setting.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifierError {
+    #[error(transparent)]
+    Key(#[from] KeyConfigError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl Verifier {
+    /// Builds a verifier from the `imageVerification` section (keys are read now).
+    pub fn new(
+        config: &ImageVerificationConfig,
+        observer: Option<Observer>,
+    ) -> Result<Verifier, VerifierError> {
+        let keys = config.load_keys()?;
+        Self::with_keys(config, keys, observer)
+    }
+
+    /// Like [`Verifier::new`] with keys given explicitly (`verify-image --key`).
+    pub fn with_keys(
+        config: &ImageVerificationConfig,
+        keys: Vec<NamedKey>,
+        observer: Option<Observer>,
+    ) -> Result<Verifier, VerifierError> {
+        let client = RegistryClient::new(config.registry_options())?;
+        let entries =
+            NonZeroUsize::new(config.cache.max_entries.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                client,
+                public_keys: keys.iter().map(|k| k.key.clone()).collect(),
+                keys,
+                positive_ttl: Duration::from_secs(config.cache.positive_ttl_seconds),
+                negative_ttl: Duration::from_secs(config.cache.negative_ttl_seconds),
+                cache: Mutex::new(lru::LruCache::new(entries)),
+                in_flight: Mutex::new(HashMap::new()),
+                observer,
+            }),
+        })
+    }
+
+    /// The configured key names.
+    pub fn key_names(&self) -> Vec<String> {
+        self.inner.keys.iter().map(|k| k.name.clone()).collect()
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(o) = &self.inner.observer {
+            o(event);
+        }
+    }
+
+    /// Verdicts for every image in `images`, looked up concurrently; whatever is not finished at
+    /// `deadline` gets a registry-error verdict naming the deadline. Besides each reference as written,
+    /// a verified reference without a digest is also reported under `reference@digest`, the form the
+    /// trusted-images mutation pins it to (so validation after mutation finds the same verdict).
+    pub async fn verify_all(
+        &self,
+        images: &[String],
+        deadline: Instant,
+    ) -> BTreeMap<String, Verdict> {
+        let unique: BTreeSet<&String> = images.iter().collect();
+        let lookups = unique.into_iter().map(|image| {
+            let this = self.clone();
+            async move {
+                let verdict =
+                    match tokio::time::timeout_at(deadline.into(), this.verify(image)).await {
+                        Ok(v) => v,
+                        Err(_) => Verdict::failed(
+                            "registry lookups did not finish within the request deadline",
+                            true,
+                        ),
+                    };
+                (image.clone(), verdict)
+            }
+        });
+        let mut out = BTreeMap::new();
+        for (image, verdict) in futures::future::join_all(lookups).await {
+            if verdict.verified && !image.contains('@') && !verdict.digest.is_empty() {
+                out.insert(format!("{image}@{}", verdict.digest), verdict.clone());
+            }
+            out.insert(image, verdict);
+        }
+        out
+    }
+
+    /// The verdict for one image reference as written in a pod spec.
+    pub async fn verify(&self, image: &str) -> Verdict {
+        let reference = match ImageReference::parse(image) {
+            Ok(r) => r,
+            Err(e) => return Verdict::failed(format!("invalid image reference: {e}"), false),
+        };
+        let digest = match &reference.digest {
+            Some(d) => d.clone(),
+            None => match self.inner.client.resolve(&reference).await {
+                Ok(m) => m.digest,
+                Err(e) if e.is_not_found() => {
+                    return Verdict::failed(format!("image not found in the registry: {e}"), false)
+                }
+                Err(e) => {
+                    self.emit(Event::RegistryError);
+                    return Verdict::failed(
+                        format!("cannot resolve the tag to a digest: {e}"),
+                        true,
+                    );
+                }
+            },
+        };
+        let signatures = self
+            .signatures(&reference.registry, &reference.repository, &digest)
+            .await;
+        let (signatures, cached) = signatures;
+        let mut verdict = Verdict {
+            verified: !signatures.signers.is_empty(),
+            digest,
+            signers: signatures.signers.clone(),
+            registry_error: signatures.registry_error.is_some() && signatures.signers.is_empty(),
+            cached,
+            details: signatures.details.clone(),
+            reason: String::new(),
+        };
+        verdict.reason = if verdict.verified {
+            format!("signed by {}", verdict.signers.join(", "))
+        } else if let Some(err) = &signatures.registry_error {
+            format!("cannot read signatures: {err}")
+        } else if signatures.details.is_empty() {
+            "no cosign signature found (neither a .sig tag nor a sigstore bundle referrer)".into()
+        } else {
+            format!("no trusted signature: {}", signatures.details.join("; "))
+        };
+        verdict
+    }
+
+    /// Signature discovery for one digest: from the cache, from a lookup already in flight, or from a
+    /// new registry round trip (which finishes and fills the cache even if the asking request gives up).
+    async fn signatures(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+    ) -> (Signatures, bool) {
+        let key = format!("{registry}/{repository}@{digest}");
+        {
+            let mut cache = self.inner.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = cache.get(&key) {
+                if entry.expires > Instant::now() {
+                    self.emit(Event::CacheHit);
+                    return (entry.signatures.clone(), true);
+                }
+                cache.pop(&key);
+            }
+        }
+        self.emit(Event::CacheMiss);
+        let shared = {
+            let mut in_flight = self
+                .inner
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            in_flight
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    let this = self.clone();
+                    let (registry, repository, digest, key) = (
+                        registry.to_string(),
+                        repository.to_string(),
+                        digest.to_string(),
+                        key.clone(),
+                    );
+                    let task = tokio::spawn(async move {
+                        let started = Instant::now();
+                        let found = this.discover(&registry, &repository, &digest).await;
+                        let outcome = if !found.signers.is_empty() {
+                            "verified"
+                        } else if found.registry_error.is_some() {
+                            "error"
+                        } else {
+                            "unverified"
+                        };
+                        this.emit(Event::Lookup {
+                            outcome,
+                            duration: started.elapsed(),
+                        });
+                        this.store(&key, &found);
+                        found
+                    });
+                    async move {
+                        task.await.unwrap_or_else(|e| Signatures {
+                            signers: Vec::new(),
+                            details: Vec::new(),
+                            registry_error: Some(format!("signature lookup failed: {e}")),
+                        })
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        (shared.await, false)
+    }
+
+    fn store(&self, key: &str, found: &Signatures) {
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        if found.registry_error.is_some() && found.signers.is_empty() {
+            return;
+        }
+        let ttl = if found.signers.is_empty() {
+            self.inner.negative_ttl
+        } else {
+            self.inner.positive_ttl
+        };
+        if ttl.is_zero() {
+            return;
+        }
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(
+                key.to_string(),
+                CacheEntry {
+                    signatures: found.clone(),
+                    expires: Instant::now() + ttl,
+                },
+            );
+    }
+
+    fn names_of(&self, fingerprint: &str) -> Vec<String> {
+        self.inner
+            .keys
+            .iter()
+            .filter(|k| k.key.fingerprint() == fingerprint)
+            .map(|k| k.name.clone())
+            .collect()
+    }
+
+    /// Reads both signature layouts from the registry and verifies what it finds.
+    async fn discover(&self, registry: &str, repository: &str, digest: &str) -> Signatures {
+        let mut signers = BTreeSet::new();
+        let mut details = Vec::new();
+        let mut registry_error = None;
+        let client = &self.inner.client;
+        let keys = &self.inner.public_keys;
+
+        // Legacy layout: tag sha256-<hex>.sig, one simple-signing layer per signature.
+        let sig_tag = format!("{}.sig", referrers_tag(digest));
+        match client.get_manifest(registry, repository, &sig_tag).await {
+            Ok(manifest) => match serde_json::from_slice::<Json>(&manifest.bytes) {
+                Ok(doc) => {
+                    let layers = doc["layers"].as_array().cloned().unwrap_or_default();
+                    for (i, layer) in layers.iter().enumerate() {
+                        if layer["mediaType"].as_str() != Some(SIMPLE_SIGNING_MEDIA_TYPE) {
+                            continue;
+                        }
+                        let what = format!("{sig_tag} layer {i}");
+                        let (Some(blob), Some(sig)) = (
+                            layer["digest"].as_str(),
+                            layer["annotations"][SIGNATURE_ANNOTATION].as_str(),
+                        ) else {
+                            details.push(format!("{what}: no digest or signature annotation"));
+                            continue;
+                        };
+                        match client.get_blob(registry, repository, blob).await {
+                            Ok(payload) => {
+                                match verify_simple_signing(&payload, sig, keys, digest) {
+                                    Ok(v) => {
+                                        let names = self.names_of(&v.key_fingerprint);
+                                        details.push(format!(
+                                            "{what}: verified by {}",
+                                            names.join(", ")
+                                        ));
+                                        signers.extend(names);
+                                    }
+                                    Err(e) => details.push(format!("{what}: {}", describe(&e))),
+                                }
+                            }
+                            Err(e) => {
+                                self.emit(Event::RegistryError);
+                                registry_error.get_or_insert(e.to_string());
+                            }
+                        }
+                    }
+                }
+                Err(e) => details.push(format!("{sig_tag}: manifest is not JSON: {e}")),
+            },
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                self.emit(Event::RegistryError);
+                registry_error.get_or_insert(e.to_string());
+            }
+        }
+
+        // OCI 1.1 referrers (API, or the sha256-<hex> index tag) carrying sigstore bundles.
+        match client
+            .referrers(registry, repository, digest, Some(BUNDLE_MEDIA_TYPE_V0_3))
+            .await
+        {
+            Ok(descriptors) => {
+                for d in descriptors {
+                    let what = format!("referrer {}", short(&d.digest));
+                    let manifest = match client.get_manifest(registry, repository, &d.digest).await
+                    {
+                        Ok(m) => m,
+                        Err(e) => {
+                            self.emit(Event::RegistryError);
+                            registry_error.get_or_insert(e.to_string());
+                            continue;
+                        }
+                    };
+                    let doc: Json = match serde_json::from_slice(&manifest.bytes) {
+                        Ok(doc) => doc,
+                        Err(e) => {
+                            details.push(format!("{what}: manifest is not JSON: {e}"));
+                            continue;
+                        }
+                    };
+                    let layers = doc["layers"].as_array().cloned().unwrap_or_default();
+                    for layer in layers {
+                        let Some(blob) = layer["digest"].as_str() else {
+                            continue;
+                        };
+                        if !layer["mediaType"]
+                            .as_str()
+                            .is_some_and(|m| m.starts_with("application/vnd.dev.sigstore.bundle"))
+                        {
+                            continue;
+                        }
+                        match client.get_blob(registry, repository, blob).await {
+                            Ok(bundle) => match verify_bundle(&bundle, keys, digest) {
+                                Ok(v) => {
+                                    let names = self.names_of(&v.key_fingerprint);
+                                    details
+                                        .push(format!("{what}: verified by {}", names.join(", ")));
+                                    signers.extend(names);
+                                }
+                                Err(e) => details.push(format!("{what}: {}", describe(&e))),
+                            },
+                            Err(e) => {
+                                self.emit(Event::RegistryError);
+                                registry_error.get_or_insert(e.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                self.emit(Event::RegistryError);
+                registry_error.get_or_insert(e.to_string());
+            }
+        }
+        Signatures {
+            signers: signers.into_iter().collect(),
+            details,
+            registry_error,
+        }
+    }
+}
+
+/// A verification failure in words a user acts on.
+fn describe(err: &VerifyError) -> String {
+    match err {
+        VerifyError::NoKeyMatched { .. } => "signed by a key that is not configured".into(),
+        VerifyError::NoKeys => "no keys are configured".into(),
+        VerifyError::DigestMismatch { .. } => {
+            format!("signature is for another image ({err})")
+        }
+        other => other.to_string(),
+    }
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
+/// Every image a request runs, as written: the containers, init containers and ephemeral containers of
+/// every pod spec of the object (Pod, PodTemplate and the workload templates), and `image` volumes.
+/// Mirrors `regate.lib.k8s.images`, keyed by the request kind like the policy library.
+pub fn request_images(request: &Json) -> Vec<String> {
+    let kind = request
+        .pointer("/kind/kind")
+        .and_then(Json::as_str)
+        .unwrap_or("");
+    let spec_path: &[&str] = match kind {
+        "Pod" => &["spec"],
+        "PodTemplate" => &["template", "spec"],
+        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
+        "Deployment"
+        | "ReplicaSet"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "Job"
+        | "ReplicationController" => &["spec", "template", "spec"],
+        _ => return Vec::new(),
+    };
+    let object = if request.get("operation").and_then(Json::as_str) == Some("DELETE") {
+        request.get("oldObject")
+    } else {
+        request.get("object")
+    };
+    let mut out = BTreeSet::new();
+    if let Some(object) = object {
+        let mut spec = object;
+        for p in spec_path {
+            spec = &spec[*p];
+        }
+        for field in ["containers", "initContainers", "ephemeralContainers"] {
+            for c in spec[field].as_array().into_iter().flatten() {
+                if let Some(image) = c["image"].as_str() {
+                    out.insert(image.to_string());
+                }
+            }
+        }
+        for v in spec["volumes"].as_array().into_iter().flatten() {
+            if let Some(image) = v.pointer("/image/reference").and_then(Json::as_str) {
+                out.insert(image.to_string());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The policy-input object for `verdicts`.
+pub fn verdicts_json(verdicts: &BTreeMap<String, Verdict>) -> Json {
+    Json::Object(
+        verdicts
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::pod(json!({"kind": {"kind": "Pod"}, "operation": "CREATE", "object": {"spec": {
+        "containers": [{"image": "a"}], "initContainers": [{"image": "b"}],
+        "ephemeralContainers": [{"image": "c"}], "volumes": [{"image": {"reference": "d"}}]}}}), vec!["a", "b", "c", "d"])]
+    #[case::cronjob(json!({"kind": {"kind": "CronJob"}, "operation": "CREATE", "object": {"spec": {"jobTemplate":
+        {"spec": {"template": {"spec": {"containers": [{"image": "x"}, {"image": "x"}]}}}}}}}), vec!["x"])]
+    #[case::deployment_delete_reads_old_object(json!({"kind": {"kind": "Deployment"}, "operation": "DELETE",
+        "oldObject": {"spec": {"template": {"spec": {"containers": [{"image": "old"}]}}}}}), vec!["old"])]
+    #[case::scale_has_none(json!({"kind": {"kind": "Scale"}, "operation": "UPDATE", "object": {"spec": {"replicas": 2}}}), vec![])]
+    #[case::malformed_is_empty(json!({"kind": {"kind": "Pod"}, "operation": "CREATE", "object": {"spec": {"containers": "x"}}}), vec![])]
+    fn finds_every_image(#[case] request: Json, #[case] expected: Vec<&str>) {
+        assert_eq!(request_images(&request), expected);
+    }
+
+    #[test]
+    fn verdict_json_has_the_policy_fields() {
+        let v = Verdict {
+            verified: true,
+            digest: "sha256:00".into(),
+            signers: vec!["shop".into()],
+            reason: "signed by shop".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            v.to_json(),
+            json!({"verified": true, "digest": "sha256:00", "signers": ["shop"],
+                   "reason": "signed by shop", "registryError": false})
+        );
+    }
+}
