@@ -26,6 +26,8 @@ enum Command {
     Serve(Box<cli::serve::ServeArgs>),
     /// Run the Rego unit tests (`test_*` rules in `*_test.rego`) of bundle directories, like `opa test`.
     Test(cli::test::TestArgs),
+    /// Resolve images at their registry and verify their cosign signatures against configured keys.
+    VerifyImage(cli::verify_image::VerifyImageArgs),
 }
 
 fn main() {
@@ -42,6 +44,7 @@ fn main() {
         Command::Eval(args) => cli::eval::run(args),
         Command::Serve(args) => cli::serve::run(args),
         Command::Test(args) => cli::test::run(args),
+        Command::VerifyImage(args) => cli::verify_image::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -168,13 +168,24 @@ containers contains c if {
 }
 
 # Every image the pod spec(s) run: container images, and `image` volumes (Kubernetes 1.31+), which
-# mount an OCI image and must come from the same registries.
-images contains {"image": c.container.image, "path": sprintf("%s.image", [c.path]), "what": sprintf("container %s", [c.name])} if {
+# mount an OCI image and must come from the same registries. `path` is the dotted field path,
+# `pointer` the JSON pointer of the image string (for patches).
+images contains {
+	"image": c.container.image,
+	"path": sprintf("%s.image", [c.path]),
+	"pointer": sprintf("%s/image", [c.pointer]),
+	"what": sprintf("container %s", [c.name]),
+} if {
 	some c in containers
 	is_string(c.container.image)
 }
 
-images contains {"image": v.image.reference, "path": sprintf("%s.volumes[%d].image.reference", [ps.path, i]), "what": sprintf("volume %s", [object.get(v, "name", "")])} if {
+images contains {
+	"image": v.image.reference,
+	"path": sprintf("%s.volumes[%d].image.reference", [ps.path, i]),
+	"pointer": sprintf("%s/volumes/%d/image/reference", [ps.pointer, i]),
+	"what": sprintf("volume %s", [object.get(v, "name", "")]),
+} if {
 	some ps in pod_specs
 	some i, v in volumes_of(ps.spec)
 	is_string(v.image.reference)

@@ -64,6 +64,15 @@ test_images_include_image_volumes if {
 	imgs == {"spec.containers[0].image", "spec.volumes[0].image.reference"}
 }
 
+test_image_pointers if {
+	spec := {"containers": [{"name": "a", "image": "x"}], "volumes": [{"name": "models", "image": {"reference": "y"}}]}
+	ptrs := {i.image: i.pointer | some i in k8s.images} with input as fx.review_for("CronJob", spec)
+	ptrs == {
+		"x": "/spec/jobTemplate/spec/template/spec/containers/0/image",
+		"y": "/spec/jobTemplate/spec/template/spec/volumes/0/image/reference",
+	}
+}
+
 test_missing_image_is_reported if {
 	spec := {"containers": [{"name": "a"}]}
 	count(k8s.missing_images) == 1 with input as fx.review_for("Pod", spec)

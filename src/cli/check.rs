@@ -15,6 +15,7 @@ use super::eval::load_inventory;
 use super::PolicyArgs;
 use crate::admission::synthesize::{create_request, Requester};
 use crate::cluster::Inventory;
+use crate::images::verify::{self, Verdict};
 use crate::manifest::{self, Document};
 use crate::policy::{self, Evaluator, PolicySet};
 use crate::report::model::{Finding, Location, ObjectRef, Report};
@@ -44,6 +45,10 @@ pub struct CheckArgs {
     /// Extra cluster state (manifests) for lookups, besides the objects being checked (repeatable).
     #[arg(long, value_name = "FILE")]
     pub inventory: Vec<PathBuf>,
+    /// Verify image signatures at their registries (keys and registry access from
+    /// `imageVerification` in regate.yaml), so CI decides like the webhook with verification on.
+    #[arg(long)]
+    pub verify_images: bool,
     /// Worker threads (default: all cores). Output does not depend on it.
     #[arg(short, long)]
     pub jobs: Option<usize>,
@@ -104,6 +109,7 @@ pub fn check_documents(
     documents: &[Document],
     default_namespace: &str,
     requester: &Requester,
+    verdicts: Option<&BTreeMap<String, Verdict>>,
 ) -> Vec<(Location, ObjectRef, Vec<Finding>)> {
     let policies: BTreeMap<&str, &policy::Policy> =
         set.policies.iter().map(|p| (p.id.as_str(), p)).collect();
@@ -112,7 +118,10 @@ pub fn check_documents(
         .par_iter()
         .map(|doc| {
             let request = create_request(&doc.object, default_namespace, requester);
-            let decision = evaluator.admit(&request, Instant::now() + timeout);
+            let images =
+                verdicts.map(|all| verify::verdicts_for(&verify::request_images(&request), all));
+            let decision =
+                evaluator.admit_with_images(&request, images.as_ref(), Instant::now() + timeout);
             let object = object_ref(doc, default_namespace);
             let findings = decision
                 .results
@@ -164,6 +173,17 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
             args.groups.clone()
         },
     };
+    let verdicts = if args.verify_images {
+        let mut images = std::collections::BTreeSet::new();
+        for doc in &read.documents {
+            let request = create_request(&doc.object, &args.namespace, &requester);
+            images.extend(verify::request_images(&request));
+        }
+        let images: Vec<String> = images.into_iter().collect();
+        Some(super::verify_image::verdicts_for_cli(&set, &images)?)
+    } else {
+        None
+    };
     let run = || {
         check_documents(
             &set,
@@ -171,6 +191,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
             &read.documents,
             &args.namespace,
             &requester,
+            verdicts.as_ref(),
         )
     };
     let results = match args.jobs {

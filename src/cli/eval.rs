@@ -12,6 +12,7 @@ use clap::{Args, ValueEnum};
 use super::PolicyArgs;
 use crate::admission::{response, Endpoint, Review};
 use crate::cluster::Inventory;
+use crate::images::verify;
 use crate::manifest;
 use crate::policy::{self, Evaluator};
 
@@ -33,6 +34,10 @@ pub struct EvalArgs {
     /// Also print the rules that fired and the decoded patch (to stderr; stdout stays the exact response).
     #[arg(long)]
     pub explain: bool,
+    /// Verify image signatures at their registries, as the webhook does when
+    /// `imageVerification.enabled` is set (which also turns this on).
+    #[arg(long)]
+    pub verify_images: bool,
     /// Cluster state as manifests (`kubectl get ns,netpol,ingress -A -o yaml`), repeatable.
     #[arg(long, value_name = "FILE")]
     pub inventory: Vec<PathBuf>,
@@ -91,14 +96,27 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
     let mut inventory = Inventory::new();
     load_inventory(&args.inventory, &mut inventory, "default")?;
     let evaluator = Evaluator::new(set.clone(), inventory.to_json())?;
-    let deadline = Instant::now() + Duration::from_millis(set.config.limits.request_timeout_ms);
     let endpoint = match args.endpoint {
         EndpointArg::Validate => Endpoint::Validate,
         EndpointArg::Mutate => Endpoint::Mutate,
     };
+    let images = if args.verify_images || set.config.image_verification.enabled {
+        let wanted = verify::request_images(&review.request);
+        let verdicts = super::verify_image::verdicts_for_cli(&set, &wanted)?;
+        Some(verify::verdicts_for(&wanted, &verdicts))
+    } else {
+        None
+    };
+    let deadline = Instant::now() + Duration::from_millis(set.config.limits.request_timeout_ms);
     let decision = match endpoint {
-        Endpoint::Validate => evaluator.validate(&review.request, deadline),
-        Endpoint::Mutate => evaluator.mutate(&review.request, deadline).0,
+        Endpoint::Validate => {
+            evaluator.validate_with_images(&review.request, images.as_ref(), deadline)
+        }
+        Endpoint::Mutate => {
+            evaluator
+                .mutate_with_images(&review.request, images.as_ref(), deadline)
+                .0
+        }
     };
     let out = response::build(&review, &decision, endpoint);
     println!("{}", serde_json::to_string_pretty(&out)?);

@@ -5,6 +5,7 @@ pub mod check;
 pub mod eval;
 pub mod serve;
 pub mod test;
+pub mod verify_image;
 
 use std::path::PathBuf;
 

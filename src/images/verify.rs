@@ -91,7 +91,10 @@ pub type Observer = Arc<dyn Fn(Event) + Send + Sync>;
 #[derive(Debug, Clone)]
 struct Signatures {
     signers: Vec<String>,
+    /// One line per signature looked at, with where it was found.
     details: Vec<String>,
+    /// Why signatures did not verify, short and without locations (deduplicated).
+    problems: Vec<String>,
     /// Set when the registry failed; such results are not cached.
     registry_error: Option<String>,
 }
@@ -247,7 +250,7 @@ impl Verifier {
         } else if signatures.details.is_empty() {
             "no cosign signature found (neither a .sig tag nor a sigstore bundle referrer)".into()
         } else {
-            format!("no trusted signature: {}", signatures.details.join("; "))
+            signatures.problems.join("; ")
         };
         verdict
     }
@@ -309,6 +312,7 @@ impl Verifier {
                         task.await.unwrap_or_else(|e| Signatures {
                             signers: Vec::new(),
                             details: Vec::new(),
+                            problems: Vec::new(),
                             registry_error: Some(format!("signature lookup failed: {e}")),
                         })
                     }
@@ -363,6 +367,7 @@ impl Verifier {
     async fn discover(&self, registry: &str, repository: &str, digest: &str) -> Signatures {
         let mut signers = BTreeSet::new();
         let mut details = Vec::new();
+        let mut problems = BTreeSet::new();
         let mut registry_error = None;
         let client = &self.inner.client;
         let keys = &self.inner.public_keys;
@@ -383,6 +388,7 @@ impl Verifier {
                             layer["annotations"][SIGNATURE_ANNOTATION].as_str(),
                         ) else {
                             details.push(format!("{what}: no digest or signature annotation"));
+                            problems.insert("malformed signature layer".to_string());
                             continue;
                         };
                         match client.get_blob(registry, repository, blob).await {
@@ -396,7 +402,10 @@ impl Verifier {
                                         ));
                                         signers.extend(names);
                                     }
-                                    Err(e) => details.push(format!("{what}: {}", describe(&e))),
+                                    Err(e) => {
+                                        details.push(format!("{what}: {}", describe(&e)));
+                                        problems.insert(describe(&e));
+                                    }
                                 }
                             }
                             Err(e) => {
@@ -406,7 +415,10 @@ impl Verifier {
                         }
                     }
                 }
-                Err(e) => details.push(format!("{sig_tag}: manifest is not JSON: {e}")),
+                Err(e) => {
+                    details.push(format!("{sig_tag}: manifest is not JSON: {e}"));
+                    problems.insert("malformed signature manifest".to_string());
+                }
             },
             Err(e) if e.is_not_found() => {}
             Err(e) => {
@@ -436,6 +448,7 @@ impl Verifier {
                         Ok(doc) => doc,
                         Err(e) => {
                             details.push(format!("{what}: manifest is not JSON: {e}"));
+                            problems.insert("malformed referrer manifest".to_string());
                             continue;
                         }
                     };
@@ -458,7 +471,10 @@ impl Verifier {
                                         .push(format!("{what}: verified by {}", names.join(", ")));
                                     signers.extend(names);
                                 }
-                                Err(e) => details.push(format!("{what}: {}", describe(&e))),
+                                Err(e) => {
+                                    details.push(format!("{what}: {}", describe(&e)));
+                                    problems.insert(describe(&e));
+                                }
                             },
                             Err(e) => {
                                 self.emit(Event::RegistryError);
@@ -477,6 +493,7 @@ impl Verifier {
         Signatures {
             signers: signers.into_iter().collect(),
             details,
+            problems: problems.into_iter().collect(),
             registry_error,
         }
     }
@@ -487,9 +504,7 @@ fn describe(err: &VerifyError) -> String {
     match err {
         VerifyError::NoKeyMatched { .. } => "signed by a key that is not configured".into(),
         VerifyError::NoKeys => "no keys are configured".into(),
-        VerifyError::DigestMismatch { .. } => {
-            format!("signature is for another image ({err})")
-        }
+        VerifyError::DigestMismatch { .. } => "signature is for another image".into(),
         other => other.to_string(),
     }
 }
@@ -553,6 +568,35 @@ pub fn verdicts_json(verdicts: &BTreeMap<String, Verdict>) -> Json {
             .map(|(k, v)| (k.clone(), v.to_json()))
             .collect(),
     )
+}
+
+/// The policy-input object for one request's `images` out of verdicts for many (`regate check`): each
+/// image's verdict and, for a verified image without a digest, the verdict of its pinned form.
+pub fn verdicts_for(images: &[String], all: &BTreeMap<String, Verdict>) -> Json {
+    let mut out = serde_json::Map::new();
+    for image in images {
+        if let Some(v) = all.get(image) {
+            out.insert(image.clone(), v.to_json());
+            let pinned = format!("{image}@{}", v.digest);
+            if let Some(p) = all.get(&pinned) {
+                out.insert(pinned, p.to_json());
+            }
+        }
+    }
+    Json::Object(out)
+}
+
+/// [`Verifier::verify_all`] for synchronous callers (the CLI): runs on a private runtime.
+pub fn verify_all_blocking(
+    verifier: &Verifier,
+    images: &[String],
+    deadline: Instant,
+) -> std::io::Result<BTreeMap<String, Verdict>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(verifier.verify_all(images, deadline)))
 }
 
 #[cfg(test)]

@@ -117,6 +117,10 @@ pub struct Config {
     pub tenancy: Json,
     #[serde(default)]
     pub registries: Json,
+    /// Cosign signature verification of images (keys, registry access, cache); also readable by
+    /// policies as `data.regate.config.imageVerification`.
+    #[serde(default)]
+    pub image_verification: crate::images::config::ImageVerificationConfig,
     /// Free-form settings for custom policies.
     #[serde(default)]
     pub settings: Json,

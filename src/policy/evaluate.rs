@@ -36,11 +36,21 @@ pub struct Evaluator {
 struct LazyValue<'a> {
     json: &'a Json,
     value: Option<Value>,
+    /// Image signature verdicts (`input.images`), when the entry point verified images.
+    images: Option<Value>,
+    /// Leave out `requiresInventory` policies (cluster state unavailable; the caller adds their
+    /// failure-mode results).
+    skip_inventory: bool,
 }
 
 impl<'a> LazyValue<'a> {
-    fn new(json: &'a Json) -> LazyValue<'a> {
-        LazyValue { json, value: None }
+    fn new(json: &'a Json, images: Option<&Json>) -> LazyValue<'a> {
+        LazyValue {
+            json,
+            value: None,
+            images: images.map(to_value),
+            skip_inventory: false,
+        }
     }
 
     fn get(&mut self) -> &Value {
@@ -124,7 +134,43 @@ impl Evaluator {
     /// The validating decision for a raw AdmissionRequest: `deny` and `warn` rules of every applicable
     /// policy. `deadline` bounds the whole request.
     pub fn validate(&self, request: &Json, deadline: Instant) -> Decision {
-        self.validate_with(request, &mut LazyValue::new(request), deadline)
+        self.validate_with_images(request, None, deadline)
+    }
+
+    /// [`Evaluator::validate_with_images`] leaving out every policy that needs cluster state
+    /// (`requiresInventory`), for when cluster state cannot be used.
+    pub fn validate_without_inventory(
+        &self,
+        request: &Json,
+        images: Option<&Json>,
+        deadline: Instant,
+    ) -> Decision {
+        let mut review = LazyValue::new(request, images);
+        review.skip_inventory = true;
+        self.validate_with(request, &mut review, deadline)
+    }
+
+    /// [`Evaluator::mutate_with_images`] leaving out every policy that needs cluster state.
+    pub fn mutate_without_inventory(
+        &self,
+        request: &Json,
+        images: Option<&Json>,
+        deadline: Instant,
+    ) -> (Decision, Option<Json>) {
+        let mut review = LazyValue::new(request, images);
+        review.skip_inventory = true;
+        self.mutate_with(request, &mut review, deadline)
+    }
+
+    /// [`Evaluator::validate`] with image signature verdicts as `input.images` (see
+    /// [`crate::images::verify`]).
+    pub fn validate_with_images(
+        &self,
+        request: &Json,
+        images: Option<&Json>,
+        deadline: Instant,
+    ) -> Decision {
+        self.validate_with(request, &mut LazyValue::new(request, images), deadline)
     }
 
     fn validate_with(&self, request: &Json, review: &mut LazyValue, deadline: Instant) -> Decision {
@@ -132,6 +178,7 @@ impl Evaluator {
         let mut decision = Decision::default();
         for (index, policy) in self.set.policies.iter().enumerate() {
             if (policy.deny_rule.is_none() && policy.warn_rule.is_none())
+                || (review.skip_inventory && policy.metadata.requires_inventory)
                 || !self.applies(policy, &facts)
             {
                 continue;
@@ -145,7 +192,7 @@ impl Evaluator {
             .flatten()
             .collect();
             let paths: Vec<&str> = rules.iter().map(|(_, p)| *p).collect();
-            match self.evaluate(index, policy, review.get(), &paths, deadline) {
+            match self.evaluate(index, policy, review, &paths, deadline) {
                 Ok(values) => {
                     for ((kind, _), value) in rules.iter().zip(values) {
                         match read_messages(&value, &policy.metadata.title) {
@@ -169,7 +216,17 @@ impl Evaluator {
     /// The mutating decision: `patch` rules of every applicable policy, normalised against the object.
     /// Only CREATE and UPDATE with an object are mutated. Errors are results enforced per `onError`.
     pub fn mutate(&self, request: &Json, deadline: Instant) -> (Decision, Option<Json>) {
-        self.mutate_with(request, &mut LazyValue::new(request), deadline)
+        self.mutate_with_images(request, None, deadline)
+    }
+
+    /// [`Evaluator::mutate`] with image signature verdicts as `input.images`.
+    pub fn mutate_with_images(
+        &self,
+        request: &Json,
+        images: Option<&Json>,
+        deadline: Instant,
+    ) -> (Decision, Option<Json>) {
+        self.mutate_with(request, &mut LazyValue::new(request, images), deadline)
     }
 
     fn mutate_with(
@@ -192,11 +249,13 @@ impl Evaluator {
             let Some(rule) = policy.patch_rule.as_deref() else {
                 continue;
             };
-            if !self.applies(policy, &facts) {
+            if (review.skip_inventory && policy.metadata.requires_inventory)
+                || !self.applies(policy, &facts)
+            {
                 continue;
             }
             decision.evaluated.push(policy.id.clone());
-            match self.evaluate(index, policy, review.get(), &[rule], deadline) {
+            match self.evaluate(index, policy, review, &[rule], deadline) {
                 Ok(values) => match values.into_iter().next().unwrap_or(Json::Null) {
                     Json::Null => {}
                     Json::Array(items) => {
@@ -234,13 +293,24 @@ impl Evaluator {
     /// What `regate check` does for one object, like the API server's admission chain: mutate, then
     /// validate the mutated object. Mutation errors and validation results are combined.
     pub fn admit(&self, request: &Json, deadline: Instant) -> Decision {
-        let mut review = LazyValue::new(request);
+        self.admit_with_images(request, None, deadline)
+    }
+
+    /// [`Evaluator::admit`] with image signature verdicts as `input.images` (verdicts for pinned
+    /// references must be included, see [`crate::images::verify::Verifier::verify_all`]).
+    pub fn admit_with_images(
+        &self,
+        request: &Json,
+        images: Option<&Json>,
+        deadline: Instant,
+    ) -> Decision {
+        let mut review = LazyValue::new(request, images);
         let (mut mutation, patched) = self.mutate_with(request, &mut review, deadline);
         let validation = match patched {
             Some(object) => {
                 let mut mutated = request.clone();
                 mutated["object"] = object;
-                self.validate(&mutated, deadline)
+                self.validate_with_images(&mutated, images, deadline)
             }
             None => self.validate_with(request, &mut review, deadline),
         };
@@ -257,7 +327,7 @@ impl Evaluator {
         &self,
         index: usize,
         policy: &Policy,
-        review: &Value,
+        review: &mut LazyValue,
         rules: &[&str],
         deadline: Instant,
     ) -> Result<Vec<Json>, EvalFailure> {
@@ -275,8 +345,11 @@ impl Evaluator {
         };
         let mut input = Value::new_object();
         if let Ok(map) = input.as_object_mut() {
-            map.insert(Value::from("review"), review.clone());
+            map.insert(Value::from("review"), review.get().clone());
             map.insert(Value::from("parameters"), policy.parameters_value.clone());
+            if let Some(images) = &review.images {
+                map.insert(Value::from("images"), images.clone());
+            }
         }
         let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| match &policy.backend {

@@ -246,6 +246,13 @@ pub fn compile_with(
             Config::default()
         }
     };
+    // Signing keys are read now, so a missing or malformed key fails the load (and a hot reload keeps
+    // the last good bundle) instead of denying at the first admission.
+    if config.image_verification.enabled || !config.image_verification.keys.is_empty() {
+        if let Err(err) = config.image_verification.load_keys() {
+            errors.push(err.to_string());
+        }
+    }
 
     // Data documents, placed at their directory path like an OPA bundle.
     let mut data = Json::Object(Default::default());

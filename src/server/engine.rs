@@ -69,8 +69,6 @@ impl From<LoadError> for BundleError {
 /// A compiled, tested policy set.
 pub struct Bundle {
     pub set: Arc<PolicySet>,
-    /// The same bundle with every `requiresInventory` policy disabled, when there is one.
-    pub degraded: Option<Arc<PolicySet>>,
     /// Rego tests that ran and passed.
     pub tests_passed: usize,
 }
@@ -80,7 +78,6 @@ impl std::fmt::Debug for Bundle {
         f.debug_struct("Bundle")
             .field("digest", &self.set.digest)
             .field("policies", &self.set.policies.len())
-            .field("degraded", &self.degraded.is_some())
             .finish()
     }
 }
@@ -98,7 +95,7 @@ fn read_config_files(options: &LoadOptions) -> Result<Vec<(String, String)>, Bun
 }
 
 /// Reads, compiles and tests a bundle exactly as `policy::load` reads and compiles it (same layering,
-/// same digest), then compiles the degraded set. `test_threads` bounds the test run's parallelism.
+/// same digest). `test_threads` bounds the test run's parallelism.
 pub fn build_bundle(spec: &BundleSpec, test_threads: Option<usize>) -> Result<Bundle, BundleError> {
     let options = &spec.load;
     let mut sources = if options.embedded {
@@ -166,35 +163,10 @@ pub fn build_bundle(spec: &BundleSpec, test_threads: Option<usize>) -> Result<Bu
         }
     }
 
-    let needs: Vec<&str> = set
-        .policies
-        .iter()
-        .filter(|p| p.metadata.requires_inventory)
-        .map(|p| p.id.as_str())
-        .collect();
-    let degraded = if needs.is_empty() {
-        None
-    } else {
-        let mut layer = String::from("policies:\n");
-        for id in needs {
-            layer.push_str(&format!("  \"{id}\":\n    enabled: false\n"));
-        }
-        let mut extra = extra.clone();
-        extra.push((
-            "(regate serve: policies needing cluster state, disabled while it is unavailable)"
-                .into(),
-            layer,
-        ));
-        Some(Arc::new(load::compile_with(
-            sources,
-            &extra,
-            false,
-            options.backend,
-        )?))
-    };
+    // Compiling and running the tests allocated and freed a lot; give it back.
+    super::memory::release_freed_heap();
     Ok(Bundle {
         set: Arc::new(set),
-        degraded,
         tests_passed,
     })
 }
@@ -255,8 +227,6 @@ pub fn fingerprint(options: &LoadOptions) -> [u8; 32] {
 pub struct Active {
     pub bundle: Arc<Bundle>,
     pub evaluator: Arc<Evaluator>,
-    /// The degraded set's evaluator (same inventory), when the bundle has `requiresInventory` policies.
-    pub degraded: Option<Arc<Evaluator>>,
     /// The cluster-state generation loaded; `None` until a synced snapshot has been loaded.
     pub generation: Option<u64>,
     pub inventory: Arc<Json>,
@@ -269,14 +239,9 @@ impl Active {
             .map(|s| s.inventory.clone())
             .unwrap_or_else(|| Arc::new(empty_inventory()));
         let evaluator = Arc::new(Evaluator::new(bundle.set.clone(), (*inventory).clone())?);
-        let degraded = match &bundle.degraded {
-            Some(set) => Some(Arc::new(Evaluator::new(set.clone(), (*inventory).clone())?)),
-            None => None,
-        };
         Ok(Active {
             bundle,
             evaluator,
-            degraded,
             generation: snapshot.map(|s| s.generation),
             inventory,
         })
@@ -324,7 +289,8 @@ pub fn unavailable_result(policy: &Policy, reason: &str, mode: FailureMode) -> P
     )
 }
 
-/// The decision for one request. `unavailable` is why cluster state cannot be used, if it cannot.
+/// The decision for one request. `unavailable` is why cluster state cannot be used, if it cannot;
+/// `images` are the image signature verdicts (`input.images`) when verification is on.
 pub fn decide(
     active: &Active,
     request: &Json,
@@ -332,10 +298,11 @@ pub fn decide(
     deadline: Instant,
     unavailable: Option<&str>,
     mode: FailureMode,
+    images: Option<&Json>,
 ) -> Decision {
     let run = |evaluator: &Evaluator| match endpoint {
-        Endpoint::Validate => evaluator.validate(request, deadline),
-        Endpoint::Mutate => evaluator.mutate(request, deadline).0,
+        Endpoint::Validate => evaluator.validate_with_images(request, images, deadline),
+        Endpoint::Mutate => evaluator.mutate_with_images(request, images, deadline).0,
     };
     let Some(reason) = unavailable else {
         return run(&active.evaluator);
@@ -350,10 +317,19 @@ pub fn decide(
         .filter(|p| relevant(p, endpoint, &facts, request))
         .filter(|p| active.evaluator.applies(p, &facts))
         .collect();
-    let Some(degraded) = active.degraded.as_ref().filter(|_| !affected.is_empty()) else {
+    if affected.is_empty() {
         return run(&active.evaluator);
+    }
+    // The policies that need cluster state are left out and replaced by their failure-mode results.
+    let evaluator = &active.evaluator;
+    let mut decision = match endpoint {
+        Endpoint::Validate => evaluator.validate_without_inventory(request, images, deadline),
+        Endpoint::Mutate => {
+            evaluator
+                .mutate_without_inventory(request, images, deadline)
+                .0
+        }
     };
-    let mut decision = run(degraded);
     for policy in affected {
         decision.evaluated.push(policy.id.clone());
         decision
@@ -411,7 +387,6 @@ mod tests {
         let bundle = build_bundle(&spec, Some(1)).unwrap();
         let loaded = crate::policy::load(&spec.load).unwrap();
         assert_eq!(bundle.set.digest, loaded.digest);
-        assert!(bundle.degraded.is_none());
     }
 
     #[test]
@@ -481,7 +456,6 @@ mod tests {
         let mut spec = basic();
         spec.load.policy_dirs.push(dir.path().to_path_buf());
         let bundle = Arc::new(build_bundle(&spec, Some(1)).unwrap());
-        assert!(bundle.degraded.is_some());
         let active = Active::build(bundle, None).unwrap();
         let request = serde_json::json!({"uid": "u", "operation": "CREATE", "namespace": "shop",
             "kind": {"group": "", "version": "v1", "kind": "Pod"},
@@ -495,6 +469,7 @@ mod tests {
             deadline,
             None,
             FailureMode::Deny,
+            None,
         );
         assert_eq!(
             normal.results.iter().filter(|r| r.policy == "inv").count(),
@@ -516,6 +491,7 @@ mod tests {
             deadline,
             Some("not yet synced"),
             FailureMode::Deny,
+            None,
         );
         let inv: Vec<_> = failed
             .results
@@ -533,6 +509,7 @@ mod tests {
             deadline,
             Some("not yet synced"),
             FailureMode::Allow,
+            None,
         );
         assert!(open.allowed());
         // Mutation: the inventory policy's patch is not applied while state is unavailable.
@@ -543,6 +520,7 @@ mod tests {
             deadline,
             Some("x"),
             FailureMode::Allow,
+            None,
         );
         assert!(
             m.patch
@@ -558,6 +536,7 @@ mod tests {
             deadline,
             None,
             FailureMode::Allow,
+            None,
         );
         assert!(m
             .patch

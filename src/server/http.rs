@@ -19,6 +19,7 @@ use super::decision_log;
 use super::engine::{decide, failure_decision};
 use super::Shared;
 use crate::admission::{response, Endpoint, RequestFacts, Review};
+use crate::images::verify;
 use crate::report::model::Action;
 
 /// Largest AdmissionReview body accepted: 7 MiB. The API server refuses request bodies over 3 MiB, and
@@ -334,6 +335,29 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
     );
     let deadline = started + budget;
 
+    // Image signatures (registry I/O, off the evaluation slots), within three quarters of the budget so
+    // evaluation keeps its share; unfinished lookups become registry-error verdicts.
+    let images = match shared.verifier(&set.config.image_verification) {
+        Ok(None) => None,
+        Ok(Some(verifier)) => {
+            let wanted = verify::request_images(&review.request);
+            if wanted.is_empty() {
+                None
+            } else {
+                let verdicts = verifier.verify_all(&wanted, started + budget * 3 / 4).await;
+                Some(verify::verdicts_json(&verdicts))
+            }
+        }
+        Err(message) => {
+            let wanted = verify::request_images(&review.request);
+            let verdict = serde_json::json!({"verified": false, "digest": "", "signers": [],
+                "reason": message, "registryError": true});
+            Some(serde_json::Value::Object(
+                wanted.into_iter().map(|w| (w, verdict.clone())).collect(),
+            ))
+        }
+    };
+
     let permit = match shared.acquire_slot().await {
         Ok(p) => p,
         Err(message) => {
@@ -372,6 +396,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
                 deadline,
                 unavailable.as_deref(),
                 mode,
+                images.as_ref(),
             );
             shared.metrics.inflight.fetch_sub(1, Ordering::Relaxed);
             (decision, t.elapsed())

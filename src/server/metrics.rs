@@ -147,6 +147,33 @@ pub struct Metrics {
     pub decision_log_dropped: AtomicU64,
     /// `regate_ready`.
     pub ready: AtomicBool,
+    /// `regate_image_verifications_total{outcome}`: registry lookups of one digest's signatures.
+    pub image_verifications: CounterVec,
+    /// `regate_image_verification_duration_seconds{outcome}`.
+    pub image_verification_duration: HistogramVec,
+    /// `regate_image_verification_cache_total{result}`: verdict cache hits and misses.
+    pub image_cache: CounterVec,
+    /// `regate_image_registry_errors_total`.
+    pub image_registry_errors: AtomicU64,
+}
+
+impl Metrics {
+    /// Records an image verifier event.
+    pub fn observe_image(&self, event: crate::images::verify::Event) {
+        use crate::images::verify::Event;
+        match event {
+            Event::CacheHit => self.image_cache.inc(&["hit"]),
+            Event::CacheMiss => self.image_cache.inc(&["miss"]),
+            Event::Lookup { outcome, duration } => {
+                self.image_verifications.inc(&[outcome]);
+                self.image_verification_duration
+                    .observe(&[outcome], duration);
+            }
+            Event::RegistryError => {
+                self.image_registry_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 fn escape(value: &str) -> String {
@@ -285,6 +312,34 @@ impl Metrics {
             "gauge",
             "Evaluations running now.",
             self.inflight.load(Ordering::Relaxed),
+        );
+        counter_vec(
+            o,
+            "regate_image_verifications_total",
+            "Signature lookups of one image digest at its registry, by outcome (verified, unverified, error).",
+            &["outcome"],
+            &self.image_verifications,
+        );
+        histogram_vec(
+            o,
+            "regate_image_verification_duration_seconds",
+            "Time to find and verify one digest's signatures at its registry, by outcome.",
+            &["outcome"],
+            &self.image_verification_duration,
+        );
+        counter_vec(
+            o,
+            "regate_image_verification_cache_total",
+            "Image verdict cache lookups, by result (hit, miss).",
+            &["result"],
+            &self.image_cache,
+        );
+        scalar(
+            o,
+            "regate_image_registry_errors_total",
+            "counter",
+            "Registry calls that failed (unreachable, timeout, TLS, auth, protocol).",
+            self.image_registry_errors.load(Ordering::Relaxed),
         );
         header(
             o,

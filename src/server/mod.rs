@@ -16,6 +16,7 @@ pub mod conn;
 pub mod decision_log;
 pub mod engine;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod reload;
 pub mod tls;
@@ -33,6 +34,8 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::cluster::state::ClusterState;
+use crate::images::config::ImageVerificationConfig;
+use crate::images::verify::Verifier;
 use crate::policy::LoadOptions;
 pub use decision_log::DecisionLogTarget;
 pub use engine::FailureMode;
@@ -138,6 +141,9 @@ pub struct Shared {
     shutting_down: AtomicBool,
     /// Serialises evaluator rebuilds (policy reloads and cluster-state changes).
     rebuild: Mutex<()>,
+    /// The image verifier for the bundle's current `imageVerification` settings (rebuilt, with an
+    /// empty cache, when a reload changes them).
+    verifier: Mutex<Option<(ImageVerificationConfig, Verifier)>>,
 }
 
 struct WaitGuard<'a>(&'a AtomicUsize);
@@ -149,6 +155,27 @@ impl Drop for WaitGuard<'_> {
 }
 
 impl Shared {
+    /// The verifier for `config`, `None` when verification is off, or why it cannot be built (a key
+    /// file vanished since the bundle loaded), which denies like a registry error.
+    pub fn verifier(&self, config: &ImageVerificationConfig) -> Result<Option<Verifier>, String> {
+        if !config.enabled {
+            return Ok(None);
+        }
+        let mut current = self.verifier.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((c, v)) = current.as_ref() {
+            if c == config {
+                return Ok(Some(v.clone()));
+            }
+        }
+        let metrics = self.metrics.clone();
+        let observer: crate::images::verify::Observer =
+            Arc::new(move |event| metrics.observe_image(event));
+        let verifier = Verifier::new(config, Some(observer))
+            .map_err(|e| format!("image verification is misconfigured: {e}"))?;
+        *current = Some((config.clone(), verifier.clone()));
+        Ok(Some(verifier))
+    }
+
     /// An evaluation slot, or why none is available (shed with 503).
     pub async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, String> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
@@ -388,6 +415,7 @@ pub async fn start(
         waiting: AtomicUsize::new(0),
         shutting_down: AtomicBool::new(false),
         rebuild: Mutex::new(()),
+        verifier: Mutex::new(None),
         active: ArcSwapOption::empty(),
         metrics: metrics.clone(),
         cluster,
