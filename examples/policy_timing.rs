@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run --release --example policy_timing` (and `INTERP=1 cargo run ...`); `POLICY=<id>` times
 //! one policy only and `N=<count>` sets the number of reviews (for profilers); `POLICIES=<dir>` layers a bundle
-//! directory over the embedded one (probe policies).
+//! directory over the embedded one (probe policies); `REVIEW=<file>` times another review.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,8 @@ fn main() -> anyhow::Result<()> {
         env!("CARGO_MANIFEST_DIR"),
         "/../shared/corpus/admission/reviews/kube-rs__gke_pod_create.json"
     );
-    let Ok(body) = std::fs::read(path) else {
+    let path = std::env::var("REVIEW").unwrap_or_else(|_| path.to_string());
+    let Ok(body) = std::fs::read(&path) else {
         eprintln!("skipping: {path} is absent");
         return Ok(());
     };
@@ -41,12 +42,15 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    for keep in ids
+    let all = "(all policies)".to_string();
+    let runs: Vec<&String> = ids
         .iter()
         .filter(|id| only.as_deref().is_none_or(|o| o == id.as_str()))
-    {
-        let mut cfg = String::from("policies:\n");
-        for p in ids.iter().filter(|p| *p != keep) {
+        .chain(only.is_none().then_some(&all))
+        .collect();
+    for keep in runs {
+        let mut cfg = format!("policies:\n  {}: {{enabled: true}}\n", ids[0]);
+        for p in ids.iter().filter(|p| *p != keep && keep != &all) {
             cfg.push_str(&format!("  {p}: {{enabled: false}}\n"));
         }
         std::fs::write(&config, cfg)?;

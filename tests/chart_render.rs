@@ -714,14 +714,13 @@ fn assert_config(r: &Rendered, expect: Expect) {
     ];
     if expect.warn {
         assert_eq!(config["onError"], "warn");
-        for id in bundled {
-            assert_eq!(config["policies"][id]["enforcement"], "warn", "{id}");
-        }
+        assert_eq!(config["enforcement"], "warn");
     } else {
         assert!(config["onError"].is_null());
-        for id in bundled {
-            assert!(config["policies"][id]["enforcement"].is_null(), "{id}");
-        }
+        assert!(config["enforcement"].is_null());
+    }
+    for id in bundled {
+        assert!(config["policies"][id]["enforcement"].is_null(), "{id}");
     }
 }
 

@@ -379,3 +379,59 @@ fn base64_decode(s: &str) -> Vec<u8> {
         .decode(s)
         .expect("base64")
 }
+
+/// Concurrent lookups of one digest share a single registry round trip, and the cache then answers.
+#[test]
+fn concurrent_lookups_of_one_digest_share_one_registry_round_trip() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use regate::images::config::ImageVerificationConfig;
+    use regate::images::verify::{Event, Verifier};
+
+    let Some(world) = world() else { return };
+    let mut config = ImageVerificationConfig::default();
+    config.registry.insecure = vec![world.registry.registry()];
+    config.keys.insert(
+        "shop-ci".into(),
+        regate::images::config::KeySource {
+            pem: Some(world.shop.public_key_pem()),
+            file: None,
+        },
+    );
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (l, h) = (lookups.clone(), hits.clone());
+    let observer: regate::images::verify::Observer = Arc::new(move |e| match e {
+        Event::Lookup { .. } => {
+            l.fetch_add(1, Ordering::SeqCst);
+        }
+        Event::CacheHit => {
+            h.fetch_add(1, Ordering::SeqCst);
+        }
+        _ => {}
+    });
+    let verifier = Verifier::new(&config, Some(observer)).expect("verifier");
+    let pinned = world.pinned("bundle");
+    let verdicts = block_on(async {
+        let all = (0..16).map(|_| {
+            let v = verifier.clone();
+            let image = pinned.clone();
+            tokio::spawn(async move { v.verify(&image).await })
+        });
+        futures::future::join_all(all).await
+    });
+    for v in &verdicts {
+        let v = v.as_ref().expect("task");
+        assert!(v.verified, "{v:?}");
+        assert_eq!(v.signers, vec!["shop-ci".to_string()]);
+    }
+    assert_eq!(
+        lookups.load(Ordering::SeqCst),
+        1,
+        "one registry round trip for 16 lookups"
+    );
+    let again = block_on(verifier.verify(&pinned));
+    assert!(again.verified && again.cached, "{again:?}");
+    assert!(hits.load(Ordering::SeqCst) >= 1);
+}

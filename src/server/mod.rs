@@ -398,7 +398,10 @@ pub async fn start(
     };
     let bundle = {
         let spec = options.bundle.clone();
-        tokio::task::spawn_blocking(move || engine::build_bundle(&spec, None))
+        // The bundle's tests run on a pool of their own that ends with them (rayon's global pool
+        // would keep its threads, and their memory, for the life of the server).
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::task::spawn_blocking(move || engine::build_bundle(&spec, Some(threads)))
             .await?
             .map_err(|e| anyhow::anyhow!("the policy bundle is not usable:\n{e}"))?
     };

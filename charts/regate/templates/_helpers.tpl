@@ -98,11 +98,7 @@ namespaceSelector:
 {{- $config := dict "apiVersion" "regate.dev/v1alpha1" "kind" "Config" -}}
 {{- $config = mergeOverwrite $config (deepCopy .Values.config) -}}
 {{- if eq .Values.webhook.mode "warn" -}}
-{{- $policies := dict -}}
-{{- range .Values.webhook.policyIds -}}
-{{- $_ := set $policies . (dict "enforcement" "warn" "onError" "warn") -}}
-{{- end -}}
-{{- $config = mergeOverwrite $config (dict "onError" "warn" "policies" $policies) -}}
+{{- $config = mergeOverwrite $config (dict "enforcement" "warn" "onError" "warn") -}}
 {{- end -}}
 {{- toYaml $config -}}
 {{- end -}}
