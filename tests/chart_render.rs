@@ -1169,3 +1169,97 @@ fn argocd_application_passes_and_ignores_the_injected_ca_bundle() {
     assert_eq!(findings(&report), Vec::<String>::new());
     assert_eq!(code(&out), 0);
 }
+
+/// Image verification on: keys, credentials and CA are mounted where the rendered regate.yaml points,
+/// the NetworkPolicy opens egress to the registries, and the rendered configuration loads in regate
+/// (with the key file present, as the Secret mount provides it).
+#[test]
+fn image_verification_mounts_keys_and_opens_registry_egress() {
+    if !tools() {
+        return;
+    }
+    let r = render(
+        "regate-system",
+        &["charts/regate/ci/image-verification-values.yaml"],
+        &[],
+    );
+    let pod = &r.one("Deployment")["spec"]["template"]["spec"];
+    let mounts: Vec<(String, String)> = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_string(),
+                m["mountPath"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (name, path) in [
+        ("signing-keys", "/etc/regate/keys"),
+        ("registry-credentials", "/etc/regate/registry"),
+        ("registry-ca", "/etc/regate/registry-ca"),
+    ] {
+        assert!(
+            mounts.contains(&(name.to_string(), path.to_string())),
+            "{name} at {path}: {mounts:?}"
+        );
+    }
+    let volumes = pod["volumes"].as_array().unwrap();
+    let volume = |name: &str| volumes.iter().find(|v| v["name"] == name).unwrap().clone();
+    assert_eq!(
+        volume("signing-keys")["secret"]["secretName"],
+        "regate-signing-keys"
+    );
+    assert_eq!(
+        volume("registry-credentials")["secret"]["secretName"],
+        "harbor-pull"
+    );
+    assert_eq!(volume("registry-ca")["configMap"]["name"], "harbor-ca");
+
+    let np = r.named("NetworkPolicy", "regate");
+    let egress = np["spec"]["egress"].as_array().unwrap();
+    assert!(
+        egress.iter().any(
+            |e| e["to"][0]["ipBlock"]["cidr"] == "10.20.0.0/16" && e["ports"][0]["port"] == 443
+        ),
+        "{egress:?}"
+    );
+    // Without verification, no registry egress.
+    let plain = render("regate-system", &[], &[]);
+    let egress = plain.named("NetworkPolicy", "regate")["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(egress.len(), 2, "{egress:?}");
+
+    // The rendered configuration loads once the key file exists where the Secret would mount it.
+    let config = r.regate_yaml();
+    let dir = tempfile::tempdir().unwrap();
+    let key_dir = dir.path().join("keys");
+    std::fs::create_dir_all(&key_dir).unwrap();
+    std::fs::copy(
+        path("testdata/keys/rsa2048-test.pub.pem"),
+        key_dir.join("platform-2026.pub"),
+    )
+    .unwrap();
+    let config = config.replace("/etc/regate/keys", &key_dir.display().to_string());
+    let config_path = write_temp(dir.path(), "regate.yaml", &config);
+    let out = regate(
+        &["check", "--config", &config_path.display().to_string(), "-"],
+        Some(b""),
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    // And a missing key file is a load error naming the key.
+    std::fs::remove_file(key_dir.join("platform-2026.pub")).unwrap();
+    let out = regate(
+        &["check", "--config", &config_path.display().to_string(), "-"],
+        Some(b""),
+    );
+    assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("imageVerification.keys.platform-2026"),
+        "{}",
+        stderr(&out)
+    );
+}
