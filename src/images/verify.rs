@@ -28,6 +28,9 @@ use super::signature::{
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// Layer annotation holding a legacy signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Signatures examined per layout and digest: a registry (or an attacker with push rights) listing
+/// thousands cannot turn one admission into thousands of fetches.
+pub const MAX_SIGNATURES: usize = 32;
 
 /// The verdict for one image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -378,7 +381,13 @@ impl Verifier {
             Ok(manifest) => match serde_json::from_slice::<Json>(&manifest.bytes) {
                 Ok(doc) => {
                     let layers = doc["layers"].as_array().cloned().unwrap_or_default();
-                    for (i, layer) in layers.iter().enumerate() {
+                    if layers.len() > MAX_SIGNATURES {
+                        details.push(format!(
+                            "{sig_tag}: {} signatures, only the first {MAX_SIGNATURES} are examined",
+                            layers.len()
+                        ));
+                    }
+                    for (i, layer) in layers.iter().take(MAX_SIGNATURES).enumerate() {
                         if layer["mediaType"].as_str() != Some(SIMPLE_SIGNING_MEDIA_TYPE) {
                             continue;
                         }
@@ -433,7 +442,13 @@ impl Verifier {
             .await
         {
             Ok(descriptors) => {
-                for d in descriptors {
+                if descriptors.len() > MAX_SIGNATURES {
+                    details.push(format!(
+                        "{} signature referrers, only the first {MAX_SIGNATURES} are examined",
+                        descriptors.len()
+                    ));
+                }
+                for d in descriptors.into_iter().take(MAX_SIGNATURES) {
                     let what = format!("referrer {}", short(&d.digest));
                     let manifest = match client.get_manifest(registry, repository, &d.digest).await
                     {
@@ -453,7 +468,7 @@ impl Verifier {
                         }
                     };
                     let layers = doc["layers"].as_array().cloned().unwrap_or_default();
-                    for layer in layers {
+                    for layer in layers.into_iter().take(MAX_SIGNATURES) {
                         let Some(blob) = layer["digest"].as_str() else {
                             continue;
                         };

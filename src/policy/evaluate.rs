@@ -72,27 +72,39 @@ impl Evaluator {
         if let Json::Object(m) = &mut data {
             m.insert("inventory".to_string(), inventory.clone());
         }
-        let mut engine = set
-            .template
-            .lock()
-            .map_err(|_| anyhow::anyhow!("policy template lock poisoned"))?
-            .clone();
-        let mut inv = serde_json::Map::new();
-        inv.insert("inventory".to_string(), inventory);
-        engine.add_data(to_value(&Json::Object(inv)))?;
-        // Adding data un-prepares the engine; prepare it again once so every clone starts warm.
-        engine.set_input(Value::new_object());
-        engine.set_execution_timer_config(ExecutionTimerConfig {
-            limit: Duration::from_millis(set.config.limits.policy_timeout_ms),
-            check_interval: NonZeroU32::new(TIMER_CHECK_INTERVAL).unwrap_or(NonZeroU32::MIN),
-        });
-        if let Some(rule) = set
+        // The interpreter (a clone of the template with the inventory, warmed once) only exists when some
+        // policy runs on it: warming prepares a second copy of the whole bundle's analysis, several MiB
+        // that an all-VM bundle never uses.
+        let needs_interpreter = set
             .policies
             .iter()
-            .find_map(|p| p.deny_rule.as_ref().or(p.warn_rule.as_ref()))
-        {
-            let _ = engine.eval_rule(rule.clone());
-        }
+            .any(|p| matches!(p.backend, Backend::Interpreter { .. }));
+        let engine = if needs_interpreter {
+            let mut engine = set
+                .template
+                .lock()
+                .map_err(|_| anyhow::anyhow!("policy template lock poisoned"))?
+                .clone();
+            let mut inv = serde_json::Map::new();
+            inv.insert("inventory".to_string(), inventory);
+            engine.add_data(to_value(&Json::Object(inv)))?;
+            // Adding data un-prepares the engine; prepare it again once so every clone starts warm.
+            engine.set_input(Value::new_object());
+            engine.set_execution_timer_config(ExecutionTimerConfig {
+                limit: Duration::from_millis(set.config.limits.policy_timeout_ms),
+                check_interval: NonZeroU32::new(TIMER_CHECK_INTERVAL).unwrap_or(NonZeroU32::MIN),
+            });
+            if let Some(rule) = set
+                .policies
+                .iter()
+                .find_map(|p| p.deny_rule.as_ref().or(p.warn_rule.as_ref()))
+            {
+                let _ = engine.eval_rule(rule.clone());
+            }
+            engine
+        } else {
+            Engine::new()
+        };
         let pools = set
             .policies
             .iter()
