@@ -17,7 +17,7 @@ use crate::admission::synthesize::{create_request, Requester};
 use crate::cluster::Inventory;
 use crate::images::verify::{self, Verdict};
 use crate::manifest::{self, Document};
-use crate::policy::{self, Evaluator, PolicySet};
+use crate::policy::{self, Evaluator, Extras, PolicySet};
 use crate::report::model::{Finding, Location, ObjectRef, Report};
 use crate::report::{write_report, Format};
 
@@ -120,8 +120,11 @@ pub fn check_documents(
             let request = create_request(&doc.object, default_namespace, requester);
             let images =
                 verdicts.map(|all| verify::verdicts_for(&verify::request_images(&request), all));
-            let decision =
-                evaluator.admit_with_images(&request, images.as_ref(), Instant::now() + timeout);
+            let extras = Extras {
+                images: images.as_ref(),
+                ..Extras::default()
+            };
+            let decision = evaluator.admit_with(&request, extras, Instant::now() + timeout);
             let object = object_ref(doc, default_namespace);
             let findings = decision
                 .results

@@ -14,7 +14,7 @@ use crate::admission::{response, Endpoint, Review};
 use crate::cluster::Inventory;
 use crate::images::verify;
 use crate::manifest;
-use crate::policy::{self, Evaluator};
+use crate::policy::{self, Evaluator, Extras};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum EndpointArg {
@@ -108,15 +108,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
         None
     };
     let deadline = Instant::now() + Duration::from_millis(set.config.limits.request_timeout_ms);
+    let extras = Extras {
+        images: images.as_ref(),
+        ..Extras::default()
+    };
     let decision = match endpoint {
-        Endpoint::Validate => {
-            evaluator.validate_with_images(&review.request, images.as_ref(), deadline)
-        }
-        Endpoint::Mutate => {
-            evaluator
-                .mutate_with_images(&review.request, images.as_ref(), deadline)
-                .0
-        }
+        Endpoint::Validate => evaluator.validate_with(&review.request, extras, deadline),
+        Endpoint::Mutate => evaluator.mutate_with(&review.request, extras, deadline).0,
     };
     let out = response::build(&review, &decision, endpoint);
     println!("{}", serde_json::to_string_pretty(&out)?);

@@ -38,18 +38,27 @@ struct LazyValue<'a> {
     value: Option<Value>,
     /// Image signature verdicts (`input.images`), when the entry point verified images.
     images: Option<Value>,
-    /// Leave out `requiresInventory` policies (cluster state unavailable; the caller adds their
-    /// failure-mode results).
     skip_inventory: bool,
 }
 
+/// What an entry point adds to the evaluation of a request besides the request itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// Image signature verdicts, given to policies as `input.images` (see [`crate::images::verify`]);
+    /// for [`Evaluator::admit_with`], verdicts for the pinned references too.
+    pub images: Option<&'a Json>,
+    /// Leave out every `requiresInventory` policy (cluster state cannot be used; the caller adds their
+    /// failure-mode results).
+    pub skip_inventory: bool,
+}
+
 impl<'a> LazyValue<'a> {
-    fn new(json: &'a Json, images: Option<&Json>) -> LazyValue<'a> {
+    fn new(json: &'a Json, extras: Extras) -> LazyValue<'a> {
         LazyValue {
             json,
             value: None,
-            images: images.map(to_value),
-            skip_inventory: false,
+            images: extras.images.map(to_value),
+            skip_inventory: extras.skip_inventory,
         }
     }
 
@@ -146,46 +155,15 @@ impl Evaluator {
     /// The validating decision for a raw AdmissionRequest: `deny` and `warn` rules of every applicable
     /// policy. `deadline` bounds the whole request.
     pub fn validate(&self, request: &Json, deadline: Instant) -> Decision {
-        self.validate_with_images(request, None, deadline)
+        self.validate_with(request, Extras::default(), deadline)
     }
 
-    /// [`Evaluator::validate_with_images`] leaving out every policy that needs cluster state
-    /// (`requiresInventory`), for when cluster state cannot be used.
-    pub fn validate_without_inventory(
-        &self,
-        request: &Json,
-        images: Option<&Json>,
-        deadline: Instant,
-    ) -> Decision {
-        let mut review = LazyValue::new(request, images);
-        review.skip_inventory = true;
-        self.validate_with(request, &mut review, deadline)
+    /// [`Evaluator::validate`] with [`Extras`].
+    pub fn validate_with(&self, request: &Json, extras: Extras, deadline: Instant) -> Decision {
+        self.validate_lazy(request, &mut LazyValue::new(request, extras), deadline)
     }
 
-    /// [`Evaluator::mutate_with_images`] leaving out every policy that needs cluster state.
-    pub fn mutate_without_inventory(
-        &self,
-        request: &Json,
-        images: Option<&Json>,
-        deadline: Instant,
-    ) -> (Decision, Option<Json>) {
-        let mut review = LazyValue::new(request, images);
-        review.skip_inventory = true;
-        self.mutate_with(request, &mut review, deadline)
-    }
-
-    /// [`Evaluator::validate`] with image signature verdicts as `input.images` (see
-    /// [`crate::images::verify`]).
-    pub fn validate_with_images(
-        &self,
-        request: &Json,
-        images: Option<&Json>,
-        deadline: Instant,
-    ) -> Decision {
-        self.validate_with(request, &mut LazyValue::new(request, images), deadline)
-    }
-
-    fn validate_with(&self, request: &Json, review: &mut LazyValue, deadline: Instant) -> Decision {
+    fn validate_lazy(&self, request: &Json, review: &mut LazyValue, deadline: Instant) -> Decision {
         let facts = RequestFacts::from_request(request);
         let mut decision = Decision::default();
         for (index, policy) in self.set.policies.iter().enumerate() {
@@ -228,20 +206,20 @@ impl Evaluator {
     /// The mutating decision: `patch` rules of every applicable policy, normalised against the object.
     /// Only CREATE and UPDATE with an object are mutated. Errors are results enforced per `onError`.
     pub fn mutate(&self, request: &Json, deadline: Instant) -> (Decision, Option<Json>) {
-        self.mutate_with_images(request, None, deadline)
+        self.mutate_with(request, Extras::default(), deadline)
     }
 
-    /// [`Evaluator::mutate`] with image signature verdicts as `input.images`.
-    pub fn mutate_with_images(
+    /// [`Evaluator::mutate`] with [`Extras`].
+    pub fn mutate_with(
         &self,
         request: &Json,
-        images: Option<&Json>,
+        extras: Extras,
         deadline: Instant,
     ) -> (Decision, Option<Json>) {
-        self.mutate_with(request, &mut LazyValue::new(request, images), deadline)
+        self.mutate_lazy(request, &mut LazyValue::new(request, extras), deadline)
     }
 
-    fn mutate_with(
+    fn mutate_lazy(
         &self,
         request: &Json,
         review: &mut LazyValue,
@@ -305,26 +283,20 @@ impl Evaluator {
     /// What `regate check` does for one object, like the API server's admission chain: mutate, then
     /// validate the mutated object. Mutation errors and validation results are combined.
     pub fn admit(&self, request: &Json, deadline: Instant) -> Decision {
-        self.admit_with_images(request, None, deadline)
+        self.admit_with(request, Extras::default(), deadline)
     }
 
-    /// [`Evaluator::admit`] with image signature verdicts as `input.images` (verdicts for pinned
-    /// references must be included, see [`crate::images::verify::Verifier::verify_all`]).
-    pub fn admit_with_images(
-        &self,
-        request: &Json,
-        images: Option<&Json>,
-        deadline: Instant,
-    ) -> Decision {
-        let mut review = LazyValue::new(request, images);
-        let (mut mutation, patched) = self.mutate_with(request, &mut review, deadline);
+    /// [`Evaluator::admit`] with [`Extras`].
+    pub fn admit_with(&self, request: &Json, extras: Extras, deadline: Instant) -> Decision {
+        let mut review = LazyValue::new(request, extras);
+        let (mut mutation, patched) = self.mutate_lazy(request, &mut review, deadline);
         let validation = match patched {
             Some(object) => {
                 let mut mutated = request.clone();
                 mutated["object"] = object;
-                self.validate_with_images(&mutated, images, deadline)
+                self.validate_with(&mutated, extras, deadline)
             }
-            None => self.validate_with(request, &mut review, deadline),
+            None => self.validate_lazy(request, &mut review, deadline),
         };
         mutation.results.extend(validation.results);
         for id in validation.evaluated {

@@ -13,5 +13,5 @@ pub mod metadata;
 pub mod testrunner;
 
 pub use decision::{Decision, PolicyResult, RuleKind};
-pub use evaluate::Evaluator;
+pub use evaluate::{Evaluator, Extras};
 pub use load::{load, BackendChoice, LoadError, LoadOptions, Policy, PolicySet};

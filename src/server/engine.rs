@@ -1,6 +1,5 @@
-//! What the server decides with: a [`Bundle`] (the compiled policy set, checked by its own Rego tests,
-//! plus the same set without the policies that need cluster state) bound to one cluster-state snapshot
-//! as an [`Active`] evaluator pair, swapped atomically by the reloaders. [`decide`] is the one
+//! What the server decides with: a [`Bundle`] (the compiled policy set, checked by its own Rego tests)
+//! bound to one cluster-state snapshot as an [`Active`] evaluator, swapped atomically by the reloaders. [`decide`] is the one
 //! evaluation path: exactly `regate eval`'s (`Evaluator::validate` / `Evaluator::mutate(..).0`) when
 //! cluster state is available; otherwise every applicable `requiresInventory` policy yields the failure
 //! mode's result ("cluster state unavailable: <reason>") instead of being evaluated, and the remaining
@@ -20,7 +19,7 @@ use crate::policy::config::OnError;
 use crate::policy::decision::{PolicyResult, RuleKind};
 use crate::policy::load::{self, LoadError, LoadOptions};
 use crate::policy::testrunner::{self, Outcome, TestSelection};
-use crate::policy::{Decision, Evaluator, Policy, PolicySet};
+use crate::policy::{Decision, Evaluator, Extras, Policy, PolicySet};
 use crate::report::model::{Action, Severity};
 
 /// What to do with a policy that needs cluster state when cluster state is unavailable.
@@ -300,12 +299,18 @@ pub fn decide(
     mode: FailureMode,
     images: Option<&Json>,
 ) -> Decision {
-    let run = |evaluator: &Evaluator| match endpoint {
-        Endpoint::Validate => evaluator.validate_with_images(request, images, deadline),
-        Endpoint::Mutate => evaluator.mutate_with_images(request, images, deadline).0,
+    let run = |skip_inventory: bool| {
+        let extras = Extras {
+            images,
+            skip_inventory,
+        };
+        match endpoint {
+            Endpoint::Validate => active.evaluator.validate_with(request, extras, deadline),
+            Endpoint::Mutate => active.evaluator.mutate_with(request, extras, deadline).0,
+        }
     };
     let Some(reason) = unavailable else {
-        return run(&active.evaluator);
+        return run(false);
     };
     let facts = RequestFacts::from_request(request);
     let affected: Vec<&Policy> = active
@@ -318,18 +323,10 @@ pub fn decide(
         .filter(|p| active.evaluator.applies(p, &facts))
         .collect();
     if affected.is_empty() {
-        return run(&active.evaluator);
+        return run(false);
     }
     // The policies that need cluster state are left out and replaced by their failure-mode results.
-    let evaluator = &active.evaluator;
-    let mut decision = match endpoint {
-        Endpoint::Validate => evaluator.validate_without_inventory(request, images, deadline),
-        Endpoint::Mutate => {
-            evaluator
-                .mutate_without_inventory(request, images, deadline)
-                .0
-        }
-    };
+    let mut decision = run(true);
     for policy in affected {
         decision.evaluated.push(policy.id.clone());
         decision
