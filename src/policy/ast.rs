@@ -135,11 +135,12 @@ fn resolve(name: &str, package: &str, imports: &BTreeMap<String, String>) -> Vec
     out
 }
 
-fn import_aliases(module: &Module) -> BTreeMap<String, String> {
+/// `alias -> data.path` for every import of a plain `data` path (`import data.x.y [as z]`).
+pub(crate) fn import_aliases(module: &Module) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for import in &module.imports {
         let path = import.refr.span().text().trim().to_string();
-        if !path.starts_with("data.") {
+        if !path.starts_with("data.") || path.contains('[') {
             continue;
         }
         let alias = match &import.r#as {
@@ -164,7 +165,7 @@ fn head_ref(rule: &Rule) -> Option<&Expr> {
 
 /// The static components of a rule's head: `[deny]` for `deny contains msg if ...`, `[a, b]` for
 /// `a.b := 1` and `a["b"] := 1`; a variable index ends the static part (`a[x] := 1` gives `[a]`).
-fn head_components(rule: &Rule) -> Option<Vec<String>> {
+pub(crate) fn head_components(rule: &Rule) -> Option<Vec<String>> {
     let mut expr = head_ref(rule)?;
     let mut reversed = Vec::new();
     loop {

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regorus::unstable::{Expr, Literal, Module, Query, Rule, RuleHead};
+use regorus::unstable::{Expr, Literal, Query, Rule, RuleHead};
 use regorus::Engine;
 
 /// Returns `text` with every reference through a `data.*` import alias spelled out in full, or `None`
@@ -29,7 +29,7 @@ pub fn expand(file: &str, text: &str) -> Option<String> {
         .ok()?;
     let modules = scratch.get_modules().clone();
     let module = modules.first()?;
-    let aliases = data_aliases(module);
+    let aliases = super::ast::import_aliases(module);
     if aliases.is_empty() {
         return None;
     }
@@ -66,23 +66,6 @@ pub fn expand(file: &str, text: &str) -> Option<String> {
     Some(out)
 }
 
-/// `alias -> data.path` for every import of a `data` path.
-fn data_aliases(module: &Module) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for import in &module.imports {
-        let path = import.refr.span().text().trim().to_string();
-        if !path.starts_with("data.") || path.contains('[') {
-            continue;
-        }
-        let alias = match &import.r#as {
-            Some(span) => span.text().to_string(),
-            None => path.rsplit('.').next().unwrap_or_default().to_string(),
-        };
-        out.insert(alias, path);
-    }
-    out
-}
-
 struct Walk<'a> {
     aliases: &'a BTreeMap<String, String>,
     /// Byte range and alias of every variable reference that names an alias.
@@ -114,23 +97,21 @@ impl<'a> Walk<'a> {
     }
 
     fn rule(&mut self, rule: &Rule) {
+        if let Some(name) = super::ast::head_components(rule).and_then(|c| c.into_iter().next()) {
+            self.declare_name(&name);
+        }
         match rule {
             Rule::Spec { head, bodies, .. } => {
-                let (refr, value) = match head {
-                    RuleHead::Compr { refr, assign, .. } => {
-                        (refr, assign.as_ref().map(|a| &a.value))
-                    }
-                    RuleHead::Set { refr, key, .. } => (refr, key.as_ref()),
-                    RuleHead::Func {
-                        refr, args, assign, ..
-                    } => {
+                let value = match head {
+                    RuleHead::Compr { assign, .. } => assign.as_ref().map(|a| &a.value),
+                    RuleHead::Set { key, .. } => key.as_ref(),
+                    RuleHead::Func { args, assign, .. } => {
                         for arg in args {
                             self.declare_pattern(arg);
                         }
-                        (refr, assign.as_ref().map(|a| &a.value))
+                        assign.as_ref().map(|a| &a.value)
                     }
                 };
-                self.declare_name(head_name(refr));
                 if let Some(v) = value {
                     self.expr(v);
                 }
@@ -141,10 +122,7 @@ impl<'a> Walk<'a> {
                     self.query(&body.query);
                 }
             }
-            Rule::Default { refr, value, .. } => {
-                self.declare_name(head_name(refr));
-                self.expr(value);
-            }
+            Rule::Default { value, .. } => self.expr(value),
         }
     }
 
@@ -262,18 +240,6 @@ impl<'a> Walk<'a> {
             #[allow(unreachable_patterns)]
             _ => {}
         }
-    }
-}
-
-/// The first component of a rule head (`helpers` for `helpers.double(x)`).
-fn head_name(refr: &Expr) -> &str {
-    let mut head = refr;
-    while let Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } = head {
-        head = refr;
-    }
-    match head {
-        Expr::Var { span, .. } => span.text(),
-        _ => "",
     }
 }
 
