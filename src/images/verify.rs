@@ -111,6 +111,8 @@ struct Inner {
     client: RegistryClient,
     keys: Vec<NamedKey>,
     public_keys: Vec<PublicKey>,
+    /// `(fingerprint, name)` of every configured key, computed once.
+    fingerprints: Vec<(String, String)>,
     positive_ttl: Duration,
     negative_ttl: Duration,
     cache: Mutex<lru::LruCache<String, CacheEntry>>,
@@ -156,6 +158,10 @@ impl Verifier {
             inner: Arc::new(Inner {
                 client,
                 public_keys: keys.iter().map(|k| k.key.clone()).collect(),
+                fingerprints: keys
+                    .iter()
+                    .map(|k| (k.key.fingerprint(), k.name.clone()))
+                    .collect(),
                 keys,
                 positive_ttl: Duration::from_secs(config.cache.positive_ttl_seconds),
                 negative_ttl: Duration::from_secs(config.cache.negative_ttl_seconds),
@@ -233,10 +239,9 @@ impl Verifier {
                 }
             },
         };
-        let signatures = self
+        let (signatures, cached) = self
             .signatures(&reference.registry, &reference.repository, &digest)
             .await;
-        let (signatures, cached) = signatures;
         let mut verdict = Verdict {
             verified: !signatures.signers.is_empty(),
             digest,
@@ -357,159 +362,180 @@ impl Verifier {
             );
     }
 
-    fn names_of(&self, fingerprint: &str) -> Vec<String> {
-        self.inner
-            .keys
-            .iter()
-            .filter(|k| k.key.fingerprint() == fingerprint)
-            .map(|k| k.name.clone())
-            .collect()
-    }
-
     /// Reads both signature layouts from the registry and verifies what it finds.
     async fn discover(&self, registry: &str, repository: &str, digest: &str) -> Signatures {
-        let mut signers = BTreeSet::new();
-        let mut details = Vec::new();
-        let mut problems = BTreeSet::new();
-        let mut registry_error = None;
-        let client = &self.inner.client;
-        let keys = &self.inner.public_keys;
+        let mut found = Findings::default();
+        self.legacy_signatures(registry, repository, digest, &mut found)
+            .await;
+        self.referrer_bundles(registry, repository, digest, &mut found)
+            .await;
+        Signatures {
+            signers: found.signers.into_iter().collect(),
+            details: found.details,
+            problems: found.problems.into_iter().collect(),
+            registry_error: found.registry_error,
+        }
+    }
 
-        // Legacy layout: tag sha256-<hex>.sig, one simple-signing layer per signature.
+    /// The legacy layout: tag `sha256-<hex>.sig`, one simple-signing layer per signature.
+    async fn legacy_signatures(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        found: &mut Findings,
+    ) {
+        let client = &self.inner.client;
         let sig_tag = format!("{}.sig", referrers_tag(digest));
-        match client.get_manifest(registry, repository, &sig_tag).await {
-            Ok(manifest) => match serde_json::from_slice::<Json>(&manifest.bytes) {
-                Ok(doc) => {
-                    let layers = doc["layers"].as_array().cloned().unwrap_or_default();
-                    if layers.len() > MAX_SIGNATURES {
-                        details.push(format!(
-                            "{sig_tag}: {} signatures, only the first {MAX_SIGNATURES} are examined",
-                            layers.len()
-                        ));
-                    }
-                    for (i, layer) in layers.iter().take(MAX_SIGNATURES).enumerate() {
-                        if layer["mediaType"].as_str() != Some(SIMPLE_SIGNING_MEDIA_TYPE) {
-                            continue;
-                        }
-                        let what = format!("{sig_tag} layer {i}");
-                        let (Some(blob), Some(sig)) = (
-                            layer["digest"].as_str(),
-                            layer["annotations"][SIGNATURE_ANNOTATION].as_str(),
-                        ) else {
-                            details.push(format!("{what}: no digest or signature annotation"));
-                            problems.insert("malformed signature layer".to_string());
-                            continue;
-                        };
-                        match client.get_blob(registry, repository, blob).await {
-                            Ok(payload) => {
-                                match verify_simple_signing(&payload, sig, keys, digest) {
-                                    Ok(v) => {
-                                        let names = self.names_of(&v.key_fingerprint);
-                                        details.push(format!(
-                                            "{what}: verified by {}",
-                                            names.join(", ")
-                                        ));
-                                        signers.extend(names);
-                                    }
-                                    Err(e) => {
-                                        details.push(format!("{what}: {}", describe(&e)));
-                                        problems.insert(describe(&e));
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                self.emit(Event::RegistryError);
-                                registry_error.get_or_insert(e.to_string());
-                            }
-                        }
-                    }
+        let manifest = match client.get_manifest(registry, repository, &sig_tag).await {
+            Ok(m) => m,
+            Err(e) if e.is_not_found() => return,
+            Err(e) => return self.registry_failed(found, &e),
+        };
+        let Ok(doc) = serde_json::from_slice::<Json>(&manifest.bytes) else {
+            return found.malformed(
+                &sig_tag,
+                "manifest is not JSON",
+                "malformed signature manifest",
+            );
+        };
+        let layers = doc["layers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        found.note_excess(&sig_tag, layers.len());
+        for (i, layer) in layers.iter().take(MAX_SIGNATURES).enumerate() {
+            if layer["mediaType"].as_str() != Some(SIMPLE_SIGNING_MEDIA_TYPE) {
+                continue;
+            }
+            let what = format!("{sig_tag} layer {i}");
+            let (Some(blob), Some(sig)) = (
+                layer["digest"].as_str(),
+                layer["annotations"][SIGNATURE_ANNOTATION].as_str(),
+            ) else {
+                found.malformed(
+                    &what,
+                    "no digest or signature annotation",
+                    "malformed signature layer",
+                );
+                continue;
+            };
+            match client.get_blob(registry, repository, blob).await {
+                Ok(payload) => {
+                    let outcome =
+                        verify_simple_signing(&payload, sig, &self.inner.public_keys, digest)
+                            .map(|v| v.key_fingerprint);
+                    self.record(found, &what, outcome);
                 }
-                Err(e) => {
-                    details.push(format!("{sig_tag}: manifest is not JSON: {e}"));
-                    problems.insert("malformed signature manifest".to_string());
-                }
-            },
-            Err(e) if e.is_not_found() => {}
-            Err(e) => {
-                self.emit(Event::RegistryError);
-                registry_error.get_or_insert(e.to_string());
+                Err(e) => self.registry_failed(found, &e),
             }
         }
+    }
 
-        // OCI 1.1 referrers (API, or the sha256-<hex> index tag) carrying sigstore bundles.
-        match client
+    /// OCI 1.1 referrers (the API, or the `sha256-<hex>` index tag) carrying sigstore bundles.
+    async fn referrer_bundles(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &str,
+        found: &mut Findings,
+    ) {
+        let client = &self.inner.client;
+        let descriptors = match client
             .referrers(registry, repository, digest, Some(BUNDLE_MEDIA_TYPE_V0_3))
             .await
         {
-            Ok(descriptors) => {
-                if descriptors.len() > MAX_SIGNATURES {
-                    details.push(format!(
-                        "{} signature referrers, only the first {MAX_SIGNATURES} are examined",
-                        descriptors.len()
-                    ));
+            Ok(d) => d,
+            Err(e) if e.is_not_found() => return,
+            Err(e) => return self.registry_failed(found, &e),
+        };
+        found.note_excess("signature referrers", descriptors.len());
+        for d in descriptors.iter().take(MAX_SIGNATURES) {
+            let what = format!("referrer {}", short(&d.digest));
+            let manifest = match client.get_manifest(registry, repository, &d.digest).await {
+                Ok(m) => m,
+                Err(e) => {
+                    self.registry_failed(found, &e);
+                    continue;
                 }
-                for d in descriptors.into_iter().take(MAX_SIGNATURES) {
-                    let what = format!("referrer {}", short(&d.digest));
-                    let manifest = match client.get_manifest(registry, repository, &d.digest).await
-                    {
-                        Ok(m) => m,
-                        Err(e) => {
-                            self.emit(Event::RegistryError);
-                            registry_error.get_or_insert(e.to_string());
-                            continue;
-                        }
-                    };
-                    let doc: Json = match serde_json::from_slice(&manifest.bytes) {
-                        Ok(doc) => doc,
-                        Err(e) => {
-                            details.push(format!("{what}: manifest is not JSON: {e}"));
-                            problems.insert("malformed referrer manifest".to_string());
-                            continue;
-                        }
-                    };
-                    let layers = doc["layers"].as_array().cloned().unwrap_or_default();
-                    for layer in layers.into_iter().take(MAX_SIGNATURES) {
-                        let Some(blob) = layer["digest"].as_str() else {
-                            continue;
-                        };
-                        if !layer["mediaType"]
-                            .as_str()
-                            .is_some_and(|m| m.starts_with("application/vnd.dev.sigstore.bundle"))
-                        {
-                            continue;
-                        }
-                        match client.get_blob(registry, repository, blob).await {
-                            Ok(bundle) => match verify_bundle(&bundle, keys, digest) {
-                                Ok(v) => {
-                                    let names = self.names_of(&v.key_fingerprint);
-                                    details
-                                        .push(format!("{what}: verified by {}", names.join(", ")));
-                                    signers.extend(names);
-                                }
-                                Err(e) => {
-                                    details.push(format!("{what}: {}", describe(&e)));
-                                    problems.insert(describe(&e));
-                                }
-                            },
-                            Err(e) => {
-                                self.emit(Event::RegistryError);
-                                registry_error.get_or_insert(e.to_string());
-                            }
-                        }
+            };
+            let Ok(doc) = serde_json::from_slice::<Json>(&manifest.bytes) else {
+                found.malformed(&what, "manifest is not JSON", "malformed referrer manifest");
+                continue;
+            };
+            let layers = doc["layers"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            for layer in layers.iter().take(MAX_SIGNATURES) {
+                let is_bundle = layer["mediaType"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("application/vnd.dev.sigstore.bundle"));
+                let Some(blob) = layer["digest"].as_str().filter(|_| is_bundle) else {
+                    continue;
+                };
+                match client.get_blob(registry, repository, blob).await {
+                    Ok(bundle) => {
+                        let outcome = verify_bundle(&bundle, &self.inner.public_keys, digest)
+                            .map(|v| v.key_fingerprint);
+                        self.record(found, &what, outcome);
                     }
+                    Err(e) => self.registry_failed(found, &e),
                 }
-            }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => {
-                self.emit(Event::RegistryError);
-                registry_error.get_or_insert(e.to_string());
             }
         }
-        Signatures {
-            signers: signers.into_iter().collect(),
-            details,
-            problems: problems.into_iter().collect(),
-            registry_error,
+    }
+
+    /// Records one signature's outcome: the key names that verified it, or why it did not.
+    fn record(&self, found: &mut Findings, what: &str, outcome: Result<String, VerifyError>) {
+        match outcome {
+            Ok(fingerprint) => {
+                let names: Vec<String> = self
+                    .inner
+                    .fingerprints
+                    .iter()
+                    .filter(|(f, _)| *f == fingerprint)
+                    .map(|(_, name)| name.clone())
+                    .collect();
+                found
+                    .details
+                    .push(format!("{what}: verified by {}", names.join(", ")));
+                found.signers.extend(names);
+            }
+            Err(e) => {
+                let why = describe(&e);
+                found.details.push(format!("{what}: {why}"));
+                found.problems.insert(why);
+            }
+        }
+    }
+
+    fn registry_failed(&self, found: &mut Findings, err: &RegistryError) {
+        self.emit(Event::RegistryError);
+        found.registry_error.get_or_insert(err.to_string());
+    }
+}
+
+/// What signature discovery collects for one digest across both layouts.
+#[derive(Default)]
+struct Findings {
+    signers: BTreeSet<String>,
+    details: Vec<String>,
+    problems: BTreeSet<String>,
+    registry_error: Option<String>,
+}
+
+impl Findings {
+    fn malformed(&mut self, what: &str, detail: &str, problem: &str) {
+        self.details.push(format!("{what}: {detail}"));
+        self.problems.insert(problem.to_string());
+    }
+
+    fn note_excess(&mut self, what: &str, count: usize) {
+        if count > MAX_SIGNATURES {
+            self.details.push(format!(
+                "{what}: {count} signatures, only the first {MAX_SIGNATURES} are examined"
+            ));
         }
     }
 }
