@@ -702,16 +702,6 @@ fn assert_config(r: &Rendered, expect: Expect) {
     let config: Json = yaml_serde::from_str(&r.regate_yaml()).unwrap();
     assert_eq!(config["apiVersion"], "regate.dev/v1alpha1");
     assert_eq!(config["kind"], "Config");
-    let bundled = [
-        "tenant-isolation",
-        "no-plaintext-secrets",
-        "trusted-images",
-        "resource-limits",
-        "network-policy-required",
-        "ingress-tls",
-        "pod-security",
-        "workload-hygiene",
-    ];
     if expect.warn {
         assert_eq!(config["onError"], "warn");
         assert_eq!(config["enforcement"], "warn");
@@ -719,7 +709,7 @@ fn assert_config(r: &Rendered, expect: Expect) {
         assert!(config["onError"].is_null());
         assert!(config["enforcement"].is_null());
     }
-    for id in bundled {
+    for id in common::BUNDLED_POLICIES {
         assert!(config["policies"][id]["enforcement"].is_null(), "{id}");
     }
 }

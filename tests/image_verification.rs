@@ -114,18 +114,12 @@ fn world() -> Option<World> {
 /// keys, verification on.
 fn config(world: &World, dir: &Path) -> std::path::PathBuf {
     let host = world.registry.registry();
-    let others = [
-        "tenant-isolation",
-        "no-plaintext-secrets",
-        "resource-limits",
-        "network-policy-required",
-        "ingress-tls",
-        "pod-security",
-        "workload-hygiene",
-    ];
     let mut policies = serde_json::Map::new();
-    for p in others {
-        policies.insert(p.into(), json!({"enabled": false}));
+    for p in common::BUNDLED_POLICIES
+        .iter()
+        .filter(|p| **p != "trusted-images")
+    {
+        policies.insert(p.to_string(), json!({"enabled": false}));
     }
     let cfg = json!({
         "registries": {"harbor": [host], "sharedProjects": []},

@@ -9,6 +9,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// The ids of the bundled policies (`policies/<id>/`).
+pub const BUNDLED_POLICIES: &[&str] = &[
+    "tenant-isolation",
+    "no-plaintext-secrets",
+    "trusted-images",
+    "resource-limits",
+    "network-policy-required",
+    "ingress-tls",
+    "pod-security",
+    "workload-hygiene",
+];
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
