@@ -53,7 +53,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn failed(reason: impl Into<String>, registry_error: bool) -> Verdict {
+    /// A verdict that is not verified, for `reason` (a registry error when `registry_error`).
+    pub fn failed(reason: impl Into<String>, registry_error: bool) -> Verdict {
         Verdict {
             reason: reason.into(),
             registry_error,

@@ -349,12 +349,12 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             }
         }
         Err(message) => {
-            let wanted = verify::request_images(&review.request);
-            let verdict = serde_json::json!({"verified": false, "digest": "", "signers": [],
-                "reason": message, "registryError": true});
-            Some(serde_json::Value::Object(
-                wanted.into_iter().map(|w| (w, verdict.clone())).collect(),
-            ))
+            let verdict = verify::Verdict::failed(message, true);
+            let verdicts = verify::request_images(&review.request)
+                .into_iter()
+                .map(|image| (image, verdict.clone()))
+                .collect();
+            Some(verify::verdicts_json(&verdicts))
         }
     };
 
