@@ -3,7 +3,7 @@
 //! VM (default) or the interpreter (`INTERP=1`). Figures are recorded in docs/benchmarks.md.
 //!
 //! Run: `cargo run --release --example policy_timing` (and `INTERP=1 cargo run ...`); `POLICY=<id>` times
-//! one policy only and `N=<count>` sets the number of reviews (for profilers); `POLICIES=<dir>` layers a bundle
+//! one policy only (`POLICY=all` the whole set only) and `N=<count>` sets the number of reviews (for profilers); `POLICIES=<dir>` layers a bundle
 //! directory over the embedded one (probe policies); `REVIEW=<file>` times another review.
 
 use std::sync::Arc;
@@ -46,7 +46,7 @@ fn main() -> anyhow::Result<()> {
     let runs: Vec<&String> = ids
         .iter()
         .filter(|id| only.as_deref().is_none_or(|o| o == id.as_str()))
-        .chain(only.is_none().then_some(&all))
+        .chain(only.as_deref().is_none_or(|o| o == "all").then_some(&all))
         .collect();
     for keep in runs {
         let mut cfg = format!("policies:\n  {}: {{enabled: true}}\n", ids[0]);

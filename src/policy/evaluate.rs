@@ -28,7 +28,16 @@ pub struct Evaluator {
     set: Arc<PolicySet>,
     data: Value,
     interpreter: Mutex<Engine>,
-    pools: Vec<Mutex<Vec<RegoVM>>>,
+    /// Idle VMs loaded with the policy set's shared program.
+    vms: Mutex<Vec<RegoVM>>,
+}
+
+/// The VM of one pass over a request's policies (validate, or mutate) and what it last ran.
+#[derive(Default)]
+struct Pass {
+    vm: Option<RegoVM>,
+    /// The policy whose entry point the VM ran last, when it succeeded.
+    last_policy: Option<usize>,
 }
 
 /// The request as a regorus value, converted on first use (requests no policy applies to are never
@@ -114,15 +123,10 @@ impl Evaluator {
         } else {
             Engine::new()
         };
-        let pools = set
-            .policies
-            .iter()
-            .map(|_| Mutex::new(Vec::new()))
-            .collect();
         Ok(Evaluator {
             data: to_value(&data),
             interpreter: Mutex::new(engine),
-            pools,
+            vms: Mutex::new(Vec::new()),
             set,
         })
     }
@@ -166,6 +170,7 @@ impl Evaluator {
     fn validate_lazy(&self, request: &Json, review: &mut LazyValue, deadline: Instant) -> Decision {
         let facts = RequestFacts::from_request(request);
         let mut decision = Decision::default();
+        let mut pass = Pass::default();
         for (index, policy) in self.set.policies.iter().enumerate() {
             if (policy.deny_rule.is_none() && policy.warn_rule.is_none())
                 || (review.skip_inventory && policy.metadata.requires_inventory)
@@ -182,7 +187,7 @@ impl Evaluator {
             .flatten()
             .collect();
             let paths: Vec<&str> = rules.iter().map(|(_, p)| *p).collect();
-            match self.evaluate(index, policy, review, &paths, deadline) {
+            match self.evaluate(index, policy, review, &paths, deadline, &mut pass) {
                 Ok(values) => {
                     for ((kind, _), value) in rules.iter().zip(values) {
                         match read_messages(&value, &policy.metadata.title) {
@@ -200,6 +205,7 @@ impl Evaluator {
                 Err(EvalFailure(err)) => decision.results.push(error_result(policy, &err)),
             }
         }
+        self.finish(pass);
         decision
     }
 
@@ -235,6 +241,7 @@ impl Evaluator {
         }
         let mut ops = Vec::new();
         let mut owners = Vec::new();
+        let mut pass = Pass::default();
         for (index, policy) in self.set.policies.iter().enumerate() {
             let Some(rule) = policy.patch_rule.as_deref() else {
                 continue;
@@ -245,7 +252,7 @@ impl Evaluator {
                 continue;
             }
             decision.evaluated.push(policy.id.clone());
-            match self.evaluate(index, policy, review, &[rule], deadline) {
+            match self.evaluate(index, policy, review, &[rule], deadline, &mut pass) {
                 Ok(values) => match values.into_iter().next().unwrap_or(Json::Null) {
                     Json::Null => {}
                     Json::Array(items) => {
@@ -262,6 +269,7 @@ impl Evaluator {
                 Err(EvalFailure(err)) => decision.results.push(error_result(policy, &err)),
             }
         }
+        self.finish(pass);
         // Normalise one operation at a time so a bad operation is attributed to its policy.
         let mut patched = object.clone();
         for (op, owner) in ops.iter().zip(owners) {
@@ -307,6 +315,38 @@ impl Evaluator {
         mutation
     }
 
+    /// Returns the pass's VM to the pool.
+    fn finish(&self, pass: Pass) {
+        if let Some(mut vm) = pass.vm {
+            vm.set_input(Value::Undefined);
+            if let Ok(mut idle) = self.vms.lock() {
+                idle.push(vm);
+            }
+        }
+    }
+
+    /// A VM for `pass`: the one it already holds, an idle one, or a new one.
+    fn checkout(&self, pass: &mut Pass) -> Result<RegoVM, EvalFailure> {
+        if let Some(vm) = pass.vm.take() {
+            return Ok(vm);
+        }
+        pass.last_policy = None;
+        if let Some(vm) = self.vms.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(vm);
+        }
+        let Some(shared) = &self.set.vm else {
+            return Err(EvalFailure("no compiled program for this policy".into()));
+        };
+        let limits = &self.set.config.limits;
+        let mut vm = RegoVM::new_with_policy(shared.compiled.clone());
+        vm.load_program(shared.program.clone());
+        vm.set_data(self.data.clone())
+            .map_err(|e| EvalFailure(e.to_string()))?;
+        vm.set_max_instructions(limits.max_instructions);
+        vm.set_strict_builtin_errors(limits.strict_builtin_errors);
+        Ok(vm)
+    }
+
     fn evaluate(
         &self,
         index: usize,
@@ -314,6 +354,7 @@ impl Evaluator {
         review: &mut LazyValue,
         rules: &[&str],
         deadline: Instant,
+        pass: &mut Pass,
     ) -> Result<Vec<Json>, EvalFailure> {
         let now = Instant::now();
         if now >= deadline {
@@ -336,38 +377,49 @@ impl Evaluator {
             }
         }
         let started = Instant::now();
-        let outcome = catch_unwind(AssertUnwindSafe(|| match &policy.backend {
-            Backend::Rvm { program, compiled } => {
-                let pool = &self.pools[index];
-                let pooled = pool.lock().ok().and_then(|mut p| p.pop());
-                let mut vm = match pooled {
-                    Some(vm) => vm,
-                    None => {
-                        let mut vm = RegoVM::new_with_policy(compiled.clone());
-                        vm.load_program(program.clone());
-                        vm.set_data(self.data.clone())
-                            .map_err(|e| EvalFailure(e.to_string()))?;
-                        vm.set_max_instructions(limits.max_instructions);
-                        vm.set_strict_builtin_errors(limits.strict_builtin_errors);
-                        vm
-                    }
-                };
-                vm.set_execution_timer_config(Some(timer));
-                vm.set_input(input);
-                let mut out = Vec::with_capacity(rules.len());
-                for rule in rules {
-                    let value = vm
-                        .execute_entry_point_by_name(rule)
+        let result = match &policy.backend {
+            Backend::Rvm => {
+                let mut vm = self.checkout(pass)?;
+                let previous = pass.last_policy.take();
+                let masks = self
+                    .set
+                    .vm
+                    .as_ref()
+                    .map(|shared| (&shared.reusable, &shared.every_rule));
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    vm.set_execution_timer_config(Some(timer));
+                    vm.set_input(input);
+                    let mut out = Vec::with_capacity(rules.len());
+                    for (n, rule) in rules.iter().enumerate() {
+                        // The policy's first entry point reuses what the previous policy computed that
+                        // cannot depend on the parameters; its later entry points see the same input, so
+                        // they reuse every computed rule.
+                        let value = match (n, previous, masks) {
+                            (0, Some(_), Some((reusable, _))) => {
+                                vm.execute_entry_point_by_name_retaining(rule, reusable)
+                            }
+                            (0, _, _) | (_, _, None) => vm.execute_entry_point_by_name(rule),
+                            (_, _, Some((_, every_rule))) => {
+                                vm.execute_entry_point_by_name_retaining(rule, every_rule)
+                            }
+                        }
                         .map_err(|e| EvalFailure(e.to_string()))?;
-                    out.push(to_json(value));
+                        out.push(to_json(value));
+                    }
+                    Ok(out)
+                }));
+                match outcome {
+                    Ok(Ok(out)) => {
+                        pass.vm = Some(vm);
+                        pass.last_policy = Some(index);
+                        Ok(out)
+                    }
+                    // A failed VM is not reused (its state is reset, but it is not worth the doubt).
+                    Ok(Err(err)) => Err(err),
+                    Err(_) => Err(EvalFailure("evaluation panicked".into())),
                 }
-                vm.set_input(Value::Undefined);
-                if let Ok(mut p) = pool.lock() {
-                    p.push(vm);
-                }
-                Ok(out)
             }
-            Backend::Interpreter { .. } => {
+            Backend::Interpreter { .. } => catch_unwind(AssertUnwindSafe(|| {
                 let mut engine = self
                     .interpreter
                     .lock()
@@ -383,11 +435,8 @@ impl Evaluator {
                     out.push(to_json(value));
                 }
                 Ok(out)
-            }
-        }));
-        let result = match outcome {
-            Ok(r) => r,
-            Err(_) => Err(EvalFailure("evaluation panicked".into())),
+            }))
+            .unwrap_or_else(|_| Err(EvalFailure("evaluation panicked".into()))),
         };
         // The own deadline: a result that arrives after the budget is not trusted to be complete.
         if result.is_ok() && started.elapsed() > budget + Duration::from_millis(50) {
@@ -474,5 +523,102 @@ pub fn failure_result(policy: &Policy, fail_closed: bool, message: String) -> Po
         rule: RuleKind::Error,
         message,
         field: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{load, BackendChoice, LoadOptions};
+    use rstest::rstest;
+
+    /// `testdata/bundles/shared-rules`: `lenient` (VM), `mixed` (interpreter: `with`) and `strict` (VM)
+    /// share library rules; `shared.containers` is carried from one policy to the next, `shared.limit`
+    /// and `shared.too_many` read each policy's own parameters and must not be.
+    fn evaluator(backend: BackendChoice) -> Evaluator {
+        let set = load(&LoadOptions {
+            embedded: false,
+            policy_dirs: vec![concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/testdata/bundles/shared-rules"
+            )
+            .into()],
+            backend,
+            ..Default::default()
+        })
+        .expect("the shared-rules bundle loads");
+        Evaluator::new(
+            Arc::new(set),
+            serde_json::json!({"cluster": {}, "namespace": {}}),
+        )
+        .expect("evaluator")
+    }
+
+    fn pod(containers: usize) -> Json {
+        let containers: Vec<Json> = (0..containers)
+            .map(|i| serde_json::json!({"name": format!("c{i}"), "image": "x"}))
+            .collect();
+        serde_json::json!({
+            "uid": "u", "operation": "CREATE", "namespace": "shop",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "userInfo": {"username": "alice"},
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}},
+        })
+    }
+
+    fn messages(decision: &Decision) -> Vec<String> {
+        let mut out: Vec<String> = decision
+            .results
+            .iter()
+            .map(|r| format!("{:?} {}", r.rule, r.message))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[rstest]
+    #[case::one_container(1, vec!["Deny mixed: over its own limit", "Warn lenient: limit is 5", "Warn strict: limit is 1"])]
+    #[case::no_containers(0, vec!["Warn lenient: limit is 5", "Warn strict: limit is 1"])]
+    #[case::two_containers(2, vec!["Deny mixed: over its own limit", "Deny strict: 2 containers, at most 1", "Warn lenient: limit is 5", "Warn strict: limit is 1"])]
+    #[case::six_containers(6, vec!["Deny lenient: 6 containers, at most 5", "Deny mixed: over its own limit", "Deny strict: 6 containers, at most 1", "Warn lenient: limit is 5", "Warn strict: limit is 1"])]
+    fn rules_reading_parameters_are_never_carried_to_the_next_policy(
+        #[case] containers: usize,
+        #[case] expected: Vec<&str>,
+    ) {
+        let vm = evaluator(BackendChoice::Auto);
+        assert!(
+            vm.set.vm.is_some(),
+            "lenient and strict run on the shared VM program"
+        );
+        let request = pod(containers);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Twice: the second request runs on the pooled VM of the first.
+        for _ in 0..2 {
+            assert_eq!(messages(&vm.validate(&request, deadline)), expected);
+        }
+        // The interpreter, which shares nothing, decides the same.
+        let interpreter = evaluator(BackendChoice::Interpreter);
+        assert_eq!(
+            messages(&interpreter.validate(&request, deadline)),
+            expected
+        );
+    }
+
+    #[test]
+    fn only_rules_that_cannot_read_parameters_are_reusable() {
+        let ev = evaluator(BackendChoice::Auto);
+        let shared = ev.set.vm.as_ref().expect("a VM program");
+        let reusable = |name: &str| {
+            shared
+                .program
+                .rule_infos
+                .iter()
+                .position(|r| r.name == name)
+                .map(|i| shared.reusable[i])
+        };
+        assert_eq!(reusable("data.regate.lib.shared.containers"), Some(true));
+        assert_eq!(reusable("data.regate.lib.shared.limit"), Some(false));
+        assert_eq!(reusable("data.regate.lib.shared.too_many"), Some(false));
     }
 }

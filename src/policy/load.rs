@@ -1,7 +1,8 @@
 //! Loading a policy set: layered bundle sources and configuration are parsed, every module compiled once,
 //! unknown functions rejected, policies discovered under `data.regate.policies.*` with their metadata and
-//! settings, and each policy given a compiled-VM program where regorus can compile it (the interpreter
-//! otherwise). Every error names file, line and column; all errors of a bundle are reported together.
+//! settings, and the policies regorus's VM compiler accepts compiled into one shared program (the others
+//! run on the interpreter). Every error names file, line and column; all errors of a bundle are reported
+//! together.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -73,13 +74,23 @@ pub enum LoadError {
 
 /// How a policy is evaluated.
 pub(crate) enum Backend {
-    /// regorus's compiled VM.
-    Rvm {
-        program: Arc<regorus::rvm::program::Program>,
-        compiled: regorus::CompiledPolicy,
-    },
+    /// regorus's compiled VM, on the policy set's shared [`VmProgram`].
+    Rvm,
     /// The tree-walking interpreter, for policies the VM compiler rejects (e.g. `with`).
     Interpreter { reason: String },
+}
+
+/// One compiled-VM program holding the `deny`, `warn` and `patch` entry points of every VM policy, so a
+/// request evaluates all its policies on one VM and rules they share are computed once (see
+/// [`super::rule_reuse`]).
+pub(crate) struct VmProgram {
+    pub(crate) program: Arc<regorus::rvm::program::Program>,
+    pub(crate) compiled: regorus::CompiledPolicy,
+    /// Indexed like the program's rules: true when the rule's value may be carried from one policy of a
+    /// request to the next.
+    pub(crate) reusable: Arc<[bool]>,
+    /// All true: between entry points of one policy (same input) every computed rule is reused.
+    pub(crate) every_rule: Arc<[bool]>,
 }
 
 /// One loaded policy with everything the engine applies outside Rego.
@@ -109,7 +120,7 @@ impl Policy {
     /// `rvm` or `interpreter`.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
-            Backend::Rvm { .. } => "rvm",
+            Backend::Rvm => "rvm",
             Backend::Interpreter { .. } => "interpreter",
         }
     }
@@ -118,7 +129,7 @@ impl Policy {
     pub fn interpreter_reason(&self) -> Option<&str> {
         match &self.backend {
             Backend::Interpreter { reason } => Some(reason),
-            Backend::Rvm { .. } => None,
+            Backend::Rvm => None,
         }
     }
 }
@@ -137,6 +148,8 @@ pub struct PolicySet {
     pub(crate) base_data: Json,
     /// All non-test modules with base data, warmed by one evaluation; cloned per interpreted evaluation.
     pub(crate) template: Mutex<Engine>,
+    /// The program of every policy on the compiled VM, when there is one.
+    pub(crate) vm: Option<VmProgram>,
 }
 
 impl std::fmt::Debug for PolicySet {
@@ -323,17 +336,12 @@ pub fn compile_with(
     let (modules, unknown) = ast::inspect(&mut engine);
     errors.extend(unknown.iter().map(ToString::to_string));
 
-    let policies = discover(
-        &sources,
-        &modules,
-        &config,
-        &mut engine,
-        backend,
-        &mut errors,
-    );
+    let policies = discover(&sources, &modules, &config, backend, &mut errors);
     if !errors.is_empty() {
         return Err(LoadError::Invalid(errors));
     }
+    let mut policies = policies;
+    let vm = compile_vm_program(&mut engine, &mut policies);
 
     // Warm the template: the first evaluation prepares the engine; clones then start warm. The warm-up is
     // bounded like any evaluation, so a policy that loops without input cannot hang loading.
@@ -371,6 +379,7 @@ pub fn compile_with(
         modules,
         base_data: data,
         template: Mutex::new(engine),
+        vm,
     })
 }
 
@@ -378,7 +387,6 @@ fn discover(
     sources: &BundleSources,
     modules: &[ModuleInfo],
     config: &Config,
-    engine: &mut Engine,
     backend_choice: BackendChoice,
     errors: &mut Vec<String>,
 ) -> Vec<Policy> {
@@ -460,8 +468,12 @@ fn discover(
             .into_iter()
             .flatten()
             .collect();
+        // Provisional: `compile_vm_program` moves the policies the VM compiler rejects to the interpreter.
         let backend = match backend_choice {
-            BackendChoice::Auto => compile_backend(engine, &entries),
+            BackendChoice::Auto if entries.is_empty() => Backend::Interpreter {
+                reason: "no entry points".into(),
+            },
+            BackendChoice::Auto => Backend::Rvm,
             BackendChoice::Interpreter => Backend::Interpreter {
                 reason: "interpreter requested".into(),
             },
@@ -499,27 +511,77 @@ fn discover(
     policies
 }
 
-fn compile_backend(engine: &mut Engine, entries: &[&String]) -> Backend {
-    let Some(first) = entries.first() else {
-        return Backend::Interpreter {
-            reason: "no entry points".into(),
-        };
+fn entry_points(policy: &Policy) -> impl Iterator<Item = &str> {
+    [&policy.deny_rule, &policy.warn_rule, &policy.patch_rule]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+}
+
+/// Compiles the entry points of every policy marked [`Backend::Rvm`] into one program. A policy the VM
+/// compiler rejects on its own moves to the interpreter, with the compiler's reason; the rest are
+/// compiled together.
+fn compile_vm_program(engine: &mut Engine, policies: &mut [Policy]) -> Option<VmProgram> {
+    let compile = |engine: &mut Engine, names: &[&str]| -> Result<VmProgram, String> {
+        let first = names.first().ok_or("no entry points")?;
+        let rule: Rc<str> = (*first).into();
+        let compiled = engine
+            .compile_with_entrypoint(&rule)
+            .map_err(|e| format_rego_error(&e))?;
+        let program = Compiler::compile_from_policy(&compiled, names)
+            .map_err(|e| e.to_string().trim().to_string())?;
+        let rule_names: Vec<String> = program.rule_infos.iter().map(|r| r.name.clone()).collect();
+        let reusable = super::rule_reuse::reusable_rules(engine, &rule_names).into();
+        let every_rule = vec![true; rule_names.len()].into();
+        Ok(VmProgram {
+            program,
+            compiled,
+            reusable,
+            every_rule,
+        })
     };
-    let rule: Rc<str> = first.as_str().into();
-    let compiled = match engine.compile_with_entrypoint(&rule) {
-        Ok(c) => c,
-        Err(err) => {
-            return Backend::Interpreter {
-                reason: format_rego_error(&err),
-            }
+    let on_vm = |policies: &[Policy]| -> Vec<String> {
+        policies
+            .iter()
+            .filter(|p| matches!(p.backend, Backend::Rvm))
+            .flat_map(|p| entry_points(p).map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    };
+    let names = on_vm(policies);
+    if names.is_empty() {
+        return None;
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    if let Ok(program) = compile(engine, &refs) {
+        return Some(program);
+    }
+    // Some policy cannot run on the VM: find which on their own, then compile the others together.
+    for policy in policies.iter_mut() {
+        if !matches!(policy.backend, Backend::Rvm) {
+            continue;
         }
-    };
-    let names: Vec<&str> = entries.iter().map(|s| s.as_str()).collect();
-    match Compiler::compile_from_policy(&compiled, &names) {
-        Ok(program) => Backend::Rvm { program, compiled },
-        Err(err) => Backend::Interpreter {
-            reason: err.to_string().trim().to_string(),
-        },
+        let own: Vec<&str> = entry_points(policy).collect();
+        if let Err(reason) = compile(engine, &own) {
+            policy.backend = Backend::Interpreter { reason };
+        }
+    }
+    let names = on_vm(policies);
+    if names.is_empty() {
+        return None;
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    match compile(engine, &refs) {
+        Ok(program) => Some(program),
+        Err(reason) => {
+            for policy in policies.iter_mut() {
+                if matches!(policy.backend, Backend::Rvm) {
+                    policy.backend = Backend::Interpreter {
+                        reason: format!("compiled together with the other policies: {reason}"),
+                    };
+                }
+            }
+            None
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod import_alias;
 pub mod load;
 pub mod matcher;
 pub mod metadata;
+pub mod rule_reuse;
 pub mod testrunner;
 
 pub use decision::{Decision, PolicyResult, RuleKind};

@@ -1,0 +1,313 @@
+//! Which rules may be reused across the policies of one request. regate evaluates every policy of a
+//! request on one compiled program, one policy after another; the only part of the input that differs
+//! between two policies is `input.parameters`. A rule whose value cannot depend on `input.parameters`
+//! (directly, through an import alias, or through any rule or function it refers to) computes the same
+//! value for every policy, so its value is carried from one policy to the next instead of being
+//! recomputed (`RegoVM::execute_entry_point_by_name_retaining` in the patched regorus).
+//!
+//! The analysis reads each rule's source text and is conservative: any use of `input` other than
+//! `input.review…` / `input.images…`, any dynamic `data[…]` reference and any `import input…` count as
+//! depending on the parameters, and a reference that might name a rule is assumed to. A false
+//! "depends" only costs a recomputation; a rule is marked reusable only when no path to the
+//! parameters exists.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regorus::unstable::Module;
+use regorus::Engine;
+
+use super::ast::{head_components, import_aliases};
+
+/// For each name in `rule_names` (the compiled program's rules, `data.pkg.rule`): true when the rule
+/// cannot read `input.parameters`.
+pub fn reusable_rules(engine: &mut Engine, rule_names: &[String]) -> Vec<bool> {
+    let modules = engine.get_modules().clone();
+    let graph = Graph::build(modules.iter().map(|m| &**m));
+    let dependent = graph.parameter_dependent();
+    rule_names
+        .iter()
+        .map(|name| graph.rules.contains_key(name) && !dependent.contains(name))
+        .collect()
+}
+
+/// Rules by path, what each one refers to, and which read the parameters themselves.
+#[derive(Default)]
+struct Graph {
+    /// Rule path -> referenced rule paths.
+    rules: BTreeMap<String, BTreeSet<String>>,
+    /// Rules that read the parameters (or anything of the input that may differ) directly.
+    direct: BTreeSet<String>,
+}
+
+/// A reference found in a rule's text, before it is resolved against the rules.
+enum Reference {
+    /// Reads part of the input that differs between policies, or cannot be resolved statically.
+    Parameters,
+    /// `data.a.b.c`: every rule at, below or above this path.
+    Data(Vec<String>),
+    /// A bare name of the rule's own package.
+    Local(String),
+}
+
+impl Graph {
+    fn build<'a>(modules: impl Iterator<Item = &'a Module>) -> Graph {
+        let mut graph = Graph::default();
+        // Rules, their texts and the bare names of each package first, so local names can be resolved.
+        let mut texts: Vec<(String, String, &'a Module, String)> = Vec::new();
+        let mut locals: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+        for module in modules {
+            let package = format!("data.{}", module.package.refr.span().text().trim());
+            for rule in module.policy.iter() {
+                let Some(components) = head_components(rule) else {
+                    continue;
+                };
+                let path = format!("{package}.{}", components.join("."));
+                graph.rules.entry(path.clone()).or_default();
+                if let Some(first) = components.first() {
+                    locals
+                        .entry((package.clone(), first.clone()))
+                        .or_default()
+                        .insert(path.clone());
+                }
+                texts.push((
+                    path,
+                    package.clone(),
+                    module,
+                    rule.span().text().to_string(),
+                ));
+            }
+        }
+        for (path, package, module, text) in &texts {
+            let aliases = import_aliases(module);
+            let imports_input = module
+                .imports
+                .iter()
+                .any(|i| i.refr.span().text().trim_start().starts_with("input"));
+            if imports_input {
+                graph.direct.insert(path.clone());
+            }
+            let mut refs = BTreeSet::new();
+            for reference in references(text, &aliases) {
+                match reference {
+                    Reference::Parameters => {
+                        graph.direct.insert(path.clone());
+                    }
+                    Reference::Data(target) => {
+                        refs.extend(
+                            graph
+                                .rules
+                                .keys()
+                                .filter(|rule| overlaps(rule, &target))
+                                .cloned(),
+                        );
+                    }
+                    Reference::Local(name) => {
+                        if let Some(paths) = locals.get(&(package.clone(), name)) {
+                            refs.extend(paths.iter().cloned());
+                        }
+                    }
+                }
+            }
+            if let Some(entry) = graph.rules.get_mut(path) {
+                entry.extend(refs);
+            }
+        }
+        graph
+    }
+
+    /// Every rule from which the parameters can be reached.
+    fn parameter_dependent(&self) -> BTreeSet<String> {
+        let mut dependent = self.direct.clone();
+        loop {
+            let before = dependent.len();
+            for (rule, refs) in &self.rules {
+                if !dependent.contains(rule) && refs.iter().any(|r| dependent.contains(r)) {
+                    dependent.insert(rule.clone());
+                }
+            }
+            if dependent.len() == before {
+                return dependent;
+            }
+        }
+    }
+}
+
+/// True when the rule at `rule` (`data.a.b.c`) is, contains or lies within the path `target`.
+fn overlaps(rule: &str, target: &[String]) -> bool {
+    let rule: Vec<&str> = rule.split('.').collect();
+    rule.iter().zip(target).all(|(a, b)| *a == b.as_str())
+}
+
+/// The references of one rule's text: chains of names (`a.b.c`), with strings and comments skipped.
+fn references(text: &str, aliases: &BTreeMap<String, String>) -> Vec<Reference> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut previous_significant = ' ';
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '#' => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            '"' => {
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    i += if chars[i] == '\\' { 2 } else { 1 };
+                }
+                i += 1;
+                previous_significant = '"';
+                continue;
+            }
+            '`' => {
+                i += 1;
+                while i < chars.len() && chars[i] != '`' {
+                    i += 1;
+                }
+                i += 1;
+                previous_significant = '`';
+                continue;
+            }
+            _ if is_ident_start(c) => {
+                let mut chain = Vec::new();
+                let mut j = i;
+                loop {
+                    let start = j;
+                    while j < chars.len() && is_ident_char(chars[j]) {
+                        j += 1;
+                    }
+                    chain.push(chars[start..j].iter().collect::<String>());
+                    if j + 1 < chars.len() && chars[j] == '.' && is_ident_start(chars[j + 1]) {
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                // A name after a `.` continues an expression (`x.input`), it does not start a reference.
+                if previous_significant != '.' {
+                    if let Some(r) = classify(chain, aliases) {
+                        out.push(r);
+                    }
+                }
+                previous_significant = 'a';
+                i = j;
+                continue;
+            }
+            _ => {
+                if !c.is_whitespace() {
+                    previous_significant = c;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn classify(mut chain: Vec<String>, aliases: &BTreeMap<String, String>) -> Option<Reference> {
+    if let Some(path) = chain.first().and_then(|first| aliases.get(first)) {
+        let mut expanded: Vec<String> = path.split('.').map(str::to_string).collect();
+        expanded.extend(chain.drain(1..));
+        chain = expanded;
+    }
+    match chain.first().map(String::as_str) {
+        Some("input") => {
+            let same_for_every_policy =
+                chain.len() >= 2 && matches!(chain[1].as_str(), "review" | "images");
+            (!same_for_every_policy).then_some(Reference::Parameters)
+        }
+        // `data` alone, or `data[x]`, refers to every rule.
+        Some("data") => Some(Reference::Data(chain)),
+        Some(_) => Some(Reference::Local(chain.swap_remove(0))),
+        None => None,
+    }
+}
+
+fn is_ident_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_'
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn engine(files: &[(&str, &str)]) -> Engine {
+        let mut engine = Engine::new();
+        for (name, text) in files {
+            engine
+                .add_policy(name.to_string(), text.to_string())
+                .expect("test module parses");
+        }
+        engine
+    }
+
+    const LIB: &str = r#"package lib
+import rego.v1
+
+containers contains c if some c in input.review.object.spec.containers
+names := {c.name | some c in containers}
+param(name, default_value) := object.get(input.parameters, name, default_value)
+strict := param("strict", false)
+via_strict if strict
+images contains i if some i in input.images
+"#;
+
+    const POLICY: &str = r#"package p
+import rego.v1
+import data.lib
+
+limit := lib.param("limit", 3)
+own := {1 | lib.names["x"]} # input.parameters in a comment does not count
+msg := "input.parameters in a string does not count"
+deny contains m if {
+    count(lib.containers) > limit
+    m := msg
+}
+uses_own if own
+dynamic := data[x]
+whole_input := input
+"#;
+
+    #[rstest]
+    #[case::reads_review("data.lib.containers", true)]
+    #[case::through_a_rule("data.lib.names", true)]
+    #[case::images("data.lib.images", true)]
+    #[case::reads_parameters_through_a_function("data.lib.strict", false)]
+    #[case::transitively("data.lib.via_strict", false)]
+    #[case::alias_call_to_parameters("data.p.limit", false)]
+    #[case::comments_and_strings_ignored("data.p.own", true)]
+    #[case::string_literal("data.p.msg", true)]
+    #[case::deny_uses_limit("data.p.deny", false)]
+    #[case::local_reference("data.p.uses_own", true)]
+    #[case::dynamic_data("data.p.dynamic", false)]
+    #[case::whole_input("data.p.whole_input", false)]
+    #[case::unknown_name("data.p.nothing", false)]
+    fn classifies_rules(#[case] rule: &str, #[case] reusable: bool) {
+        let mut engine = engine(&[("lib.rego", LIB), ("p.rego", POLICY)]);
+        assert_eq!(
+            reusable_rules(&mut engine, &[rule.to_string()]),
+            vec![reusable],
+            "{rule}"
+        );
+    }
+
+    #[test]
+    fn importing_input_makes_every_rule_of_the_module_dependent() {
+        let mut engine = engine(&[(
+            "q.rego",
+            "package q\nimport rego.v1\nimport input.parameters as params\nx := params.limit\ny := 1\n",
+        )]);
+        assert_eq!(
+            reusable_rules(&mut engine, &["data.q.x".into(), "data.q.y".into()]),
+            vec![false, false]
+        );
+    }
+}
