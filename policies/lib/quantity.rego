@@ -30,21 +30,28 @@ _suffix := {
 	"Ei": [1152921504606846976, 1],
 }
 
-pow10(k) := 1 if {
-	k == 0
+# 10^k for k >= 0: a table for the usual exponents (digits after the point, suffix exponents), a product
+# above it.
+_pow10 := [
+	1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000, 10000000000,
+	100000000000, 1000000000000, 10000000000000, 100000000000000, 1000000000000000,
+	10000000000000000, 100000000000000000, 1000000000000000000,
+]
+
+pow10(k) := p if {
+	p := _pow10[k]
 } else := product([10 | some _ in numbers.range(1, k)]) if {
 	k > 0
 }
 
-_multiplier(s) := _suffix[s]
-
-_multiplier(s) := [pow10(e), 1] if {
+# One definition with `else`, so the named suffixes (the usual case) never run the exponent regex.
+_multiplier(s) := m if {
+	m := _suffix[s]
+} else := [pow10(e), 1] if {
 	regex.match(`^[eE][+-]?[0-9]+$`, s)
 	e := to_number(substring(s, 1, count(s) - 1))
 	e >= 0
-}
-
-_multiplier(s) := [1, pow10(0 - e)] if {
+} else := [1, pow10(0 - e)] if {
 	regex.match(`^[eE][+-]?[0-9]+$`, s)
 	e := to_number(substring(s, 1, count(s) - 1))
 	e < 0

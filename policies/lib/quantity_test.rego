@@ -36,3 +36,7 @@ test_in_units if {
 	q.in_units("memory", "1Ki") == 1024
 	q.in_units("ephemeral-storage", "1k") == 1000
 }
+
+test_exponent_table_end if q.pow10(18) == 1000000000000000000
+test_exponent_beyond_table if q.pow10(20) == 100000000000000000000
+test_large_exponent_suffix if q.bytes("1e20") == 100000000000000000000

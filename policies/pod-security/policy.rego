@@ -29,9 +29,15 @@ _list(x) := x if is_array(x) else := []
 
 _obj(x) := x if is_object(x) else := {}
 
-_psc(ps) := _obj(object.get(ps.spec, "securityContext", {}))
+# Security contexts by path, read once per request (functions are not memoised in Rego; the rules below
+# ask for them about twenty times).
+_pod_contexts := {ps.path: _obj(object.get(ps.spec, "securityContext", {})) | some ps in k8s.pod_specs}
 
-_csc(c) := _obj(object.get(c.container, "securityContext", {}))
+_container_contexts := {c.path: _obj(object.get(c.container, "securityContext", {})) | some c in k8s.containers}
+
+_psc(ps) := _pod_contexts[ps.path]
+
+_csc(c) := _container_contexts[c.path]
 
 _v(ps, f) := sprintf("%s.%s", [ps.path, f])
 

@@ -53,7 +53,22 @@ value(c, side, res) := v if {
 	v != null
 }
 
-units(c, side, res) := quantity.in_units(res, value(c, side, res))
+# Every quantity of every subject in units (millicores for cpu, bytes otherwise), parsed once per request
+# ({path: {side: {resource: units}}}); a missing or invalid quantity has no entry. Functions are not
+# memoised in Rego, and the rules below ask for the same quantity several times.
+_units := {c.path: {side: {res: u |
+	some res in resources
+	u := quantity.in_units(res, value(c, side, res))
+} |
+	some side in sides
+} |
+	some c in subjects
+}
+
+units(c, side, res) := _units[c.path][side][res]
+
+# The configured maxima in units.
+max_units := {res: quantity.in_units(res, max_for[res]) | some res in resources}
 
 deny contains {"msg": msg, "field": sprintf("%s.resources.%s.%s", [c.path, side, res])} if {
 	some c in subjects
@@ -68,8 +83,7 @@ deny contains {"msg": msg, "field": sprintf("%s.resources.%s.%s", [c.path, side,
 	some side in sides
 	some res in resources
 	v := value(c, side, res)
-	v != null
-	not quantity.valid(v)
+	not units(c, side, res)
 	msg := sprintf("container %s: resources.%s.%s %v is not a valid quantity", [c.name, side, res, v])
 }
 
@@ -84,7 +98,7 @@ deny contains {"msg": msg, "field": sprintf("%s.resources.limits.%s", [c.path, r
 	some c in subjects
 	some res in resources
 	limit := units(c, "limits", res)
-	limit > quantity.in_units(res, max_for[res])
+	limit > max_units[res]
 	msg := sprintf("container %s: limits.%s %v exceeds the maximum %v", [c.name, res, value(c, "limits", res), max_for[res]])
 }
 
