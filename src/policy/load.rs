@@ -146,10 +146,28 @@ pub struct PolicySet {
     pub modules: Vec<ModuleInfo>,
     /// Base `data`: configuration view and data documents (without the inventory).
     pub(crate) base_data: Json,
-    /// All non-test modules with base data, warmed by one evaluation; cloned per interpreted evaluation.
+    /// All non-test modules with base data, warmed by one evaluation; cloned per interpreted evaluation
+    /// (and by the test runner). Emptied by [`PolicySet::release_unused_template`] in a set whose
+    /// policies all run on the VM.
     pub(crate) template: Mutex<Engine>,
     /// The program of every policy on the compiled VM, when there is one.
     pub(crate) vm: Option<VmProgram>,
+}
+
+impl PolicySet {
+    /// Replaces the interpreter template by an empty engine when no policy runs on the interpreter: the
+    /// evaluator only clones the template for interpreted policies, and the template is the last holder
+    /// of the engine's own evaluation state (prepared analysis, loop tables, caches). For long-lived
+    /// sets that are only evaluated (`regate serve`); not for a set that is given to the test runner.
+    pub fn release_unused_template(&mut self) {
+        let all_vm = self
+            .policies
+            .iter()
+            .all(|p| matches!(p.backend, Backend::Rvm));
+        if all_vm {
+            self.template = Mutex::new(Engine::new());
+        }
+    }
 }
 
 impl std::fmt::Debug for PolicySet {

@@ -107,7 +107,7 @@ pub fn build_bundle(spec: &BundleSpec, test_threads: Option<usize>) -> Result<Bu
         sources.add_dir(dir).map_err(LoadError::from)?;
     }
     let extra = read_config_files(options)?;
-    let set = load::compile_with(sources.clone(), &extra, false, options.backend)?;
+    let mut set = load::compile_with(sources.clone(), &extra, false, options.backend)?;
     if set.policies.is_empty() && !spec.allow_empty {
         return Err(BundleError::one(
             "the bundle has no policies; refusing an empty policy set (use --allow-empty for benchmarks)",
@@ -162,6 +162,8 @@ pub fn build_bundle(spec: &BundleSpec, test_threads: Option<usize>) -> Result<Bu
         }
     }
 
+    // The server only evaluates this set: an interpreter template no policy uses is dropped.
+    set.release_unused_template();
     // Compiling and running the tests allocated and freed a lot; give it back.
     super::memory::release_freed_heap();
     Ok(Bundle {

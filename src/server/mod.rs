@@ -261,6 +261,8 @@ impl Shared {
         });
         let active = Active::build(bundle.clone(), snapshot.as_ref())?;
         self.publish(active);
+        // Binding allocated and freed again, and a replaced bundle may just have been dropped.
+        memory::release_freed_heap();
         Ok(())
     }
 
