@@ -118,19 +118,43 @@ parse(ref) := r if {
 	p := _split(ref)
 	dp := _domain_path(p.name)
 	not _invalid(ref, p, dp)
+	r := _parts(p, dp)
+}
+
+# Both answers at once, splitting and validating `ref` once, for callers that need the reason for an
+# invalid reference and the parts of a valid one: {"invalid": reason or null, "parsed": parts or null}.
+check(ref) := {"invalid": reason, "parsed": parsed} if {
+	s := _split_or_null(ref)
+	dp := _domain_path_or_null(s)
+	reason := _reason_or_null(ref, s, dp)
+	parsed := _parts_or_null(s, dp, reason)
+}
+
+_reason_or_null(ref, s, dp) := r if {
+	r := _invalid(ref, s, dp)
+	is_string(r)
+} else := null
+
+_parts_or_null(s, dp, reason) := p if {
+	reason == null
+	p := _parts(s, dp)
+	is_object(p)
+} else := null
+
+# The parts of a split, valid reference.
+_parts(p, dp) := {
+	"registry": registry,
+	"host": split(registry, ":")[0],
+	"port": _port(registry),
+	"repository": repository,
+	"project": path[0],
+	"tag": p.tag,
+	"digest": p.digest,
+	"name": sprintf("%s/%s", [registry, repository]),
+} if {
 	registry := _normalise_registry(lower(dp.domain))
 	path := _normalise_path(registry, dp.path)
 	repository := concat("/", path)
-	r := {
-		"registry": registry,
-		"host": split(registry, ":")[0],
-		"port": _port(registry),
-		"repository": repository,
-		"project": path[0],
-		"tag": p.tag,
-		"digest": p.digest,
-		"name": sprintf("%s/%s", [registry, repository]),
-	}
 }
 
 _port(registry) := p if {

@@ -103,3 +103,23 @@ test_invalid_reason_texts if {
 test_sha512_digest_is_valid if {
 	images.valid(sprintf("harbor.example.eu/shop/app@sha512:%s", [concat("", [d1 | some _ in numbers.range(1, 2); d1 := substring(d, 7, 64)])]))
 }
+
+test_check_agrees_with_invalid_reason_and_parse if {
+	every ref in ["nginx", "harbor.example.eu:443/shop/app:1.2", "Harbor.Example.EU/shop/app@sha256:0000000000000000000000000000000000000000000000000000000000000000", "harbor.example.eu/Shop/app", "a b", "x@y@z", "", "harbor.example.eu@evil", "index.docker.io/nginx:1"] {
+		_check_agrees(ref)
+	}
+	images.check(42).invalid == "not a string"
+	images.check(42).parsed == null
+}
+
+_check_agrees(ref) if {
+	r := images.invalid_reason(ref)
+	images.check(ref).invalid == r
+	images.check(ref).parsed == null
+}
+
+_check_agrees(ref) if {
+	not images.invalid_reason(ref)
+	images.check(ref).invalid == null
+	images.check(ref).parsed == images.parse(ref)
+}

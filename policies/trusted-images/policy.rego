@@ -51,16 +51,20 @@ _tenant_text := sprintf("tenant %q", [tenancy.tenant]) if {
 
 # Every image reference of the request, checked and parsed once per evaluation (rules are memoised,
 # function calls are not; the deny rules below read these instead of re-parsing).
-_invalid[ref] := reason if {
+_checked[ref] := images.check(ref) if {
 	some i in k8s.images
 	ref := i.image
-	reason := images.invalid_reason(ref)
+}
+
+_invalid[ref] := reason if {
+	some ref, c in _checked
+	reason := c.invalid
+	is_string(reason)
 }
 
 _parsed[ref] := p if {
-	some i in k8s.images
-	ref := i.image
-	p := images.parse(ref)
+	some ref, c in _checked
+	p := c.parsed
 	is_object(p)
 }
 
