@@ -5,6 +5,8 @@
 //! The policies are loaded from `policies/` on disk (`--no-bundled --policies policies`), so the test
 //! always sees the files as they are in the tree, whatever the embedded copy in the binary.
 
+mod common;
+
 use std::process::Command;
 
 use serde_json::Value;
@@ -247,17 +249,6 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
 ];
 
-const POLICIES: &[&str] = &[
-    "tenant-isolation",
-    "no-plaintext-secrets",
-    "trusted-images",
-    "resource-limits",
-    "network-policy-required",
-    "ingress-tls",
-    "pod-security",
-    "workload-hygiene",
-];
-
 #[test]
 fn noncompliant_twin_triggers_every_policy() {
     let (code, report) = check(&[
@@ -285,7 +276,7 @@ fn noncompliant_twin_triggers_every_policy() {
         "missing findings:\n{}\n\nall findings:\n{found:#?}",
         missing.join("\n")
     );
-    for policy in POLICIES {
+    for policy in common::BUNDLED_POLICIES {
         assert!(
             found.iter().any(|(p, _, _)| p == policy),
             "no finding from {policy}"

@@ -540,7 +540,9 @@ fn entry_points(policy: &Policy) -> impl Iterator<Item = &str> {
 /// compiler rejects on its own moves to the interpreter, with the compiler's reason; the rest are
 /// compiled together.
 fn compile_vm_program(engine: &mut Engine, policies: &mut [Policy]) -> Option<VmProgram> {
-    let compile = |engine: &mut Engine, names: &[&str]| -> Result<VmProgram, String> {
+    // Compiling is what decides whether policies run on the VM; the reuse analysis is only done for the
+    // program that is kept.
+    let compile = |engine: &mut Engine, names: &[&str]| -> Result<_, String> {
         let first = names.first().ok_or("no entry points")?;
         let rule: Rc<str> = (*first).into();
         let compiled = engine
@@ -548,15 +550,22 @@ fn compile_vm_program(engine: &mut Engine, policies: &mut [Policy]) -> Option<Vm
             .map_err(|e| format_rego_error(&e))?;
         let program = Compiler::compile_from_policy(&compiled, names)
             .map_err(|e| e.to_string().trim().to_string())?;
+        Ok((program, compiled))
+    };
+    let keep = |engine: &mut Engine,
+                (program, compiled): (
+        Arc<regorus::rvm::program::Program>,
+        regorus::CompiledPolicy,
+    )| {
         let rule_names: Vec<String> = program.rule_infos.iter().map(|r| r.name.clone()).collect();
         let reusable = super::rule_reuse::reusable_rules(engine, &rule_names).into();
         let every_rule = vec![true; rule_names.len()].into();
-        Ok(VmProgram {
+        VmProgram {
             program,
             compiled,
             reusable,
             every_rule,
-        })
+        }
     };
     let on_vm = |policies: &[Policy]| -> Vec<String> {
         policies
@@ -570,8 +579,8 @@ fn compile_vm_program(engine: &mut Engine, policies: &mut [Policy]) -> Option<Vm
         return None;
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    if let Ok(program) = compile(engine, &refs) {
-        return Some(program);
+    if let Ok(compiled) = compile(engine, &refs) {
+        return Some(keep(engine, compiled));
     }
     // Some policy cannot run on the VM: find which on their own, then compile the others together.
     for policy in policies.iter_mut() {
@@ -589,7 +598,7 @@ fn compile_vm_program(engine: &mut Engine, policies: &mut [Policy]) -> Option<Vm
     }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     match compile(engine, &refs) {
-        Ok(program) => Some(program),
+        Ok(compiled) => Some(keep(engine, compiled)),
         Err(reason) => {
             for policy in policies.iter_mut() {
                 if matches!(policy.backend, Backend::Rvm) {
