@@ -18,7 +18,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use serde_json::{json, Value as Json};
+use serde::Serialize;
 
 use super::metrics::Metrics;
 use crate::admission::RequestFacts;
@@ -98,6 +98,15 @@ impl DecisionLog {
     }
 
     /// Queues one line; drops it (and counts) when the queue is full.
+    /// Whether lines are written at all (`--decision-log off` turns them off); callers skip building
+    /// a line when not.
+    pub fn enabled(&self) -> bool {
+        self.sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     pub fn write(&self, line: String) {
         let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = sender.as_ref() {
@@ -134,6 +143,45 @@ pub struct Entry<'a> {
     pub failure: Option<&'a str>,
 }
 
+/// One result in a decision line. Fields in alphabetical order, as the line has always been written.
+#[derive(Serialize)]
+struct LineResult<'a> {
+    enforcement: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    message: &'a str,
+    policy: &'a str,
+    rule: &'static str,
+}
+
+/// A decision line, serialised straight from borrowed fields (no intermediate JSON tree). Fields in
+/// alphabetical order, as the line has always been written.
+#[derive(Serialize)]
+struct Line<'a> {
+    allowed: bool,
+    bundle: &'a str,
+    #[serde(rename = "dryRun")]
+    dry_run: bool,
+    endpoint: &'a str,
+    evaluated: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<&'a str>,
+    kind: String,
+    latency_ms: f64,
+    name: &'a str,
+    namespace: &'a str,
+    operation: &'a str,
+    patch_ops: usize,
+    resource: &'a str,
+    results: Vec<LineResult<'a>>,
+    #[serde(rename = "subResource")]
+    sub_resource: &'a str,
+    tenant: Option<&'a str>,
+    time: String,
+    uid: &'a str,
+    user: &'a str,
+}
+
 /// The JSON line for one decision (no object contents: only request facts, policy ids and messages).
 pub fn line(entry: &Entry<'_>, decision: &Decision) -> String {
     let f = entry.facts;
@@ -142,46 +190,40 @@ pub fn line(entry: &Entry<'_>, decision: &Decision) -> String {
     } else {
         format!("{}/{}/{}", f.group, f.version, f.kind)
     };
-    let results: Vec<Json> = decision
-        .results
-        .iter()
-        .map(|r| {
-            let mut v = json!({
-                "policy": r.policy,
-                "enforcement": r.action.as_str(),
-                "rule": r.rule.as_str(),
-                "message": r.message,
-            });
-            if let Some(field) = &r.field {
-                v["field"] = Json::String(field.clone());
-            }
-            v
-        })
-        .collect();
-    let mut value = json!({
-        "time": super::clock::rfc3339_millis(entry.time_millis),
-        "uid": f.uid,
-        "endpoint": entry.endpoint,
-        "operation": f.operation,
-        "kind": kind,
-        "resource": f.resource,
-        "subResource": f.sub_resource,
-        "namespace": f.namespace,
-        "name": f.name,
-        "user": f.username,
-        "tenant": entry.tenant,
-        "allowed": entry.allowed,
-        "dryRun": f.dry_run,
-        "bundle": entry.bundle,
-        "latency_ms": (entry.latency_ms * 1000.0).round() / 1000.0,
-        "results": results,
-        "evaluated": decision.evaluated,
-        "patch_ops": decision.patch.len(),
-    });
-    if let Some(failure) = entry.failure {
-        value["failure"] = Json::String(failure.to_string());
-    }
-    value.to_string()
+    let line = Line {
+        allowed: entry.allowed,
+        bundle: entry.bundle,
+        dry_run: f.dry_run,
+        endpoint: entry.endpoint,
+        evaluated: &decision.evaluated,
+        failure: entry.failure,
+        kind,
+        latency_ms: (entry.latency_ms * 1000.0).round() / 1000.0,
+        name: &f.name,
+        namespace: &f.namespace,
+        operation: &f.operation,
+        patch_ops: decision.patch.len(),
+        resource: &f.resource,
+        results: decision
+            .results
+            .iter()
+            .map(|r| LineResult {
+                enforcement: r.action.as_str(),
+                field: r.field.as_deref(),
+                message: &r.message,
+                policy: &r.policy,
+                rule: r.rule.as_str(),
+            })
+            .collect(),
+        sub_resource: &f.sub_resource,
+        tenant: entry.tenant,
+        time: super::clock::rfc3339_millis(entry.time_millis),
+        uid: &f.uid,
+        user: &f.username,
+    };
+    // Serialising borrowed strings, numbers and bools cannot fail; a failure would be a bug, and an
+    // empty line is better than a panic on the request path.
+    serde_json::to_string(&line).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -189,6 +231,7 @@ mod tests {
     use super::*;
     use crate::policy::decision::{PolicyResult, RuleKind};
     use crate::report::model::{Action, Severity};
+    use serde_json::{json, Value as Json};
 
     #[test]
     fn line_has_the_fields_and_no_object() {

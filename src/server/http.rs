@@ -447,22 +447,24 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             .violations
             .inc(&[r.policy.as_str(), r.action.as_str()]);
     }
-    let tenant = facts
-        .effective_namespace()
-        .and_then(|ns| active.tenant_of(ns));
-    shared.decision_log.write(decision_log::line(
-        &decision_log::Entry {
-            time_millis: super::clock::now_millis(),
-            endpoint: endpoint.as_str(),
-            facts: &facts,
-            tenant: tenant.as_deref(),
-            allowed,
-            bundle: &set.digest,
-            latency_ms: elapsed.as_secs_f64() * 1000.0,
-            failure: failure.as_deref(),
-        },
-        &decision,
-    ));
+    if shared.decision_log.enabled() {
+        let tenant = facts
+            .effective_namespace()
+            .and_then(|ns| active.tenant_of(ns));
+        shared.decision_log.write(decision_log::line(
+            &decision_log::Entry {
+                time_millis: super::clock::now_millis(),
+                endpoint: endpoint.as_str(),
+                facts: &facts,
+                tenant: tenant.as_deref(),
+                allowed,
+                bundle: &set.digest,
+                latency_ms: elapsed.as_secs_f64() * 1000.0,
+                failure: failure.as_deref(),
+            },
+            &decision,
+        ));
+    }
     if !allowed {
         tracing::debug!(uid = %facts.uid, endpoint = endpoint.as_str(), denied = decision.with_action(Action::Deny).count(), "denied");
     }

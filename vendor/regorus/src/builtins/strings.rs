@@ -315,7 +315,9 @@ fn sprintf(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> 
     let fmt = ensure_string(name, &params[0], &args[0])?;
     let args = ensure_array(name, &params[1], args[1].clone())?;
 
-    let mut s = String::default();
+    // regate patch: sized up front (the format plus a little per argument) instead of grown by
+    // repeated reallocation.
+    let mut s = String::with_capacity(fmt.len().saturating_add(args.len().saturating_mul(16)));
     let mut args_idx = 0usize;
     let mut chars = fmt.chars().peekable();
     let args_span = params[1].span();

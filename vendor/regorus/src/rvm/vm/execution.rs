@@ -95,15 +95,16 @@ impl RegoVM {
         name: &str,
         retain: &[bool],
     ) -> Result<Value> {
-        self.retained_rule_values = self
-            .rule_cache
-            .iter()
-            .enumerate()
-            .filter(|(index, (computed, _))| {
-                *computed && retain.get(*index).copied().unwrap_or(false)
-            })
-            .map(|(index, (_, value))| (index, value.clone()))
-            .collect();
+        let mut retained = core::mem::take(&mut self.retained_rule_values);
+        retained.clear();
+        for &index in &self.computed_rules {
+            if let (Some((true, value)), Some(true)) =
+                (self.rule_cache.get(index), retain.get(index).copied())
+            {
+                retained.push((index, value.clone()));
+            }
+        }
+        self.retained_rule_values = retained;
         let result = self.execute_entry_point_by_name(name);
         self.retained_rule_values.clear();
         result

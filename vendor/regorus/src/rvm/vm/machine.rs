@@ -59,6 +59,10 @@ pub struct RegoVM {
     /// Rule execution cache: rule_index -> (computed: bool, result: Value)
     pub(super) rule_cache: Vec<(bool, Value)>,
 
+    /// Indices of `rule_cache` entries computed since the cache was last reset (regate patch: a reset
+    /// touches only these instead of every rule of the program).
+    pub(super) computed_rules: Vec<usize>,
+
     /// Rule values carried into the next execution's fresh rule cache
     /// (see `execute_entry_point_by_name_retaining`).
     pub(super) retained_rule_values: Vec<(usize, Value)>,
@@ -247,6 +251,7 @@ impl RegoVM {
             program: Arc::new(Program::default()),
             compiled_policy: None,
             rule_cache: Vec::new(),
+            computed_rules: Vec::new(),
             retained_rule_values: Vec::new(),
             data: Value::Null,
             input: Value::Null,
@@ -330,6 +335,7 @@ impl RegoVM {
 
         // Initialize rule cache
         self.rule_cache = vec![(false, Value::Undefined); program.rule_infos.len()];
+        self.computed_rules.clear();
 
         // Set PC to main entry point
         self.pc = usize::try_from(program.main_entry_point).unwrap_or(0);
@@ -383,6 +389,11 @@ impl RegoVM {
     }
 
     /// Get the number of entry points available
+    /// VM instructions executed by the last entry-point execution (regate patch: profiling).
+    pub fn executed_instructions(&self) -> usize {
+        self.executed_instructions
+    }
+
     pub fn get_entry_point_count(&self) -> usize {
         self.program.entry_points.len()
     }
@@ -920,10 +931,18 @@ impl RegoVM {
             .or_else(fallback_execution_timer_config)
     }
 
+    /// regate patch: the common case (no clock read due) is inlined into the dispatch loop; the
+    /// clock is read out of line.
+    #[inline(always)]
     pub(super) fn execution_timer_tick(&mut self, work_units: u32) -> Result<()> {
         if !self.execution_timer.accumulate(work_units) {
             return Ok(());
         }
+        self.execution_timer_check_clock()
+    }
+
+    #[inline(never)]
+    fn execution_timer_check_clock(&mut self) -> Result<()> {
 
         let Some(now) = monotonic_now() else {
             return Ok(());

@@ -103,9 +103,9 @@ impl RegoVM {
                     ctx.current_definition_index = def_idx;
                 }
 
-                self.registers
-                    .resize(num_retained_registers, Value::Undefined);
-                self.registers.resize(num_registers, Value::Undefined);
+                // regate patch: truncate, then fill without cloning a template value per slot.
+                self.registers.truncate(num_retained_registers);
+                self.registers.resize_with(num_registers, || Value::Undefined);
 
                 if let Some(destructuring_entry_point) =
                     rule_info.destructuring_blocks.get(def_idx).and_then(|x| *x)
@@ -264,16 +264,7 @@ impl RegoVM {
                 .and_then(|idx| self.program.literals.get(usize::from(idx)).cloned())
                 .unwrap_or(Value::Undefined);
             if !is_function_rule {
-                let available = self.rule_cache.len();
-                let entry =
-                    self.rule_cache
-                        .get_mut(rule_idx)
-                        .ok_or_else(|| VmError::RuleIndexOutOfBounds {
-                            index: rule_index,
-                            pc: self.pc,
-                            available,
-                        })?;
-                *entry = (true, result.clone());
+                self.store_rule_value(rule_index, result.clone())?;
             }
             self.set_register(dest, result)?;
             return Ok(());
@@ -352,16 +343,7 @@ impl RegoVM {
 
         let final_value = self.get_register(dest)?.clone();
         if !is_function_rule {
-            let available = self.rule_cache.len();
-            let entry = self
-                .rule_cache
-                .get_mut(rule_idx)
-                .ok_or_else(|| VmError::RuleIndexOutOfBounds {
-                    index: rule_index,
-                    pc: self.pc,
-                    available,
-                })?;
-            *entry = (true, final_value.clone());
+            self.store_rule_value(rule_index, final_value.clone())?;
         }
         Ok(())
     }
@@ -427,16 +409,7 @@ impl RegoVM {
                 .and_then(|idx| self.program.literals.get(usize::from(idx)).cloned())
                 .unwrap_or(Value::Undefined);
             if !is_function_rule {
-                let available = self.rule_cache.len();
-                let entry =
-                    self.rule_cache
-                        .get_mut(rule_idx)
-                        .ok_or_else(|| VmError::RuleIndexOutOfBounds {
-                            index: rule_index,
-                            pc: self.pc,
-                            available,
-                        })?;
-                *entry = (true, result.clone());
+                self.store_rule_value(rule_index, result.clone())?;
             }
             let dest_index = usize::from(dest);
             if self.registers.len() <= dest_index {
@@ -598,10 +571,9 @@ impl RegoVM {
                     ctx.current_body_index = frame_data.current_body_index;
                 }
 
+                self.registers.truncate(frame_data.num_retained_registers);
                 self.registers
-                    .resize(frame_data.num_retained_registers, Value::Undefined);
-                self.registers
-                    .resize(frame_data.num_registers, Value::Undefined);
+                    .resize_with(frame_data.num_registers, || Value::Undefined);
 
                 if let Some(destructuring_entry_point) = rule_info
                     .destructuring_blocks
@@ -853,16 +825,7 @@ impl RegoVM {
                 })?;
 
         if !is_function_rule {
-            let available = self.rule_cache.len();
-            let entry = self
-                .rule_cache
-                .get_mut(rule_idx)
-                .ok_or_else(|| VmError::RuleIndexOutOfBounds {
-                    index: rule_index,
-                    pc: self.pc,
-                    available,
-                })?;
-            *entry = (true, final_value.clone());
+            self.store_rule_value(rule_index, final_value.clone())?;
         }
 
         self.registers = parent_registers;

@@ -33,7 +33,7 @@ impl RegoVM {
         self.execution_state = ExecutionState::Ready;
         self.execution_stack.clear();
         self.return_to_pools();
-        self.rule_cache.clear();
+        self.reset_rule_cache();
         self.registers.clear();
         self.builtins_cache.clear();
         self.cached_builtin_args.clear();
@@ -107,9 +107,7 @@ impl RegoVM {
         self.execution_state = ExecutionState::Ready;
 
         // Reset rule cache
-        self.rule_cache.clear();
-        self.rule_cache
-            .resize(self.program.rule_infos.len(), (false, Value::Undefined));
+        self.reset_rule_cache();
 
         // Reset registers to clean state
         self.registers
@@ -122,11 +120,50 @@ impl RegoVM {
         self.debug_assert_state_is_clean();
 
         // Values carried over by `execute_entry_point_by_name_retaining`, after the clean-state check.
-        for (index, value) in core::mem::take(&mut self.retained_rule_values) {
+        // Drained in place so the vector keeps its capacity for the next execution.
+        let mut retained = core::mem::take(&mut self.retained_rule_values);
+        for (index, value) in retained.drain(..) {
             if let Some(slot) = self.rule_cache.get_mut(index) {
                 *slot = (true, value);
+                self.computed_rules.push(index);
             }
         }
+        self.retained_rule_values = retained;
+    }
+
+    /// Marks every rule of the program uncomputed. Only the entries recorded in `computed_rules` are
+    /// touched while the cache has the program's size; otherwise it is rebuilt.
+    pub(super) fn reset_rule_cache(&mut self) {
+        let rule_count = self.program.rule_infos.len();
+        if self.rule_cache.len() == rule_count {
+            for index in self.computed_rules.drain(..) {
+                if let Some(slot) = self.rule_cache.get_mut(index) {
+                    *slot = (false, Value::Undefined);
+                }
+            }
+        } else {
+            self.computed_rules.clear();
+            self.rule_cache.clear();
+            self.rule_cache.resize(rule_count, (false, Value::Undefined));
+        }
+    }
+
+    /// Caches the value of rule `rule_index` and records it for the next reset.
+    pub(super) fn store_rule_value(&mut self, rule_index: u16, value: Value) -> Result<()> {
+        let available = self.rule_cache.len();
+        let slot = self
+            .rule_cache
+            .get_mut(usize::from(rule_index))
+            .ok_or_else(|| VmError::RuleIndexOutOfBounds {
+                index: rule_index,
+                pc: self.pc,
+                available,
+            })?;
+        if !slot.0 {
+            self.computed_rules.push(usize::from(rule_index));
+        }
+        *slot = (true, value);
+        Ok(())
     }
 
     /// Debug-only postcondition for `reset_execution_state`.

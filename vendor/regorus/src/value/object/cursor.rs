@@ -6,6 +6,7 @@
 use core::ops::Bound;
 
 use super::{Object, Repr};
+use crate::value::set::LINEAR_CURSOR_STEPS;
 use crate::value::Value;
 
 impl Object {
@@ -14,47 +15,36 @@ impl Object {
     #[inline]
     pub const fn cursor(&self) -> ObjectCursor {
         ObjectCursor {
-            inner: ObjectCursorInner::Start,
+            inner: ObjectCursorInner { pos: 0, last: None },
         }
     }
 
     /// Advance `cursor` and yield the next entry.
+    ///
+    /// regate patch: frozen objects are indexed by position; B-tree objects
+    /// walk from the start for their first [`LINEAR_CURSOR_STEPS`] entries
+    /// and only then probe from the last-seen key, so short objects (labels,
+    /// container fields) are iterated without key comparisons.
     pub fn next<'a>(&'a self, cursor: &mut ObjectCursor) -> Option<(&'a Value, &'a Value)> {
-        match (&self.repr, &mut cursor.inner) {
-            (Repr::Empty, _) => None,
-            (Repr::Frozen(v), ObjectCursorInner::Start) => {
-                if let Some((k, val)) = v.first() {
-                    cursor.inner = ObjectCursorInner::Key(k.clone());
-                    Some((k, val))
-                } else {
-                    None
-                }
+        let ObjectCursorInner { pos, last } = &mut cursor.inner;
+        let (k, val) = match &self.repr {
+            Repr::Empty => return None,
+            Repr::Frozen(v) => {
+                let (k, val) = v.get(*pos)?;
+                (k, val)
             }
-            (Repr::Frozen(v), ObjectCursorInner::Key(prev)) => {
-                let i = match v.binary_search_by(|(k, _)| k.cmp(prev)) {
-                    Ok(i) => i.saturating_add(1),
-                    Err(i) => i,
-                };
-                if let Some((k, val)) = v.get(i) {
-                    cursor.inner = ObjectCursorInner::Key(k.clone());
-                    Some((k, val))
-                } else {
-                    None
-                }
-            }
-            (Repr::BTree(m), ObjectCursorInner::Start) => {
-                let (k, val) = m.iter().next()?;
-                cursor.inner = ObjectCursorInner::Key(k.clone());
-                Some((k, val))
-            }
-            (Repr::BTree(m), ObjectCursorInner::Key(prev)) => {
-                let (k, val) = m
-                    .range((Bound::Excluded(prev.clone()), Bound::Unbounded))
-                    .next()?;
-                cursor.inner = ObjectCursorInner::Key(k.clone());
-                Some((k, val))
-            }
+            Repr::BTree(m) => match last.as_ref() {
+                Some(prev) if *pos >= LINEAR_CURSOR_STEPS => m
+                    .range::<Value, _>((Bound::Excluded(prev), Bound::Unbounded))
+                    .next()?,
+                _ => m.iter().nth(*pos)?,
+            },
+        };
+        *pos = pos.saturating_add(1);
+        if *pos >= LINEAR_CURSOR_STEPS && matches!(self.repr, Repr::BTree(_)) {
+            *last = Some(k.clone());
         }
+        Some((k, val))
     }
 }
 
@@ -69,7 +59,9 @@ pub struct ObjectCursor {
 }
 
 #[derive(Debug, Clone)]
-enum ObjectCursorInner {
-    Start,
-    Key(Value),
+struct ObjectCursorInner {
+    /// Entries yielded so far.
+    pos: usize,
+    /// The last-seen key, kept once `pos` passes [`LINEAR_CURSOR_STEPS`] (B-tree objects only).
+    last: Option<Value>,
 }

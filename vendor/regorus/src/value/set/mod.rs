@@ -166,38 +166,52 @@ impl Set {
     /// Create a resumable cursor over elements in implementation-defined
     /// order. Stable for the lifetime of `&self`. O(1).
     ///
-    /// The cursor is fully self-owned (it stores a clone of the last-seen
-    /// element, not a reference) so it can be stored as a field of a
-    /// long-lived state struct — e.g. an RVM iteration frame that persists
-    /// across instruction dispatches. As a consequence, mutating the `Set`
-    /// between `next()` calls is not rejected by the borrow checker; the
-    /// resulting iteration order in that case is unspecified.
+    /// The cursor is fully self-owned (it stores a position and, past the
+    /// first few elements, a clone of the last-seen element, not a
+    /// reference) so it can be stored as a field of a long-lived state
+    /// struct — e.g. an RVM iteration frame that persists across instruction
+    /// dispatches. Mutating the `Set` between `next()` calls is not rejected
+    /// by the borrow checker; the resulting iteration in that case is
+    /// unspecified (the RVM iterates a shared `Rc<Set>`, which it cannot
+    /// mutate in place).
     #[inline]
     pub const fn cursor(&self) -> SetCursor {
         SetCursor {
-            inner: SetCursorInner::BTree(None),
+            inner: SetCursorInner::BTree { pos: 0, last: None },
         }
     }
 
-    /// Advance `cursor` and yield the next element. O(log n) for the BTree
-    /// backend (range probe); future hash/inline variants may be O(1).
+    /// Advance `cursor` and yield the next element.
+    ///
+    /// regate patch: the first [`LINEAR_CURSOR_STEPS`] elements are reached
+    /// by walking the tree from its start (no comparisons); only later ones
+    /// use an O(log n) range probe from the last-seen element. A probe
+    /// compares whole values, which for sets of objects (violations) cost
+    /// thousands of instructions per step.
     pub fn next<'a>(&'a self, cursor: &mut SetCursor) -> Option<&'a Value> {
-        let SetCursorInner::BTree(ref mut last) = cursor.inner;
-        let next = last.as_ref().map_or_else(
-            || self.inner.iter().next(),
-            |prev| {
-                // `(Bound<&T>, Bound<&T>)` impls `RangeBounds<T>` — no clone
-                // needed to build the resume bound.
-                self.inner
-                    .range((Bound::Excluded(prev), Bound::Unbounded))
-                    .next()
-            },
-        );
+        let SetCursorInner::BTree {
+            ref mut pos,
+            ref mut last,
+        } = cursor.inner;
+        let next = match last.as_ref() {
+            Some(prev) if *pos >= LINEAR_CURSOR_STEPS => self
+                .inner
+                .range((Bound::Excluded(prev), Bound::Unbounded))
+                .next(),
+            _ => self.inner.iter().nth(*pos),
+        };
         let v = next?;
-        *last = Some(v.clone());
+        *pos = pos.saturating_add(1);
+        if *pos >= LINEAR_CURSOR_STEPS {
+            *last = Some(v.clone());
+        }
         Some(v)
     }
 }
+
+/// How many elements a set or object cursor reaches by walking from the
+/// start before it switches to range probes (regate patch).
+pub(crate) const LINEAR_CURSOR_STEPS: usize = 16;
 
 /// Opaque resumable cursor over a [`Set`]'s elements in
 /// implementation-defined order.
@@ -211,8 +225,9 @@ pub struct SetCursor {
 
 #[derive(Debug, Clone)]
 enum SetCursorInner {
-    /// BTree backend cursor: tracks last-seen element. `None` means "before start".
-    BTree(Option<Value>),
+    /// BTree backend cursor: the number of elements yielded so far and, once
+    /// that passes [`LINEAR_CURSOR_STEPS`], the last-seen element.
+    BTree { pos: usize, last: Option<Value> },
 }
 
 // ---- Hand-written Ord/PartialOrd ----------------------------------------
