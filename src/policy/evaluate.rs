@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use regorus::rvm::vm::RegoVM;
@@ -30,6 +30,11 @@ pub struct Evaluator {
     interpreter: Mutex<Engine>,
     /// Idle VMs loaded with the policy set's shared program.
     vms: Mutex<Vec<RegoVM>>,
+    /// Per policy (indexed like the set's policies): the values of its request-independent rules
+    /// (`rule_reuse::RuleReuse::across_requests`), recorded after its first successful evaluation on
+    /// the VM and seeded into every later one. Valid for this evaluator's life: its data (the bundle's
+    /// data and one inventory snapshot) and each policy's parameters never change.
+    constants: Vec<OnceLock<Vec<(usize, Value)>>>,
 }
 
 /// The VM of one pass over a request's policies (validate, or mutate) and what it last ran.
@@ -127,6 +132,7 @@ impl Evaluator {
             data: to_value(&data),
             interpreter: Mutex::new(engine),
             vms: Mutex::new(Vec::new()),
+            constants: set.policies.iter().map(|_| OnceLock::new()).collect(),
             set,
         })
     }
@@ -381,30 +387,37 @@ impl Evaluator {
             Backend::Rvm => {
                 let mut vm = self.checkout(pass)?;
                 let previous = pass.last_policy.take();
-                let masks = self
-                    .set
-                    .vm
-                    .as_ref()
-                    .map(|shared| (&shared.reusable, &shared.every_rule));
+                let shared = self.set.vm.as_ref();
+                let constants = self.constants.get(index);
+                let seeds: &[(usize, Value)] =
+                    constants.and_then(OnceLock::get).map_or(&[], Vec::as_slice);
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     vm.set_execution_timer_config(Some(timer));
                     vm.set_input(input);
                     let mut out = Vec::with_capacity(rules.len());
                     for (n, rule) in rules.iter().enumerate() {
-                        // The policy's first entry point reuses what the previous policy computed that
-                        // cannot depend on the parameters; its later entry points see the same input, so
-                        // they reuse every computed rule.
-                        let value = match (n, previous, masks) {
-                            (0, Some(_), Some((reusable, _))) => {
-                                vm.execute_entry_point_by_name_retaining(rule, reusable)
-                            }
-                            (0, _, _) | (_, _, None) => vm.execute_entry_point_by_name(rule),
-                            (_, _, Some((_, every_rule))) => {
-                                vm.execute_entry_point_by_name_retaining(rule, every_rule)
+                        // The policy's first entry point starts with its request-independent values
+                        // from earlier requests, and reuses what the previous policy computed that
+                        // cannot depend on the parameters; its later entry points see the same input,
+                        // so they reuse every computed rule.
+                        let value = match (n, shared) {
+                            (_, None) => vm.execute_entry_point_by_name(rule),
+                            (0, Some(shared)) => vm.execute_entry_point_by_name_seeded(
+                                rule,
+                                previous.map(|_| &*shared.reusable),
+                                seeds,
+                            ),
+                            (_, Some(shared)) => {
+                                vm.execute_entry_point_by_name_retaining(rule, &shared.every_rule)
                             }
                         }
                         .map_err(|e| EvalFailure(e.to_string()))?;
                         out.push(to_json(value));
+                    }
+                    if let (Some(shared), Some(slot)) = (shared, constants) {
+                        if slot.get().is_none() {
+                            let _ = slot.set(vm.computed_rule_values(&shared.request_independent));
+                        }
                     }
                     Ok(out)
                 }));
@@ -603,6 +616,74 @@ mod tests {
             messages(&interpreter.validate(&request, deadline)),
             expected
         );
+    }
+
+    #[test]
+    fn request_independent_values_are_recorded_once_and_never_go_stale() {
+        let ev = evaluator(BackendChoice::Auto);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Requests that change every request-dependent rule (`containers`, `too_many`, the messages);
+        // each must be decided as a fresh evaluator (nothing recorded yet) decides it.
+        for containers in [1, 6, 0, 2, 6, 1, 0] {
+            let request = pod(containers);
+            let fresh = evaluator(BackendChoice::Auto);
+            assert_eq!(
+                messages(&ev.validate(&request, deadline)),
+                messages(&fresh.validate(&request, deadline)),
+                "{containers} containers"
+            );
+        }
+        let shared = ev.set.vm.as_ref().expect("a VM program");
+        let recorded = |policy: &str| -> Vec<String> {
+            let index = ev
+                .set
+                .policies
+                .iter()
+                .position(|p| p.id == policy)
+                .expect("policy");
+            let mut names: Vec<String> = ev.constants[index]
+                .get()
+                .map(|values| {
+                    values
+                        .iter()
+                        .map(|(i, _)| shared.program.rule_infos[*i].name.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            names.sort();
+            names
+        };
+        // `limit` reads only the policy's parameters, and `warn` only `limit`: recorded per policy.
+        // `containers`, `too_many` and `deny` read the review: never recorded.
+        assert_eq!(
+            recorded("strict"),
+            vec![
+                "data.regate.lib.shared.limit",
+                "data.regate.policies.strict.warn"
+            ]
+        );
+        assert_eq!(
+            recorded("lenient"),
+            vec![
+                "data.regate.lib.shared.limit",
+                "data.regate.policies.lenient.warn"
+            ]
+        );
+        let limit_of = |policy: &str| {
+            let index = ev.set.policies.iter().position(|p| p.id == policy);
+            index
+                .and_then(|i| ev.constants[i].get())
+                .and_then(|values| {
+                    values
+                        .iter()
+                        .find(|(r, _)| {
+                            shared.program.rule_infos[*r].name == "data.regate.lib.shared.limit"
+                        })
+                        .map(|(_, v)| v.clone())
+                })
+        };
+        assert_eq!(limit_of("strict"), Some(Value::from(1)));
+        assert_eq!(limit_of("lenient"), Some(Value::from(5)));
     }
 
     #[test]

@@ -91,6 +91,10 @@ pub(crate) struct VmProgram {
     pub(crate) reusable: Arc<[bool]>,
     /// All true: between entry points of one policy (same input) every computed rule is reused.
     pub(crate) every_rule: Arc<[bool]>,
+    /// Indexed like the program's rules: true when the rule's value is the same for every request of
+    /// one policy (the evaluator records these values once per policy and seeds them into later
+    /// requests).
+    pub(crate) request_independent: Arc<[bool]>,
 }
 
 /// One loaded policy with everything the engine applies outside Rego.
@@ -558,13 +562,14 @@ fn compile_vm_program(engine: &mut Engine, policies: &mut [Policy]) -> Option<Vm
         regorus::CompiledPolicy,
     )| {
         let rule_names: Vec<String> = program.rule_infos.iter().map(|r| r.name.clone()).collect();
-        let reusable = super::rule_reuse::reusable_rules(engine, &rule_names).into();
+        let reuse = super::rule_reuse::analyse(engine, &rule_names);
         let every_rule = vec![true; rule_names.len()].into();
         VmProgram {
             program,
             compiled,
-            reusable,
+            reusable: reuse.across_policies.into(),
             every_rule,
+            request_independent: reuse.across_requests.into(),
         }
     };
     let on_vm = |policies: &[Policy]| -> Vec<String> {

@@ -5,6 +5,12 @@
 //! value for every policy, so its value is carried from one policy to the next instead of being
 //! recomputed (`RegoVM::execute_entry_point_by_name_retaining` in the patched regorus).
 //!
+//! A second analysis finds the rules whose value is the same for every request: they read no input
+//! but `input.parameters` (fixed per policy) and the data document (fixed for the life of an
+//! evaluator, which is bound to one inventory snapshot), and call no builtin whose result can change
+//! between calls (clock, randomness, network). The evaluator records their values per policy after a
+//! first evaluation and seeds them into every later one (`request_independent_rules`).
+//!
 //! The analysis reads each rule's source text and is conservative: any use of `input` other than
 //! `input.review…` / `input.images…`, any dynamic `data[…]` reference and any `import input…` count as
 //! depending on the parameters, and a reference that might name a rule is assumed to. A false
@@ -13,21 +19,47 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regorus::unstable::Module;
+use regorus::unstable::{Module, Rule, RuleHead};
 use regorus::Engine;
 
 use super::ast::{head_components, import_aliases};
 
-/// For each name in `rule_names` (the compiled program's rules, `data.pkg.rule`): true when the rule
-/// cannot read `input.parameters`.
-pub fn reusable_rules(engine: &mut Engine, rule_names: &[String]) -> Vec<bool> {
+/// Both analyses for the rules of one compiled program, indexed like `rule_names` (`data.pkg.rule`).
+pub struct RuleReuse {
+    /// True when the rule cannot read `input.parameters` (its value carries from one policy of a
+    /// request to the next).
+    pub across_policies: Vec<bool>,
+    /// True when the rule's value cannot change between two requests evaluated for the same policy
+    /// with the same data: it reads no input but `input.parameters` and calls no builtin that is not
+    /// a function of its arguments.
+    pub across_requests: Vec<bool>,
+}
+
+/// Runs both analyses over the engine's modules.
+pub fn analyse(engine: &mut Engine, rule_names: &[String]) -> RuleReuse {
     let modules = engine.get_modules().clone();
     let graph = Graph::build(modules.iter().map(|m| &**m));
-    let dependent = graph.parameter_dependent();
-    rule_names
-        .iter()
-        .map(|name| graph.rules.contains_key(name) && !dependent.contains(name))
-        .collect()
+    let mask = |direct: &BTreeSet<String>| -> Vec<bool> {
+        let dependent = graph.dependent(direct);
+        rule_names
+            .iter()
+            .map(|name| graph.rules.contains_key(name) && !dependent.contains(name))
+            .collect()
+    };
+    RuleReuse {
+        across_policies: mask(&graph.direct),
+        across_requests: mask(&graph.request),
+    }
+}
+
+/// [`RuleReuse::across_policies`] alone.
+pub fn reusable_rules(engine: &mut Engine, rule_names: &[String]) -> Vec<bool> {
+    analyse(engine, rule_names).across_policies
+}
+
+/// [`RuleReuse::across_requests`] alone.
+pub fn request_independent_rules(engine: &mut Engine, rule_names: &[String]) -> Vec<bool> {
+    analyse(engine, rule_names).across_requests
 }
 
 /// Rules by path, what each one refers to, and which read the parameters themselves.
@@ -37,12 +69,21 @@ struct Graph {
     rules: BTreeMap<String, BTreeSet<String>>,
     /// Rules that read the parameters (or anything of the input that may differ) directly.
     direct: BTreeSet<String>,
+    /// Rules that read the request (any input but `input.parameters`) or call a builtin whose result
+    /// can change between calls, directly.
+    request: BTreeSet<String>,
 }
 
 /// A reference found in a rule's text, before it is resolved against the rules.
 enum Reference {
     /// Reads part of the input that differs between policies, or cannot be resolved statically.
     Parameters,
+    /// Reads the request (`input.review…`, `input.images…`).
+    Request,
+    /// Reads `input.parameters…` and nothing else of the input.
+    ParametersOnly,
+    /// Calls a builtin whose result can change between calls with the same arguments.
+    Volatile,
     /// `data.a.b.c`: every rule at, below or above this path.
     Data(Vec<String>),
     /// A bare name of the rule's own package.
@@ -53,7 +94,7 @@ impl Graph {
     fn build<'a>(modules: impl Iterator<Item = &'a Module>) -> Graph {
         let mut graph = Graph::default();
         // Rules, their texts and the bare names of each package first, so local names can be resolved.
-        let mut texts: Vec<(String, String, &'a Module, String)> = Vec::new();
+        let mut texts: Vec<(String, String, &'a Module, String, BTreeSet<String>)> = Vec::new();
         let mut locals: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
         for module in modules {
             let package = format!("data.{}", module.package.refr.span().text().trim());
@@ -74,10 +115,11 @@ impl Graph {
                     package.clone(),
                     module,
                     rule.span().text().to_string(),
+                    function_arguments(rule),
                 ));
             }
         }
-        for (path, package, module, text) in &texts {
+        for (path, package, module, text, arguments) in &texts {
             let aliases = import_aliases(module);
             let imports_input = module
                 .imports
@@ -85,12 +127,20 @@ impl Graph {
                 .any(|i| i.refr.span().text().trim_start().starts_with("input"));
             if imports_input {
                 graph.direct.insert(path.clone());
+                graph.request.insert(path.clone());
             }
             let mut refs = BTreeSet::new();
             for reference in references(text, &aliases) {
                 match reference {
                     Reference::Parameters => {
                         graph.direct.insert(path.clone());
+                        graph.request.insert(path.clone());
+                    }
+                    Reference::ParametersOnly => {
+                        graph.direct.insert(path.clone());
+                    }
+                    Reference::Request | Reference::Volatile => {
+                        graph.request.insert(path.clone());
                     }
                     Reference::Data(target) => {
                         refs.extend(
@@ -101,6 +151,8 @@ impl Graph {
                                 .cloned(),
                         );
                     }
+                    // A function's argument shadows a rule of the same name inside the function.
+                    Reference::Local(name) if arguments.contains(&name) => {}
                     Reference::Local(name) => {
                         if let Some(paths) = locals.get(&(package.clone(), name)) {
                             refs.extend(paths.iter().cloned());
@@ -115,9 +167,9 @@ impl Graph {
         graph
     }
 
-    /// Every rule from which the parameters can be reached.
-    fn parameter_dependent(&self) -> BTreeSet<String> {
-        let mut dependent = self.direct.clone();
+    /// Every rule from which one of `direct` can be reached.
+    fn dependent(&self, direct: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut dependent = direct.clone();
         loop {
             let before = dependent.len();
             for (rule, refs) in &self.rules {
@@ -130,6 +182,42 @@ impl Graph {
             }
         }
     }
+}
+
+/// The variables a function rule binds in its head (`f(x, [y, z])` gives x, y, z); empty for other rules.
+fn function_arguments(rule: &Rule) -> BTreeSet<String> {
+    let Rule::Spec {
+        head: RuleHead::Func { args, .. },
+        ..
+    } = rule
+    else {
+        return BTreeSet::new();
+    };
+    let mut names = BTreeSet::new();
+    for arg in args {
+        let chars: Vec<char> = arg.span().text().chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '"' => {
+                    i += 1;
+                    while i < chars.len() && chars[i] != '"' {
+                        i += if chars[i] == '\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                }
+                c if is_ident_start(c) => {
+                    let start = i;
+                    while i < chars.len() && is_ident_char(chars[i]) {
+                        i += 1;
+                    }
+                    names.insert(chars[start..i].iter().collect());
+                }
+                _ => i += 1,
+            }
+        }
+    }
+    names
 }
 
 /// True when the rule at `rule` (`data.a.b.c`) is, contains or lies within the path `target`.
@@ -217,14 +305,31 @@ fn classify(mut chain: Vec<String>, aliases: &BTreeMap<String, String>) -> Optio
         Some("input") => {
             let same_for_every_policy =
                 chain.len() >= 2 && matches!(chain[1].as_str(), "review" | "images");
-            (!same_for_every_policy).then_some(Reference::Parameters)
+            let parameters = chain.len() >= 2 && chain[1] == "parameters";
+            Some(if same_for_every_policy {
+                Reference::Request
+            } else if parameters {
+                // Only the parameters: fixed for a policy, so not request-dependent; but `input`
+                // alone (`chain.len() == 1`) is both.
+                Reference::ParametersOnly
+            } else {
+                Reference::Parameters
+            })
         }
+        Some(first) if VOLATILE_BUILTIN_ROOTS.contains(&first) => Some(Reference::Volatile),
         // `data` alone, or `data[x]`, refers to every rule.
         Some("data") => Some(Reference::Data(chain)),
         Some(_) => Some(Reference::Local(chain.swap_remove(0))),
         None => None,
     }
 }
+
+/// Namespaces of builtins whose result can change between two calls with the same arguments (the
+/// clock, randomness, the network, the runtime), or that are side effects. A rule of the bundle
+/// named like one of them is treated the same way, which only costs a recomputation.
+const VOLATILE_BUILTIN_ROOTS: &[&str] = &[
+    "time", "rand", "http", "uuid", "opa", "net", "io", "crypto", "trace", "print",
+];
 
 fn is_ident_start(c: char) -> bool {
     c.is_ascii_alphabetic() || c == '_'
@@ -299,6 +404,58 @@ whole_input := input
         );
     }
 
+    const CONSTANTS: &str = r#"package c
+import rego.v1
+import data.lib
+
+kinds := {"Pod", "Deployment"}
+param(name, default_value) := v if {
+    v := input.parameters[name]
+    v != null
+} else := default_value
+limit := param("limit", 3)
+limits := {"cpu": param("cpu", "1"), "memory": param("memory", "1Gi")}
+from_data := data.settings.x
+now := time.now_ns()
+later := now + 1
+random := rand.intn("x", 10)
+review_kind := input.review.kind.kind
+via_review if review_kind == "Pod"
+images := input.images
+whole := input
+uses_lib_param := lib.strict
+uses_lib_review := lib.names
+name := input.review.name
+by_name(name) := input.parameters[name]
+by_name_limit := by_name("limit")
+uses_rule_name := name
+"#;
+
+    #[rstest]
+    #[case::literal_set("data.c.kinds", true)]
+    #[case::parameter_through_a_function("data.c.limit", true)]
+    #[case::parameters_in_an_object("data.c.limits", true)]
+    #[case::data_document("data.c.from_data", true)]
+    #[case::clock("data.c.now", false)]
+    #[case::clock_transitively("data.c.later", false)]
+    #[case::randomness("data.c.random", false)]
+    #[case::review("data.c.review_kind", false)]
+    #[case::review_transitively("data.c.via_review", false)]
+    #[case::images("data.c.images", false)]
+    #[case::whole_input("data.c.whole", false)]
+    #[case::library_parameter("data.c.uses_lib_param", true)]
+    #[case::library_review("data.c.uses_lib_review", false)]
+    #[case::argument_shadows_a_rule("data.c.by_name_limit", true)]
+    #[case::rule_of_that_name("data.c.uses_rule_name", false)]
+    fn finds_request_independent_rules(#[case] rule: &str, #[case] independent: bool) {
+        let mut engine = engine(&[("lib.rego", LIB), ("c.rego", CONSTANTS)]);
+        assert_eq!(
+            request_independent_rules(&mut engine, &[rule.to_string()]),
+            vec![independent],
+            "{rule}"
+        );
+    }
+
     #[test]
     fn importing_input_makes_every_rule_of_the_module_dependent() {
         let mut engine = engine(&[(
@@ -307,6 +464,10 @@ whole_input := input
         )]);
         assert_eq!(
             reusable_rules(&mut engine, &["data.q.x".into(), "data.q.y".into()]),
+            vec![false, false]
+        );
+        assert_eq!(
+            request_independent_rules(&mut engine, &["data.q.x".into(), "data.q.y".into()]),
             vec![false, false]
         );
     }

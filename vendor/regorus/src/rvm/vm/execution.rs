@@ -4,6 +4,7 @@ use crate::rvm::instructions::Instruction;
 use crate::rvm::program::Program;
 use crate::value::Value;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::convert::TryFrom as _;
 
 use super::dispatch::InstructionOutcome;
@@ -95,19 +96,49 @@ impl RegoVM {
         name: &str,
         retain: &[bool],
     ) -> Result<Value> {
+        self.execute_entry_point_by_name_seeded(name, Some(retain), &[])
+    }
+
+    /// Runs an entry point like [`Self::execute_entry_point_by_name_retaining`] (or, with `retain`
+    /// `None`, with nothing carried over), and also starts with the given `(rule index, value)` pairs
+    /// in the rule cache, for example values recorded by [`Self::computed_rule_values`] in an earlier
+    /// execution. The caller asserts that those rules evaluate to those values now.
+    pub fn execute_entry_point_by_name_seeded(
+        &mut self,
+        name: &str,
+        retain: Option<&[bool]>,
+        seeds: &[(usize, Value)],
+    ) -> Result<Value> {
         let mut retained = core::mem::take(&mut self.retained_rule_values);
         retained.clear();
-        for &index in &self.computed_rules {
-            if let (Some((true, value)), Some(true)) =
-                (self.rule_cache.get(index), retain.get(index).copied())
-            {
-                retained.push((index, value.clone()));
+        if let Some(retain) = retain {
+            for &index in &self.computed_rules {
+                if let (Some((true, value)), Some(true)) =
+                    (self.rule_cache.get(index), retain.get(index).copied())
+                {
+                    retained.push((index, value.clone()));
+                }
             }
         }
+        retained.extend(seeds.iter().cloned());
         self.retained_rule_values = retained;
         let result = self.execute_entry_point_by_name(name);
         self.retained_rule_values.clear();
         result
+    }
+
+    /// The `(rule index, value)` pairs of the rules computed by the last execution (or carried into
+    /// it) that are marked `true` in `mask`, in the order they were computed.
+    pub fn computed_rule_values(&self, mask: &[bool]) -> Vec<(usize, Value)> {
+        let mut seen = alloc::collections::BTreeSet::new();
+        self.computed_rules
+            .iter()
+            .filter(|&&index| mask.get(index).copied().unwrap_or(false) && seen.insert(index))
+            .filter_map(|&index| match self.rule_cache.get(index) {
+                Some((true, value)) => Some((index, value.clone())),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn execute_entry_point_by_name(&mut self, name: &str) -> Result<Value> {
@@ -169,7 +200,10 @@ impl RegoVM {
         let program = self.program.clone();
         let target = self.convert_pc(target, "jump target")?;
         self.pc = target;
-        while self.pc < program.instructions.len() {
+        // regate patch: the instruction is fetched once per step (`get` both bounds the loop and
+        // reads it).
+        let instructions: &[Instruction] = &program.instructions;
+        while let Some(&instruction) = instructions.get(self.pc) {
             // Per-instruction sanity check: every iteration of the dispatch
             // loop must re-enter with the VM in a Running/Ready state and the
             // working data structures coherent.
@@ -186,12 +220,6 @@ impl RegoVM {
 
             self.execution_timer_tick(1)?;
             self.executed_instructions = self.executed_instructions.saturating_add(1);
-            let instruction = program.instructions.get(self.pc).cloned().ok_or_else(|| 
-                VmError::ProgramCounterOutOfBounds {
-                    pc: self.pc,
-                    instruction_count: program.instructions.len(),
-                },
-            )?;
 
             match self.execute_instruction(&program, instruction)? {
                 InstructionOutcome::Continue => {
