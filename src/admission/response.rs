@@ -36,6 +36,9 @@ impl Endpoint {
 
 /// Strips control characters (warnings travel in an HTTP header) and bounds the length.
 fn clean(text: &str, max: usize) -> String {
+    if !text.chars().any(char::is_control) {
+        return truncate(text.trim(), max);
+    }
     let flat: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -157,6 +160,23 @@ mod tests {
         assert!(w.iter().map(String::len).sum::<usize>() <= MAX_WARNINGS_TOTAL);
         assert!(w.last().unwrap().ends_with("more warnings not shown"));
         assert!(w.iter().all(|w| !w.contains('\n')));
+    }
+
+    #[rstest::rstest]
+    #[case::plain("no control characters  ", "no control characters")]
+    #[case::newline_and_tab("line one\nline\ttwo", "line one line two")]
+    #[case::carriage_return_at_the_end("done\r", "done")]
+    #[case::long_plain(&"x".repeat(200), &"x".repeat(200))]
+    fn warnings_are_flattened_and_trimmed(#[case] message: &str, #[case] expected: &str) {
+        let d = Decision {
+            results: vec![result(Action::Warn, message)],
+            ..Default::default()
+        };
+        let w = warnings(&d);
+        assert_eq!(
+            w,
+            vec![truncate(&format!("[p] {expected}"), MAX_WARNING_LEN)]
+        );
     }
 
     #[test]
