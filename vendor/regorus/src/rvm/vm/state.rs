@@ -43,6 +43,10 @@ impl RegoVM {
     ///
     pub(super) fn fail_run_to_completion(&mut self, error: VmError) -> VmError {
         self.release_previous_execution_state();
+        // A failed execution gives back the rule cache's memory too (the next one rebuilds it);
+        // between successful executions only the computed entries are reset (regate patch 6).
+        self.rule_cache.clear();
+        self.computed_rules.clear();
         #[cfg(all(feature = "allocator-memory-limits", not(miri)))]
         {
             self.finish_active_memory_budget_execution();
