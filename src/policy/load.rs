@@ -358,11 +358,10 @@ pub fn compile_with(
     let (modules, unknown) = ast::inspect(&mut engine);
     errors.extend(unknown.iter().map(ToString::to_string));
 
-    let policies = discover(&sources, &modules, &config, backend, &mut errors);
+    let mut policies = discover(&sources, &modules, &config, backend, &mut errors);
     if !errors.is_empty() {
         return Err(LoadError::Invalid(errors));
     }
-    let mut policies = policies;
     let vm = compile_vm_program(&mut engine, &mut policies);
 
     // Warm the template: the first evaluation prepares the engine; clones then start warm. The warm-up is

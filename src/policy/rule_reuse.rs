@@ -52,16 +52,6 @@ pub fn analyse(engine: &mut Engine, rule_names: &[String]) -> RuleReuse {
     }
 }
 
-/// [`RuleReuse::across_policies`] alone.
-pub fn reusable_rules(engine: &mut Engine, rule_names: &[String]) -> Vec<bool> {
-    analyse(engine, rule_names).across_policies
-}
-
-/// [`RuleReuse::across_requests`] alone.
-pub fn request_independent_rules(engine: &mut Engine, rule_names: &[String]) -> Vec<bool> {
-    analyse(engine, rule_names).across_requests
-}
-
 /// Rules by path, what each one refers to, and which read the parameters themselves.
 #[derive(Default)]
 struct Graph {
@@ -344,14 +334,16 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    fn engine(files: &[(&str, &str)]) -> Engine {
+    /// Both analyses of `rules` over a bundle of `files`.
+    fn analysed(files: &[(&str, &str)], rules: &[&str]) -> RuleReuse {
         let mut engine = Engine::new();
         for (name, text) in files {
             engine
                 .add_policy(name.to_string(), text.to_string())
                 .expect("test module parses");
         }
-        engine
+        let names: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+        analyse(&mut engine, &names)
     }
 
     const LIB: &str = r#"package lib
@@ -396,12 +388,8 @@ whole_input := input
     #[case::whole_input("data.p.whole_input", false)]
     #[case::unknown_name("data.p.nothing", false)]
     fn classifies_rules(#[case] rule: &str, #[case] reusable: bool) {
-        let mut engine = engine(&[("lib.rego", LIB), ("p.rego", POLICY)]);
-        assert_eq!(
-            reusable_rules(&mut engine, &[rule.to_string()]),
-            vec![reusable],
-            "{rule}"
-        );
+        let reuse = analysed(&[("lib.rego", LIB), ("p.rego", POLICY)], &[rule]);
+        assert_eq!(reuse.across_policies, vec![reusable], "{rule}");
     }
 
     const CONSTANTS: &str = r#"package c
@@ -448,27 +436,20 @@ uses_rule_name := name
     #[case::argument_shadows_a_rule("data.c.by_name_limit", true)]
     #[case::rule_of_that_name("data.c.uses_rule_name", false)]
     fn finds_request_independent_rules(#[case] rule: &str, #[case] independent: bool) {
-        let mut engine = engine(&[("lib.rego", LIB), ("c.rego", CONSTANTS)]);
-        assert_eq!(
-            request_independent_rules(&mut engine, &[rule.to_string()]),
-            vec![independent],
-            "{rule}"
-        );
+        let reuse = analysed(&[("lib.rego", LIB), ("c.rego", CONSTANTS)], &[rule]);
+        assert_eq!(reuse.across_requests, vec![independent], "{rule}");
     }
 
     #[test]
     fn importing_input_makes_every_rule_of_the_module_dependent() {
-        let mut engine = engine(&[(
-            "q.rego",
-            "package q\nimport rego.v1\nimport input.parameters as params\nx := params.limit\ny := 1\n",
-        )]);
-        assert_eq!(
-            reusable_rules(&mut engine, &["data.q.x".into(), "data.q.y".into()]),
-            vec![false, false]
+        let reuse = analysed(
+            &[(
+                "q.rego",
+                "package q\nimport rego.v1\nimport input.parameters as params\nx := params.limit\ny := 1\n",
+            )],
+            &["data.q.x", "data.q.y"],
         );
-        assert_eq!(
-            request_independent_rules(&mut engine, &["data.q.x".into(), "data.q.y".into()]),
-            vec![false, false]
-        );
+        assert_eq!(reuse.across_policies, vec![false, false]);
+        assert_eq!(reuse.across_requests, vec![false, false]);
     }
 }

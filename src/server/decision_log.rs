@@ -97,7 +97,6 @@ impl DecisionLog {
         })
     }
 
-    /// Queues one line; drops it (and counts) when the queue is full.
     /// Whether lines are written at all (`--decision-log off` turns them off); callers skip building
     /// a line when not.
     pub fn enabled(&self) -> bool {
@@ -107,6 +106,7 @@ impl DecisionLog {
             .is_some()
     }
 
+    /// Queues one line; drops it (and counts) when the queue is full.
     pub fn write(&self, line: String) {
         let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = sender.as_ref() {

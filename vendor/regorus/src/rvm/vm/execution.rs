@@ -130,10 +130,9 @@ impl RegoVM {
     /// The `(rule index, value)` pairs of the rules computed by the last execution (or carried into
     /// it) that are marked `true` in `mask`, in the order they were computed.
     pub fn computed_rule_values(&self, mask: &[bool]) -> Vec<(usize, Value)> {
-        let mut seen = alloc::collections::BTreeSet::new();
         self.computed_rules
             .iter()
-            .filter(|&&index| mask.get(index).copied().unwrap_or(false) && seen.insert(index))
+            .filter(|&&index| mask.get(index).copied().unwrap_or(false))
             .filter_map(|&index| match self.rule_cache.get(index) {
                 Some((true, value)) => Some((index, value.clone())),
                 _ => None,

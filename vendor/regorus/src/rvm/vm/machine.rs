@@ -388,12 +388,12 @@ impl RegoVM {
         self.context = context;
     }
 
-    /// Get the number of entry points available
     /// VM instructions executed by the last entry-point execution (regate patch: profiling).
     pub fn executed_instructions(&self) -> usize {
         self.executed_instructions
     }
 
+    /// Get the number of entry points available
     pub fn get_entry_point_count(&self) -> usize {
         self.program.entry_points.len()
     }

@@ -341,9 +341,9 @@ impl RegoVM {
             }
         }
 
-        let final_value = self.get_register(dest)?.clone();
         if !is_function_rule {
-            self.store_rule_value(rule_index, final_value.clone())?;
+            let final_value = self.get_register(dest)?.clone();
+            self.store_rule_value(rule_index, final_value)?;
         }
         Ok(())
     }

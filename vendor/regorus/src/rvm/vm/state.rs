@@ -126,10 +126,14 @@ impl RegoVM {
         // Values carried over by `execute_entry_point_by_name_retaining`, after the clean-state check.
         // Drained in place so the vector keeps its capacity for the next execution.
         let mut retained = core::mem::take(&mut self.retained_rule_values);
+        // Each index enters `computed_rules` once, as in `store_rule_value`, though a value may be both
+        // retained and seeded.
         for (index, value) in retained.drain(..) {
             if let Some(slot) = self.rule_cache.get_mut(index) {
+                if !slot.0 {
+                    self.computed_rules.push(index);
+                }
                 *slot = (true, value);
-                self.computed_rules.push(index);
             }
         }
         self.retained_rule_values = retained;
