@@ -262,11 +262,23 @@ fn bad_input_gets_a_clear_4xx_and_a_counter() {
 /// A bundle whose one policy spins until its time budget (`policyTimeoutMs`) stops it (the instruction
 /// limit lifted so that time, not instructions, ends it).
 pub fn slow_bundle(policy_timeout_ms: u64, request_timeout_ms: u64) -> tempfile::TempDir {
+    // Only the time budget stops it.
+    looping_bundle(100_000, -1, policy_timeout_ms, request_timeout_ms)
+}
+
+/// A bundle of one policy `loop` that looks through `n`² pairs for a product equal to `target` (denying
+/// with "found the product" if there is one), with the given limits and no instruction limit.
+fn looping_bundle(
+    n: u64,
+    target: i64,
+    policy_timeout_ms: u64,
+    request_timeout_ms: u64,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("spin")).unwrap();
+    std::fs::create_dir(dir.path().join("loop")).unwrap();
     std::fs::write(
-        dir.path().join("spin/policy.rego"),
-        "# METADATA\n# title: Spins\npackage regate.policies.spin\n\n# Only the time budget stops it.\ndeny contains \"impossible\" if {\n\tsome x in numbers.range(1, 100000)\n\tsome y in numbers.range(1, 100000)\n\tx * y == -1\n}\n",
+        dir.path().join("loop/policy.rego"),
+        format!("# METADATA\n# title: Loops\npackage regate.policies.loop\n\ndeny contains \"found the product\" if {{\n\tsome x in numbers.range(1, {n})\n\tsome y in numbers.range(1, {n})\n\tx * y == {target}\n}}\n"),
     )
     .unwrap();
     std::fs::write(
@@ -316,9 +328,31 @@ fn the_api_server_timeout_bounds_evaluation() {
     assert_eq!(resp.status, 200);
     let body = resp.json();
     assert!(took < Duration::from_millis(1000), "took {took:?}");
-    // Fail closed: the spin policy could not finish, so the request is denied.
+    // Fail closed: the looping policy could not finish, so the request is denied.
     assert_eq!(body["response"]["allowed"], false, "{body}");
     assert_eq!(body["response"]["status"]["code"], 403);
+}
+
+#[test]
+fn a_review_that_overruns_the_inline_slice_is_decided_on_the_blocking_pool() {
+    // 250,000 loop steps: far beyond the 2 ms inline slice, well within the policy's own budget.
+    let bundle = looping_bundle(500, 250_000, 20_000, 25_000);
+    let (_dir, server) = slow_server(&bundle, &[]);
+    let mut client = server.client();
+    for i in 0..2 {
+        let resp = client.post_json(
+            "/validate?timeout=30s",
+            &review(pod_request(&format!("p{i}"), "nginx:1")),
+        );
+        assert_eq!(resp.status, 200);
+        let body = resp.json();
+        assert_eq!(body["response"]["allowed"], false, "{body}");
+        let message = body["response"]["status"]["message"].as_str().unwrap();
+        assert!(message.contains("found the product"), "{message}");
+        assert!(!message.contains("deadline"), "{message}");
+    }
+    // The first review overran its slice; the second came during the pause and went to the pool directly.
+    assert_eq!(server.metric("regate_inline_overruns_total"), 1.0);
 }
 
 #[test]

@@ -101,6 +101,10 @@ pub struct ServeArgs {
     /// How long a request may wait for an evaluation slot before a 503.
     #[arg(long, default_value = "100ms", value_name = "DURATION", value_parser = parse_duration)]
     pub queue_wait: Duration,
+    /// Time slice for evaluating a small review (up to 64 KiB) on the thread that received it; one
+    /// that needs longer is evaluated again on the blocking pool. `0` always uses the blocking pool.
+    #[arg(long, default_value = "2ms", value_name = "DURATION", value_parser = parse_duration)]
+    pub inline_slice: Duration,
     /// Kept between the API server's ?timeout= and the evaluation deadline.
     #[arg(long, default_value = "200ms", value_name = "DURATION", value_parser = parse_duration)]
     pub deadline_margin: Duration,
@@ -193,6 +197,7 @@ pub fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
         o.max_queued = n;
     }
     o.queue_wait = args.queue_wait;
+    o.inline_slice = args.inline_slice;
     o.deadline_margin = args.deadline_margin;
     o.max_connections = args.max_connections.max(1);
     o.decision_log = match args.decision_log.as_str() {

@@ -51,6 +51,11 @@ pub struct Decision {
     /// Patch operations that could not be applied, reported but not sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub patch_errors: Vec<String>,
+    /// True when a policy failed after the request's deadline had passed: its result is an evaluation
+    /// error that more time might have avoided (the server then evaluates the request again off its
+    /// time slice, see `server::inline`).
+    #[serde(skip)]
+    pub deadline_exceeded: bool,
 }
 
 impl Decision {

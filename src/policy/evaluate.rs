@@ -208,7 +208,10 @@ impl Evaluator {
                         }
                     }
                 }
-                Err(EvalFailure(err)) => decision.results.push(error_result(policy, &err)),
+                Err(EvalFailure(err)) => {
+                    decision.deadline_exceeded |= Instant::now() >= deadline;
+                    decision.results.push(error_result(policy, &err));
+                }
             }
         }
         self.finish(pass);
@@ -272,7 +275,10 @@ impl Evaluator {
                         &format!("patch must be a set of JSON Patch operations, got {other}"),
                     )),
                 },
-                Err(EvalFailure(err)) => decision.results.push(error_result(policy, &err)),
+                Err(EvalFailure(err)) => {
+                    decision.deadline_exceeded |= Instant::now() >= deadline;
+                    decision.results.push(error_result(policy, &err));
+                }
             }
         }
         self.finish(pass);
@@ -313,6 +319,7 @@ impl Evaluator {
             None => self.validate_lazy(request, &mut review, deadline),
         };
         mutation.results.extend(validation.results);
+        mutation.deadline_exceeded |= validation.deadline_exceeded;
         for id in validation.evaluated {
             if !mutation.evaluated.contains(&id) {
                 mutation.evaluated.push(id);
@@ -348,6 +355,7 @@ impl Evaluator {
         vm.load_program(shared.program.clone());
         vm.set_data(self.data.clone())
             .map_err(|e| EvalFailure(e.to_string()))?;
+        vm.set_function_memo(&shared.input_free);
         vm.set_max_instructions(limits.max_instructions);
         vm.set_strict_builtin_errors(limits.strict_builtin_errors);
         Ok(vm)
@@ -549,17 +557,19 @@ mod tests {
     /// share library rules; `shared.containers` is carried from one policy to the next, `shared.limit`
     /// and `shared.too_many` read each policy's own parameters and must not be.
     fn evaluator(backend: BackendChoice) -> Evaluator {
+        bundle_evaluator("shared-rules", backend)
+    }
+
+    /// An evaluator of `testdata/bundles/<name>` alone, with an empty inventory.
+    fn bundle_evaluator(name: &str, backend: BackendChoice) -> Evaluator {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/bundles");
         let set = load(&LoadOptions {
             embedded: false,
-            policy_dirs: vec![concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/testdata/bundles/shared-rules"
-            )
-            .into()],
+            policy_dirs: vec![dir.join(name)],
             backend,
             ..Default::default()
         })
-        .expect("the shared-rules bundle loads");
+        .unwrap_or_else(|e| panic!("the {name} bundle loads: {e:#}"));
         Evaluator::new(
             Arc::new(set),
             serde_json::json!({"cluster": {}, "namespace": {}}),
@@ -684,6 +694,81 @@ mod tests {
         };
         assert_eq!(limit_of("strict"), Some(Value::from(1)));
         assert_eq!(limit_of("lenient"), Some(Value::from(5)));
+    }
+
+    /// `testdata/bundles/memo-functions`: `names.shout` is a pure function (memoized by each VM),
+    /// `tagged` reads the review, `limited` the policy's parameters and `tagged_shout` calls `tagged`.
+    fn memo_evaluator() -> Evaluator {
+        bundle_evaluator("memo-functions", BackendChoice::Auto)
+    }
+
+    fn named_pod(name: &str, containers: &[&str]) -> Json {
+        let mut request = pod(containers.len());
+        request["object"]["metadata"]["name"] = Json::from(name);
+        for (i, name) in containers.iter().enumerate() {
+            request["object"]["spec"]["containers"][i]["name"] = Json::from(*name);
+        }
+        request
+    }
+
+    #[test]
+    fn only_input_free_functions_are_memoized_and_their_results_never_go_stale() {
+        let ev = memo_evaluator();
+        let shared = ev.set.vm.as_ref().expect("a VM program");
+        let input_free = |name: &str| {
+            let index = shared
+                .program
+                .rule_infos
+                .iter()
+                .position(|r| r.name == name);
+            index.map(|i| shared.input_free[i])
+        };
+        assert_eq!(input_free("data.regate.lib.names.shout"), Some(true));
+        assert_eq!(input_free("data.regate.lib.names.tagged"), Some(false));
+        assert_eq!(input_free("data.regate.lib.names.limited"), Some(false));
+        assert_eq!(
+            input_free("data.regate.lib.names.tagged_shout"),
+            Some(false)
+        );
+
+        // The same container names under changing pod names: a memoized `tagged` or `tagged_shout`
+        // would answer with an earlier pod's name, a memoized `limited` with the other policy's limit.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let requests = [
+            named_pod("a", &["web", "db"]),
+            named_pod("b", &["web", "db"]),
+            named_pod("c", &["db"]),
+            named_pod("a", &["web", "db", "cache"]),
+            named_pod("b", &["web"]),
+        ];
+        for request in &requests {
+            let fresh = memo_evaluator();
+            let decided = messages(&ev.validate(request, deadline));
+            assert_eq!(decided, messages(&fresh.validate(request, deadline)));
+            let pod = request["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default();
+            for container in request["object"]["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let name = container["name"].as_str().unwrap_or_default();
+                let upper = name.to_uppercase();
+                for (policy, max) in [("names", 1), ("names2", 2)] {
+                    let expected = format!(
+                        "Deny {policy} {upper} {name}@{pod} {name}<={max} {upper}@{}",
+                        pod.to_uppercase()
+                    );
+                    assert!(decided.contains(&expected), "{expected} in {decided:?}");
+                }
+            }
+        }
+        // The pooled VM kept the results of `shout` only: for the 3 container names, and for the 6
+        // distinct `tagged` strings `tagged_shout` passed to it (web@a, db@a, web@b, db@b, db@c, cache@a).
+        let idle = ev.vms.lock().expect("pool lock");
+        let kept: Vec<usize> = idle.iter().map(RegoVM::memoized_results).collect();
+        assert_eq!(kept, vec![9], "one pooled VM");
     }
 
     #[test]

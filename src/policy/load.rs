@@ -95,6 +95,10 @@ pub(crate) struct VmProgram {
     /// one policy (the evaluator records these values once per policy and seeds them into later
     /// requests).
     pub(crate) request_independent: Arc<[bool]>,
+    /// Indexed like the program's rules: true when the rule reads no input at all and calls no builtin
+    /// whose result can change between calls, so a function's result depends only on its arguments
+    /// and the data (each VM memoizes such calls, `RegoVM::set_function_memo`).
+    pub(crate) input_free: Arc<[bool]>,
 }
 
 /// One loaded policy with everything the engine applies outside Rego.
@@ -563,12 +567,19 @@ fn compile_vm_program(engine: &mut Engine, policies: &mut [Policy]) -> Option<Vm
         let rule_names: Vec<String> = program.rule_infos.iter().map(|r| r.name.clone()).collect();
         let reuse = super::rule_reuse::analyse(engine, &rule_names);
         let every_rule = vec![true; rule_names.len()].into();
+        let input_free = reuse
+            .across_policies
+            .iter()
+            .zip(&reuse.across_requests)
+            .map(|(policies, requests)| *policies && *requests)
+            .collect();
         VmProgram {
             program,
             compiled,
             reusable: reuse.across_policies.into(),
             every_rule,
             request_independent: reuse.across_requests.into(),
+            input_free,
         }
     };
     let on_vm = |policies: &[Policy]| -> Vec<String> {

@@ -318,6 +318,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             );
         }
     };
+    let body_len = bytes.len();
     drop(bytes);
     let Some(active) = shared.active.load_full() else {
         return reject(
@@ -380,13 +381,12 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
     let unavailable = shared.unavailable_reason(&active);
     let mode = shared.options.cluster_failure_mode;
     let review = Arc::new(review);
-    let task = {
+    let evaluate = {
         let review = review.clone();
         let active = active.clone();
         let unavailable = unavailable.clone();
         let shared = shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+        move |deadline: Instant| {
             shared.metrics.inflight.fetch_add(1, Ordering::Relaxed);
             let t = Instant::now();
             let decision = decide(
@@ -400,10 +400,42 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             );
             shared.metrics.inflight.fetch_sub(1, Ordering::Relaxed);
             (decision, t.elapsed())
-        })
+        }
     };
-    let wait = deadline.saturating_duration_since(Instant::now()) + DEADLINE_GRACE;
-    let (decision, failure) = match tokio::time::timeout(wait, task).await {
+    // A small review is evaluated right here within the inline slice (see `super::inline`); one that
+    // overruns it is evaluated again, with the full budget, on the blocking pool.
+    let now = Instant::now();
+    let inline = match shared.inline.slice_deadline(body_len, now, deadline) {
+        Some(slice_deadline) => {
+            let (decision, took) = evaluate(slice_deadline);
+            if decision.deadline_exceeded && slice_deadline < deadline {
+                shared.inline.overran(Instant::now());
+                shared
+                    .metrics
+                    .inline_overruns
+                    .fetch_add(1, Ordering::Relaxed);
+                None
+            } else {
+                Some((decision, took))
+            }
+        }
+        None => None,
+    };
+    let outcome = match inline {
+        Some(done) => {
+            drop(permit);
+            Ok(Ok(done))
+        }
+        None => {
+            let task = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                evaluate(deadline)
+            });
+            let wait = deadline.saturating_duration_since(Instant::now()) + DEADLINE_GRACE;
+            tokio::time::timeout(wait, task).await
+        }
+    };
+    let (decision, failure) = match outcome {
         Ok(Ok((decision, took))) => {
             shared
                 .metrics

@@ -115,6 +115,9 @@ pub struct Metrics {
     pub bad_requests: CounterVec,
     /// `regate_overload_rejections_total`.
     pub overload_rejections: AtomicU64,
+    /// `regate_inline_overruns_total`: reviews evaluated again on the blocking pool after overrunning
+    /// the inline slice.
+    pub inline_overruns: AtomicU64,
     /// `regate_evaluation_deadline_exceeded_total{endpoint}`.
     pub deadline_exceeded: CounterVec,
     /// `regate_cluster_state_unavailable_total{endpoint}`: decisions taken under the failure mode.
@@ -291,6 +294,13 @@ impl Metrics {
             "counter",
             "Reviews shed with 503 because every evaluation slot stayed busy.",
             self.overload_rejections.load(Ordering::Relaxed),
+        );
+        scalar(
+            o,
+            "regate_inline_overruns_total",
+            "counter",
+            "Reviews evaluated again on the blocking pool because they overran the inline time slice.",
+            self.inline_overruns.load(Ordering::Relaxed),
         );
         counter_vec(
             o,

@@ -16,6 +16,7 @@ pub mod conn;
 pub mod decision_log;
 pub mod engine;
 pub mod http;
+pub mod inline;
 pub mod memory;
 pub mod metrics;
 pub mod reload;
@@ -81,6 +82,9 @@ pub struct ServeOptions {
     pub max_queued: usize,
     /// How long a request may wait for a slot before it is shed.
     pub queue_wait: Duration,
+    /// Time slice for evaluating a small review on the worker that received it (zero: always on the
+    /// blocking pool); see [`inline`].
+    pub inline_slice: Duration,
     /// Kept between the API server's `?timeout=` and the evaluation deadline.
     pub deadline_margin: Duration,
     /// Concurrent connections per listener; more are closed at once.
@@ -115,6 +119,7 @@ impl ServeOptions {
             max_inflight: 2 * cores,
             max_queued: 8 * cores,
             queue_wait: Duration::from_millis(100),
+            inline_slice: Duration::from_millis(2),
             deadline_margin: Duration::from_millis(200),
             max_connections: 4096,
             decision_log: DecisionLogTarget::Stdout,
@@ -138,6 +143,8 @@ pub struct Shared {
     pub decision_log: decision_log::DecisionLog,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
+    /// Which reviews are evaluated on the receiving worker.
+    pub inline: inline::InlineGate,
     shutting_down: AtomicBool,
     /// Serialises evaluator rebuilds (policy reloads and cluster-state changes).
     rebuild: Mutex<()>,
@@ -418,6 +425,7 @@ pub async fn start(
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(options.max_inflight.max(1))),
         waiting: AtomicUsize::new(0),
+        inline: inline::InlineGate::new(options.inline_slice),
         shutting_down: AtomicBool::new(false),
         rebuild: Mutex::new(()),
         verifier: Mutex::new(None),

@@ -200,6 +200,9 @@ pub struct RegoVM {
     /// Cached args Vec for builtin calls (avoids Vec allocation per call)
     pub(super) cached_builtin_args: Vec<Value>,
 
+    /// Results of pure functions kept across executions (regate patch 11, `super::memo`).
+    pub(super) function_memo: super::memo::FunctionMemo,
+
     /// When `true`, a loop over a value that is not treated as a collection
     /// (null, strings, numbers, objects, and similar non-array values) uses
     /// Azure Policy-compatible semantics.  `Every` behaves as if iterating
@@ -300,6 +303,7 @@ impl RegoVM {
             dummy_span: None,
             dummy_exprs: Vec::new(),
             cached_builtin_args: Vec::new(),
+            function_memo: super::memo::FunctionMemo::default(),
             virtual_element_on_non_collection: false,
             metadata_value: Value::Undefined,
         }
@@ -336,6 +340,7 @@ impl RegoVM {
         // Initialize rule cache
         self.rule_cache = vec![(false, Value::Undefined); program.rule_infos.len()];
         self.computed_rules.clear();
+        self.function_memo.set_functions(&[]);
 
         // Set PC to main entry point
         self.pc = usize::try_from(program.main_entry_point).unwrap_or(0);
@@ -375,7 +380,23 @@ impl RegoVM {
         self.program.check_rule_data_conflicts(&data)?;
 
         self.data = data;
+        self.function_memo.clear();
         Ok(())
+    }
+
+    /// Memoizes the functions marked in `functions` (indexed like the program's rules) across
+    /// executions of this VM (regate patch 11). The caller asserts that each marked function's result
+    /// depends only on its arguments, the program and the data: it reads no input, and calls no
+    /// builtin whose result can change between calls. Only calls whose arguments are small scalars are
+    /// memoized, and the memo's memory is bounded; loading a program or data empties it, as does
+    /// this call.
+    pub fn set_function_memo(&mut self, functions: &[bool]) {
+        self.function_memo.set_functions(functions);
+    }
+
+    /// Number of function results the memo holds (regate patch 11).
+    pub fn memoized_results(&self) -> usize {
+        self.function_memo.len()
     }
 
     /// Set the global input object

@@ -16,6 +16,7 @@ use super::execution_model::{
     ExecutionFrame, ExecutionMode, FrameKind, RuleFrameData, RuleFramePhase,
 };
 use super::machine::RegoVM;
+use super::memo::Probe;
 
 impl RegoVM {
     /// Returns true if the error represents a resource-limit violation that
@@ -252,6 +253,24 @@ impl RegoVM {
             }
         }
 
+        // regate patch 11: a pure function called with the same small arguments before.
+        let mut memo_miss = None;
+        if let Some(params) = function_call_params.filter(|_| is_function_rule) {
+            let registers = &self.registers;
+            let args = params
+                .arg_registers()
+                .iter()
+                .map(|&r| registers.get(usize::from(r)));
+            match self.function_memo.probe(rule_index, args) {
+                Probe::Skip => {}
+                Probe::Hit(value) => {
+                    self.set_register(dest, value)?;
+                    return Ok(());
+                }
+                Probe::Miss(key, bytes) => memo_miss = Some((key, bytes)),
+            }
+        }
+
         let rule_type = rule_info.rule_type.clone();
         let rule_definitions = &rule_info.definitions;
 
@@ -344,6 +363,11 @@ impl RegoVM {
         if !is_function_rule {
             let final_value = self.get_register(dest)?.clone();
             self.store_rule_value(rule_index, final_value)?;
+        } else if let Some((key, bytes)) = memo_miss {
+            let registers = &self.registers;
+            if let Some(value) = registers.get(usize::from(dest)) {
+                self.function_memo.store(key, bytes, value);
+            }
         }
         Ok(())
     }
