@@ -183,14 +183,19 @@ deny contains {"msg": sprintf("container %s: windowsOptions.hostProcess must not
 }
 
 # Probes and lifecycle hooks must not target another host (Kubernetes 1.34 baseline).
-deny contains {"msg": sprintf("container %s: %s.%s.host must not be set", [c.name, probe, handler]), "field": _f(c, sprintf("%s.%s.host", [probe, handler]))} if {
+deny contains {"msg": sprintf("container %s: %s.%s.host must not be set", [c.name, p.probe, p.handler]), "field": _f(c, sprintf("%s.%s.host", [p.probe, p.handler]))} if {
 	some c in k8s.containers
-	some probe in ["livenessProbe", "readinessProbe", "startupProbe", "lifecycle.postStart", "lifecycle.preStop"]
-	some handler in ["httpGet", "tcpSocket"]
-	h := object.get(c.container, array.concat(split(probe, "."), [handler, "host"]), "")
+	some p in _probe_hosts
+	h := object.get(c.container, p.path, "")
 	h != ""
 	h != null
 }
+
+# Where a probe or lifecycle handler names a host (computed once: it reads no input).
+_probe_hosts := [{"probe": probe, "handler": handler, "path": array.concat(split(probe, "."), [handler, "host"])} |
+	some probe in ["livenessProbe", "readinessProbe", "startupProbe", "lifecycle.postStart", "lifecycle.preStop"]
+	some handler in ["httpGet", "tcpSocket"]
+]
 
 # --- SELinux and AppArmor (pod and containers) ---------------------------------------------------
 
