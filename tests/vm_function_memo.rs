@@ -1,6 +1,7 @@
-//! The function memo of the patched regorus VM (vendor/regorus, patch 11) on its own: which calls it
-//! keeps, that a kept result is returned unchanged, and that its memory stays bounded however many
-//! distinct calls a policy makes. `src/policy/evaluate.rs` tests which functions regate lets it keep.
+//! The function memo of the patched regorus VM (vendor/regorus, patches 11 and 12) on its own: which
+//! calls it keeps across executions, that a kept result is returned unchanged, that its memory stays
+//! bounded however many distinct calls a policy makes, and that calls memoized within one execution do
+//! not outlive it. `src/policy/evaluate.rs` tests which functions regate lets it keep.
 
 use std::sync::Arc;
 
@@ -33,10 +34,19 @@ result := joined(input.arg) if input.call == "joined"
 result := field_names(input.arg) if input.call == "field_names"
 
 result := [shout(s) | some s in input.arg] if input.call == "shout_each"
+
+tagged(s) := concat("", [s, input.suffix])
+
+result := [tagged(s) | some s in input.arg] if input.call == "tagged_each"
 "#;
 
-/// A VM on the test program that may memoize every function of it.
+/// A VM on the test program that may memoize every function of it across executions.
 fn vm() -> RegoVM {
+    vm_with(|every_function| (every_function.to_vec(), Vec::new()))
+}
+
+/// A VM on the test program with the memo masks `masks` makes from an all-true mask.
+fn vm_with(masks: impl Fn(&[bool]) -> (Vec<bool>, Vec<bool>)) -> RegoVM {
     let mut engine = Engine::new();
     engine
         .add_policy("memo.rego".into(), POLICY.into())
@@ -51,12 +61,16 @@ fn vm() -> RegoVM {
     vm.load_program(Arc::clone(&program));
     vm.set_data(Value::new_object()).expect("data");
     vm.set_max_instructions(10_000_000);
-    vm.set_function_memo(&every_function);
+    let (functions, stable_functions) = masks(&every_function);
+    vm.set_function_memo(&functions, &stable_functions);
     vm
 }
 
 fn run(vm: &mut RegoVM, call: &str, arg: serde_json::Value) -> serde_json::Value {
-    let input = serde_json::json!({"call": call, "arg": arg});
+    run_input(vm, serde_json::json!({"call": call, "arg": arg}))
+}
+
+fn run_input(vm: &mut RegoVM, input: serde_json::Value) -> serde_json::Value {
     vm.set_input(Value::from_json_str(&input.to_string()).expect("input"));
     let value = vm
         .execute_entry_point_by_name("data.memo.result")
@@ -110,4 +124,22 @@ fn loading_data_forgets_every_result() {
     assert_eq!(vm.memoized_results(), 1);
     vm.set_data(Value::new_object()).expect("data");
     assert_eq!(vm.memoized_results(), 0);
+}
+
+#[test]
+fn calls_memoized_within_an_execution_do_not_outlive_it() {
+    // `tagged` reads the input: it may only be memoized within one execution.
+    let mut vm = vm_with(|every_function| (Vec::new(), every_function.to_vec()));
+    for suffix in ["1", "2"] {
+        let input = serde_json::json!({"call": "tagged_each", "arg": ["a", "b", "a", "a"], "suffix": suffix});
+        let expected: Vec<String> = ["a", "b", "a", "a"]
+            .iter()
+            .map(|s| format!("{s}{suffix}"))
+            .collect();
+        assert_eq!(run_input(&mut vm, input), serde_json::json!(expected));
+        // Two distinct calls kept (the repeated `tagged("a")` was answered from the memo)...
+        assert_eq!(vm.memoized_calls_in_execution(), 2);
+        // ...and nothing across executions.
+        assert_eq!(vm.memoized_results(), 0);
+    }
 }

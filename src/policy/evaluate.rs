@@ -355,7 +355,7 @@ impl Evaluator {
         vm.load_program(shared.program.clone());
         vm.set_data(self.data.clone())
             .map_err(|e| EvalFailure(e.to_string()))?;
-        vm.set_function_memo(&shared.input_free);
+        vm.set_function_memo(&shared.input_free, &shared.stable);
         vm.set_max_instructions(limits.max_instructions);
         vm.set_strict_builtin_errors(limits.strict_builtin_errors);
         Ok(vm)

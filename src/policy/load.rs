@@ -99,6 +99,10 @@ pub(crate) struct VmProgram {
     /// whose result can change between calls, so a function's result depends only on its arguments
     /// and the data (each VM memoizes such calls, `RegoVM::set_function_memo`).
     pub(crate) input_free: Arc<[bool]>,
+    /// Indexed like the program's rules: true when the rule calls no builtin whose result can change
+    /// between calls, so a function's result within one evaluation depends only on its arguments (each
+    /// VM memoizes such calls for the length of one execution).
+    pub(crate) stable: Arc<[bool]>,
 }
 
 /// One loaded policy with everything the engine applies outside Rego.
@@ -580,6 +584,7 @@ fn compile_vm_program(engine: &mut Engine, policies: &mut [Policy]) -> Option<Vm
             every_rule,
             request_independent: reuse.across_requests.into(),
             input_free,
+            stable: reuse.stable.into(),
         }
     };
     let on_vm = |policies: &[Policy]| -> Vec<String> {

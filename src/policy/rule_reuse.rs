@@ -11,6 +11,11 @@
 //! between calls (clock, randomness, network). The evaluator records their values per policy after a
 //! first evaluation and seeds them into every later one (`request_independent_rules`).
 //!
+//! Two more masks come from the same graph: the rules that call no such builtin (`stable`; within one
+//! evaluation a function among them returns the same result for the same arguments, so each VM
+//! memoizes its calls for the length of one execution), and the rules in both earlier sets, which read
+//! no input at all (a function among them is memoized across requests; `load::VmProgram::input_free`).
+//!
 //! The analysis reads each rule's source text and is conservative: any use of `input` other than
 //! `input.review…` / `input.images…`, any dynamic `data[…]` reference and any `import input…` count as
 //! depending on the parameters, and a reference that might name a rule is assumed to. A false
@@ -33,6 +38,11 @@ pub struct RuleReuse {
     /// with the same data: it reads no input but `input.parameters` and calls no builtin that is not
     /// a function of its arguments.
     pub across_requests: Vec<bool>,
+    /// True when the rule calls no builtin whose result can change between calls, directly or through
+    /// any rule it refers to (a dynamic `data[…]` reference refers to every rule): within
+    /// one evaluation (fixed input and data) a function marked so returns the same result for the same
+    /// arguments.
+    pub stable: Vec<bool>,
 }
 
 /// Runs both analyses over the engine's modules.
@@ -49,6 +59,7 @@ pub fn analyse(engine: &mut Engine, rule_names: &[String]) -> RuleReuse {
     RuleReuse {
         across_policies: mask(&graph.direct),
         across_requests: mask(&graph.request),
+        stable: mask(&graph.volatile),
     }
 }
 
@@ -62,6 +73,9 @@ struct Graph {
     /// Rules that read the request (any input but `input.parameters`) or call a builtin whose result
     /// can change between calls, directly.
     request: BTreeSet<String>,
+    /// Rules that call a builtin whose result can change between calls, directly (a dynamic `data[…]`
+    /// reference refers to every rule, so it reaches them too).
+    volatile: BTreeSet<String>,
 }
 
 /// A reference found in a rule's text, before it is resolved against the rules.
@@ -129,8 +143,12 @@ impl Graph {
                     Reference::ParametersOnly => {
                         graph.direct.insert(path.clone());
                     }
-                    Reference::Request | Reference::Volatile => {
+                    Reference::Request => {
                         graph.request.insert(path.clone());
+                    }
+                    Reference::Volatile => {
+                        graph.request.insert(path.clone());
+                        graph.volatile.insert(path.clone());
                     }
                     Reference::Data(target) => {
                         refs.extend(
@@ -438,6 +456,32 @@ uses_rule_name := name
     fn finds_request_independent_rules(#[case] rule: &str, #[case] independent: bool) {
         let reuse = analysed(&[("lib.rego", LIB), ("c.rego", CONSTANTS)], &[rule]);
         assert_eq!(reuse.across_requests, vec![independent], "{rule}");
+    }
+
+    #[rstest]
+    #[case::literal_set("data.c.kinds", true)]
+    #[case::review("data.c.review_kind", true)]
+    #[case::parameters("data.c.limit", true)]
+    #[case::library_review("data.c.uses_lib_review", true)]
+    #[case::clock("data.c.now", false)]
+    #[case::clock_transitively("data.c.later", false)]
+    #[case::randomness("data.c.random", false)]
+    #[case::whole_input("data.c.whole", true)]
+    fn finds_rules_that_call_no_volatile_builtin(#[case] rule: &str, #[case] stable: bool) {
+        let reuse = analysed(&[("lib.rego", LIB), ("c.rego", CONSTANTS)], &[rule]);
+        assert_eq!(reuse.stable, vec![stable], "{rule}");
+    }
+
+    #[test]
+    fn a_dynamic_data_reference_may_reach_a_volatile_rule() {
+        let reuse = analysed(
+            &[(
+                "d.rego",
+                "package d\nimport rego.v1\nnow := time.now_ns()\nany(x) := data.d[x]\nfixed := 1\n",
+            )],
+            &["data.d.any", "data.d.fixed"],
+        );
+        assert_eq!(reuse.stable, vec![false, true]);
     }
 
     #[test]

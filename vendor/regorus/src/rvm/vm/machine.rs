@@ -340,7 +340,7 @@ impl RegoVM {
         // Initialize rule cache
         self.rule_cache = vec![(false, Value::Undefined); program.rule_infos.len()];
         self.computed_rules.clear();
-        self.function_memo.set_functions(&[]);
+        self.function_memo.set_functions(&[], &[]);
 
         // Set PC to main entry point
         self.pc = usize::try_from(program.main_entry_point).unwrap_or(0);
@@ -384,19 +384,26 @@ impl RegoVM {
         Ok(())
     }
 
-    /// Memoizes the functions marked in `functions` (indexed like the program's rules) across
-    /// executions of this VM (regate patch 11). The caller asserts that each marked function's result
-    /// depends only on its arguments, the program and the data: it reads no input, and calls no
-    /// builtin whose result can change between calls. Only calls whose arguments are small scalars are
-    /// memoized, and the memo's memory is bounded; loading a program or data empties it, as does
-    /// this call.
-    pub fn set_function_memo(&mut self, functions: &[bool]) {
-        self.function_memo.set_functions(functions);
+    /// Memoizes function calls (regate patches 11 and 12; both masks are indexed like the program's
+    /// rules). The functions marked in `functions` are memoized across executions of this VM: the
+    /// caller asserts that each one's result depends only on its arguments, the program and the data
+    /// (it reads no input, and calls no builtin whose result can change between calls); only calls
+    /// whose arguments are small scalars are kept, and that memo's memory is bounded. The functions
+    /// marked in `stable_functions` are memoized within one execution: the caller asserts that each
+    /// calls no builtin whose result can change between calls (it may read the input). Loading a
+    /// program or data empties the memo, as does this call.
+    pub fn set_function_memo(&mut self, functions: &[bool], stable_functions: &[bool]) {
+        self.function_memo.set_functions(functions, stable_functions);
     }
 
-    /// Number of function results the memo holds (regate patch 11).
+    /// Number of function results the memo holds across executions (regate patch 11).
     pub fn memoized_results(&self) -> usize {
         self.function_memo.len()
+    }
+
+    /// Number of function calls the last execution memoized for itself (regate patch 12).
+    pub fn memoized_calls_in_execution(&self) -> usize {
+        self.function_memo.execution_len()
     }
 
     /// Set the global input object

@@ -253,7 +253,7 @@ impl RegoVM {
             }
         }
 
-        // regate patch 11: a pure function called with the same small arguments before.
+        // regate patches 11 and 12: a function called with the same arguments before.
         let mut memo_miss = None;
         if let Some(params) = function_call_params.filter(|_| is_function_rule) {
             let registers = &self.registers;
@@ -267,7 +267,7 @@ impl RegoVM {
                     self.set_register(dest, value)?;
                     return Ok(());
                 }
-                Probe::Miss(key, bytes) => memo_miss = Some((key, bytes)),
+                miss => memo_miss = Some(miss),
             }
         }
 
@@ -363,10 +363,16 @@ impl RegoVM {
         if !is_function_rule {
             let final_value = self.get_register(dest)?.clone();
             self.store_rule_value(rule_index, final_value)?;
-        } else if let Some((key, bytes)) = memo_miss {
+        } else if let Some(miss) = memo_miss {
             let registers = &self.registers;
             if let Some(value) = registers.get(usize::from(dest)) {
-                self.function_memo.store(key, bytes, value);
+                match miss {
+                    Probe::Miss(key, bytes) => self.function_memo.store(key, bytes, value),
+                    Probe::MissInExecution(key, pinned) => {
+                        self.function_memo.store_execution(key, pinned, value);
+                    }
+                    Probe::Skip | Probe::Hit(_) => {}
+                }
             }
         }
         Ok(())

@@ -142,6 +142,8 @@ impl RegoVM {
     /// Marks every rule of the program uncomputed. Only the entries recorded in `computed_rules` are
     /// touched while the cache has the program's size; otherwise it is rebuilt.
     pub(super) fn reset_rule_cache(&mut self) {
+        // regate patch 12: function calls memoized for one execution go with its rule values.
+        self.function_memo.start_execution();
         let rule_count = self.program.rule_infos.len();
         if self.rule_cache.len() == rule_count {
             for index in self.computed_rules.drain(..) {
