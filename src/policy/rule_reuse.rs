@@ -437,38 +437,31 @@ by_name_limit := by_name("limit")
 uses_rule_name := name
 "#;
 
+    /// Per rule: whether it is request-independent (`across_requests`), and whether it calls no
+    /// volatile builtin (`stable`).
     #[rstest]
-    #[case::literal_set("data.c.kinds", true)]
-    #[case::parameter_through_a_function("data.c.limit", true)]
-    #[case::parameters_in_an_object("data.c.limits", true)]
-    #[case::data_document("data.c.from_data", true)]
-    #[case::clock("data.c.now", false)]
-    #[case::clock_transitively("data.c.later", false)]
-    #[case::randomness("data.c.random", false)]
-    #[case::review("data.c.review_kind", false)]
-    #[case::review_transitively("data.c.via_review", false)]
-    #[case::images("data.c.images", false)]
-    #[case::whole_input("data.c.whole", false)]
-    #[case::library_parameter("data.c.uses_lib_param", true)]
-    #[case::library_review("data.c.uses_lib_review", false)]
-    #[case::argument_shadows_a_rule("data.c.by_name_limit", true)]
-    #[case::rule_of_that_name("data.c.uses_rule_name", false)]
-    fn finds_request_independent_rules(#[case] rule: &str, #[case] independent: bool) {
+    #[case::literal_set("data.c.kinds", true, true)]
+    #[case::parameter_through_a_function("data.c.limit", true, true)]
+    #[case::parameters_in_an_object("data.c.limits", true, true)]
+    #[case::data_document("data.c.from_data", true, true)]
+    #[case::clock("data.c.now", false, false)]
+    #[case::clock_transitively("data.c.later", false, false)]
+    #[case::randomness("data.c.random", false, false)]
+    #[case::review("data.c.review_kind", false, true)]
+    #[case::review_transitively("data.c.via_review", false, true)]
+    #[case::images("data.c.images", false, true)]
+    #[case::whole_input("data.c.whole", false, true)]
+    #[case::library_parameter("data.c.uses_lib_param", true, true)]
+    #[case::library_review("data.c.uses_lib_review", false, true)]
+    #[case::argument_shadows_a_rule("data.c.by_name_limit", true, true)]
+    #[case::rule_of_that_name("data.c.uses_rule_name", false, true)]
+    fn finds_request_independent_and_stable_rules(
+        #[case] rule: &str,
+        #[case] independent: bool,
+        #[case] stable: bool,
+    ) {
         let reuse = analysed(&[("lib.rego", LIB), ("c.rego", CONSTANTS)], &[rule]);
         assert_eq!(reuse.across_requests, vec![independent], "{rule}");
-    }
-
-    #[rstest]
-    #[case::literal_set("data.c.kinds", true)]
-    #[case::review("data.c.review_kind", true)]
-    #[case::parameters("data.c.limit", true)]
-    #[case::library_review("data.c.uses_lib_review", true)]
-    #[case::clock("data.c.now", false)]
-    #[case::clock_transitively("data.c.later", false)]
-    #[case::randomness("data.c.random", false)]
-    #[case::whole_input("data.c.whole", true)]
-    fn finds_rules_that_call_no_volatile_builtin(#[case] rule: &str, #[case] stable: bool) {
-        let reuse = analysed(&[("lib.rego", LIB), ("c.rego", CONSTANTS)], &[rule]);
         assert_eq!(reuse.stable, vec![stable], "{rule}");
     }
 

@@ -200,7 +200,8 @@ pub struct RegoVM {
     /// Cached args Vec for builtin calls (avoids Vec allocation per call)
     pub(super) cached_builtin_args: Vec<Value>,
 
-    /// Results of pure functions kept across executions (regate patch 11, `super::memo`).
+    /// Memoized function calls, across executions and within one (regate patches 11 and 12,
+    /// `super::memo`).
     pub(super) function_memo: super::memo::FunctionMemo,
 
     /// When `true`, a loop over a value that is not treated as a collection

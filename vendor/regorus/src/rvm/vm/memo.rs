@@ -80,10 +80,9 @@ pub(super) enum Probe {
     Skip,
     /// The result of an earlier call with the same arguments.
     Hit(Value),
-    /// Not seen yet: the key to [`FunctionMemo::store`] the result under.
+    /// Not seen yet: the key (and its approximate memory) to [`FunctionMemo::record`] the result under.
     Miss((u16, Vec<Value>), usize),
-    /// Not seen yet in this execution: the key and arguments to [`FunctionMemo::store_execution`] the
-    /// result under.
+    /// Not seen yet in this execution: the key and the arguments to pin, for [`FunctionMemo::record`].
     MissInExecution((u16, Vec<ArgKey>), Vec<Value>),
 }
 
@@ -158,15 +157,17 @@ impl FunctionMemo {
         }
     }
 
-    /// Keeps `result` for the call that missed in this execution with `key`, while there is room.
-    pub(super) fn store_execution(
-        &mut self,
-        key: (u16, Vec<ArgKey>),
-        pinned: Vec<Value>,
-        result: &Value,
-    ) {
-        if self.execution.len() < MAX_EXECUTION_ENTRIES {
-            self.execution.insert(key, (pinned, result.clone()));
+    /// Keeps `result` for the call whose [`FunctionMemo::probe`] missed with `miss`: across executions
+    /// unless it is too large, within this execution while there is room.
+    pub(super) fn record(&mut self, miss: Probe, result: &Value) {
+        match miss {
+            Probe::Miss(key, key_bytes) => self.store(key, key_bytes, result),
+            Probe::MissInExecution(key, pinned) => {
+                if self.execution.len() < MAX_EXECUTION_ENTRIES {
+                    self.execution.insert(key, (pinned, result.clone()));
+                }
+            }
+            Probe::Skip | Probe::Hit(_) => {}
         }
     }
 
@@ -207,8 +208,8 @@ impl FunctionMemo {
         }
     }
 
-    /// Keeps `result` for the call that missed with `key`, unless it is too large.
-    pub(super) fn store(&mut self, key: (u16, Vec<Value>), key_bytes: usize, result: &Value) {
+    /// Keeps `result` for the call that missed across executions with `key`, unless it is too large.
+    fn store(&mut self, key: (u16, Vec<Value>), key_bytes: usize, result: &Value) {
         let mut budget = MAX_RESULT_NODES;
         let Some(result_bytes) = result_bytes(result, &mut budget) else {
             return;

@@ -364,15 +364,8 @@ impl RegoVM {
             let final_value = self.get_register(dest)?.clone();
             self.store_rule_value(rule_index, final_value)?;
         } else if let Some(miss) = memo_miss {
-            let registers = &self.registers;
-            if let Some(value) = registers.get(usize::from(dest)) {
-                match miss {
-                    Probe::Miss(key, bytes) => self.function_memo.store(key, bytes, value),
-                    Probe::MissInExecution(key, pinned) => {
-                        self.function_memo.store_execution(key, pinned, value);
-                    }
-                    Probe::Skip | Probe::Hit(_) => {}
-                }
+            if let Some(value) = self.registers.get(usize::from(dest)) {
+                self.function_memo.record(miss, value);
             }
         }
         Ok(())
