@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cluster;
 pub mod images;
 pub mod manifest;
+pub mod memory;
 pub mod policy;
 pub mod report;
 pub mod server;

@@ -31,6 +31,7 @@ enum Command {
 }
 
 fn main() {
+    regate::memory::configure_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

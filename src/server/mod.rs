@@ -17,7 +17,6 @@ pub mod decision_log;
 pub mod engine;
 pub mod http;
 pub mod inline;
-pub mod memory;
 pub mod metrics;
 pub mod reload;
 pub mod tls;
@@ -269,7 +268,7 @@ impl Shared {
         let active = Active::build(bundle.clone(), snapshot.as_ref())?;
         self.publish(active);
         // Binding allocated and freed again, and a replaced bundle may just have been dropped.
-        memory::release_freed_heap();
+        crate::memory::release_freed_heap();
         Ok(())
     }
 
