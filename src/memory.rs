@@ -4,33 +4,20 @@
 //!
 //! Policy evaluation allocates and frees many small values per review (about a tenth of its instructions
 //! were glibc `malloc`/`free`); mimalloc's thread-local free lists cut the server's CPU per review by
-//! 12-17 % (docs/benchmarks.md, "Allocator"). Like any caching allocator it keeps freed pages unless told
-//! otherwise, so arenas are committed on demand and [`release_freed_heap`] purges them after a load:
-//! without both, an idle `regate serve --dev` sat at 75 MiB instead of ~20.
+//! 12-17 % (docs/benchmarks.md, "Fifth pass"). mimalloc keeps freed pages until a later allocation
+//! purges them, and by default it asks for transparent huge pages, which a purge can only give back
+//! whole. So huge pages are off (the crate's `no_thp` feature, and [`configure_allocator`] for kernels
+//! that use them unasked), and [`release_freed_heap`] purges after each load. An idle
+//! `regate serve --dev` holds 26.6 MiB so (75 MiB with mimalloc's defaults; 19.1 MiB with glibc).
 
 /// The allocator of every regate binary (server, CLI, tests and benchmarks alike, so that measured
 /// figures are the shipped ones).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-// Option numbers of mimalloc v3 (`mi_option_e` in its `mimalloc.h`, as vendored by libmimalloc-sys 0.1.49;
-// the crate's own constants follow v2's numbering, which differs from v3's).
-const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-const MI_OPTION_PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;
-
-/// Sets mimalloc's memory options; call first thing in `main`, before threads start.
+/// Turns transparent huge pages off for this process, for kernels in THP `always` mode (in `madvise`
+/// mode mimalloc's `no_thp` build already never asks for them). Call first thing in `main`.
 pub fn configure_allocator() {
-    // SAFETY: mi_option_set only writes mimalloc's option table (called before other threads exist, as
-    // its documentation asks); both options are read when arenas are created and pages purged.
-    unsafe {
-        // Commit arena memory as it is used instead of whole arenas up front.
-        libmimalloc_sys::mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0);
-        // A purge gives pages back to the OS (decommit) instead of only marking them reusable.
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DECOMMITS, 1);
-    }
-    // No transparent huge pages for this process: mimalloc asks for them (`madvise`), and with them a
-    // purge frees 2 MiB at a time or not at all, so an idle server kept ~50 MiB resident instead of ~27.
-    // mimalloc reads its own THP option before `main`, so the kernel switch is the one that works here.
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process's memory map; no pointers are passed.
     unsafe {
@@ -39,7 +26,7 @@ pub fn configure_allocator() {
 }
 
 /// Gives free heap pages back to the OS: mimalloc's forced collection of this thread's heap and of
-/// abandoned pages of threads that ended (the compile and test threads of a bundle load).
+/// the abandoned pages of threads that ended (the compile and test threads of a bundle load).
 pub fn release_freed_heap() {
     // SAFETY: mi_collect has no preconditions; it only frees pages mimalloc itself owns and no longer
     // hands out.
