@@ -1,10 +1,10 @@
 //! Which reviews are evaluated on the async worker that received them. Handing a review to the blocking
 //! pool costs two thread switches and a cold cache on the other thread: 5-10 % of a review's CPU at
-//! 1,000 reviews/s on one core (docs/benchmarks.md). A small review is therefore first evaluated where it arrived, within a short time
-//! slice (`--inline-slice`). A review that overruns the slice is evaluated again on the blocking pool
-//! with its full budget, and for [`PAUSE`] after that every review goes there directly: a slow policy
-//! holds a worker for at most one slice per pause, so requests beyond the evaluation slots are still
-//! shed at once.
+//! 1,000 reviews/s on one core (docs/benchmarks.md). A small review is therefore first evaluated where
+//! it arrived, within a short time slice (`--inline-slice`). A review that overruns the slice is
+//! evaluated again on the blocking pool with its full budget, and for [`PAUSE`] after that every review
+//! goes there directly: a slow policy holds a worker for at most one slice per pause, so requests
+//! beyond the evaluation slots are still shed at once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
