@@ -5,6 +5,8 @@
 # (docs/benchmarks.md, "Sixth pass"). Not part of the test suite.
 #
 # Usage: scripts/build-pgo.sh [OUT]        (default OUT: target/pgo/regate)
+# CARGO_BUILD_TARGET (e.g. x86_64-unknown-linux-musl, as in Containerfile) builds for that target; the
+# workload runs the instrumented binary, so the target must run on the build machine.
 # Needs: llvm-profdata of the toolchain's LLVM (`rustup component add llvm-tools`), curl (drives the
 # server over TLS keep-alive). Each build is a full release build (~10 minutes on 2 cores).
 #
@@ -21,6 +23,9 @@ PROFDATA="$sysroot/lib/rustlib/$host/bin/llvm-profdata"
 [ -x "$PROFDATA" ] || { echo "llvm-profdata not found: rustup component add llvm-tools" >&2; exit 2; }
 command -v curl >/dev/null || { echo "curl is required to drive the server" >&2; exit 2; }
 
+# With an explicit target, cargo puts the binary under target/<dir>/<triple>/release.
+triple_dir=${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}
+
 WORK=$(mktemp -d)
 SERVER_PID=""
 cleanup() {
@@ -32,7 +37,7 @@ trap cleanup EXIT
 echo "1/4 instrumented build" >&2
 RUSTFLAGS="-Cprofile-generate=$WORK/profiles" \
 	cargo build --release --locked --bin regate --target-dir target/pgo-generate
-BIN=target/pgo-generate/release/regate
+BIN=target/pgo-generate/${triple_dir}release/regate
 
 echo "2/4 workload" >&2
 REVIEWS=$(grep -rl '"kind": *"AdmissionReview"' testdata --include '*.json' | sort)
@@ -75,5 +80,5 @@ echo "4/4 optimized build" >&2
 RUSTFLAGS="-Cprofile-use=$WORK/regate.profdata -Cllvm-args=-pgo-warn-missing-function=false" \
 	cargo build --release --locked --bin regate --target-dir target/pgo-use
 mkdir -p "$(dirname "$OUT")"
-cp target/pgo-use/release/regate "$OUT"
+cp "target/pgo-use/${triple_dir}release/regate" "$OUT"
 echo "built $OUT" >&2
