@@ -182,49 +182,78 @@ deny contains {"msg": sprintf("container %s: windowsOptions.hostProcess must not
 	_csc(c).windowsOptions.hostProcess == true
 }
 
-# Probes and lifecycle hooks must not target another host (Kubernetes 1.34 baseline).
-deny contains {"msg": sprintf("container %s: %s.%s.host must not be set", [c.name, p.probe, p.handler]), "field": _f(c, sprintf("%s.%s.host", [p.probe, p.handler]))} if {
+# Probes and lifecycle hooks must not target another host (Kubernetes 1.34 baseline). Direct references:
+# a container without probes or hooks stops at the first missing key.
+deny contains {"msg": sprintf("container %s: %s.%s.host must not be set", [c.name, probe, handler]), "field": _f(c, sprintf("%s.%s.host", [probe, handler]))} if {
 	some c in k8s.containers
-	some p in _probe_hosts
-	h := object.get(c.container, p.path, "")
-	h != ""
-	h != null
+	some probe in ["livenessProbe", "readinessProbe", "startupProbe"]
+	p := c.container[probe]
+	some handler in ["httpGet", "tcpSocket"]
+	_set(p[handler].host)
 }
 
-# Where a probe or lifecycle handler names a host (computed once: it reads no input).
-_probe_hosts := [{"probe": probe, "handler": handler, "path": array.concat(split(probe, "."), [handler, "host"])} |
-	some probe in ["livenessProbe", "readinessProbe", "startupProbe", "lifecycle.postStart", "lifecycle.preStop"]
+deny contains {"msg": sprintf("container %s: lifecycle.%s.%s.host must not be set", [c.name, hook, handler]), "field": _f(c, sprintf("lifecycle.%s.%s.host", [hook, handler]))} if {
+	some c in k8s.containers
+	some hook in ["postStart", "preStop"]
+	p := c.container.lifecycle[hook]
 	some handler in ["httpGet", "tcpSocket"]
-]
+	_set(p[handler].host)
+}
 
 # --- SELinux and AppArmor (pod and containers) ---------------------------------------------------
 
 allowed_selinux_types := {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 
-_security_contexts contains {"sc": _psc(ps), "field": _v(ps, "securityContext"), "what": "pod"} if some ps in k8s.pod_specs
-
-_security_contexts contains {"sc": _csc(c), "field": _f(c, "securityContext"), "what": sprintf("container %s", [c.name])} if some c in k8s.containers
-
-deny contains {"msg": sprintf("%s: seLinuxOptions.type %v is not allowed", [s.what, t]), "field": sprintf("%s.seLinuxOptions.type", [s.field])} if {
-	some s in _security_contexts
-	t := s.sc.seLinuxOptions.type
+# The same three checks for the pod's and each container's securityContext, written out for each: a
+# set of {context, field, what} objects built first cost ~4 times as much per request.
+deny contains {"msg": sprintf("pod: seLinuxOptions.type %v is not allowed", [t]), "field": _v(ps, "securityContext.seLinuxOptions.type")} if {
+	some ps in k8s.pod_specs
+	t := _psc(ps).seLinuxOptions.type
 	t != null
 	not t in allowed_selinux_types
 }
 
-deny contains {"msg": sprintf("%s: seLinuxOptions.%s must not be set", [s.what, f]), "field": sprintf("%s.seLinuxOptions.%s", [s.field, f])} if {
-	some s in _security_contexts
+deny contains {"msg": sprintf("container %s: seLinuxOptions.type %v is not allowed", [c.name, t]), "field": _f(c, "securityContext.seLinuxOptions.type")} if {
+	some c in k8s.containers
+	t := _csc(c).seLinuxOptions.type
+	t != null
+	not t in allowed_selinux_types
+}
+
+deny contains {"msg": sprintf("pod: seLinuxOptions.%s must not be set", [f]), "field": _v(ps, sprintf("securityContext.seLinuxOptions.%s", [f]))} if {
+	some ps in k8s.pod_specs
+	options := _psc(ps).seLinuxOptions
 	some f in ["user", "role"]
-	v := s.sc.seLinuxOptions[f]
+	_set(options[f])
+}
+
+deny contains {"msg": sprintf("container %s: seLinuxOptions.%s must not be set", [c.name, f]), "field": _f(c, sprintf("securityContext.seLinuxOptions.%s", [f]))} if {
+	some c in k8s.containers
+	options := _csc(c).seLinuxOptions
+	some f in ["user", "role"]
+	_set(options[f])
+}
+
+# Set to something: not null and not the empty string.
+_set(v) if {
 	v != null
 	v != ""
 }
 
-deny contains {"msg": sprintf("%s: appArmorProfile.type %v is not allowed", [s.what, t]), "field": sprintf("%s.appArmorProfile.type", [s.field])} if {
-	some s in _security_contexts
-	t := s.sc.appArmorProfile.type
+allowed_apparmor_types := {"RuntimeDefault", "Localhost"}
+
+deny contains {"msg": sprintf("pod: appArmorProfile.type %v is not allowed", [t]), "field": _v(ps, "securityContext.appArmorProfile.type")} if {
+	some ps in k8s.pod_specs
+	t := _psc(ps).appArmorProfile.type
 	t != null
-	not t in {"RuntimeDefault", "Localhost"}
+	not t in allowed_apparmor_types
+}
+
+deny contains {"msg": sprintf("container %s: appArmorProfile.type %v is not allowed", [c.name, t]), "field": _f(c, "securityContext.appArmorProfile.type")} if {
+	some c in k8s.containers
+	t := _csc(c).appArmorProfile.type
+	t != null
+	not t in allowed_apparmor_types
 }
 
 deny contains {"msg": sprintf("AppArmor annotation %s=%v is not allowed", [k, v]), "field": sprintf("%s.annotations[%s]", [_meta_path(ps), k])} if {
@@ -244,14 +273,10 @@ _meta_path(ps) := "metadata" if ps.path == "spec" else := sprintf("%s.metadata",
 
 _rorfs := k8s.param("readOnlyRootFilesystem", "warn")
 
+# Unset, null, false or anything but true.
 _rorfs_violations contains {"msg": sprintf("container %s: readOnlyRootFilesystem should be true", [c.name]), "field": _f(c, "securityContext.readOnlyRootFilesystem")} if {
 	some c in k8s.containers
-	_csc(c).readOnlyRootFilesystem != true
-}
-
-_rorfs_violations contains {"msg": sprintf("container %s: readOnlyRootFilesystem should be true", [c.name]), "field": _f(c, "securityContext.readOnlyRootFilesystem")} if {
-	some c in k8s.containers
-	not _csc(c).readOnlyRootFilesystem
+	object.get(_csc(c), "readOnlyRootFilesystem", null) != true
 }
 
 deny contains v if {

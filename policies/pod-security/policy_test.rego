@@ -141,9 +141,27 @@ test_selinux if {
 	count(d(with_csc({"seLinuxOptions": {"type": "container_t", "level": "s0:c1,c2"}}))) == 0
 }
 
+# Each check on the pod's and on a container's securityContext, with its field; empty and null values are unset.
+test_selinux_on_pod_and_container if {
+	pod := d(with_pod({"securityContext": object.union(good.securityContext, {"seLinuxOptions": {"type": "spc_t", "role": "sysadm_r"}})}))
+	fx.has(pod, "pod: seLinuxOptions.type spc_t is not allowed")
+	fx.has(pod, "pod: seLinuxOptions.role must not be set")
+	{"spec.securityContext.seLinuxOptions.type", "spec.securityContext.seLinuxOptions.role"} == fx.fields(pod)
+	container := d(with_csc({"seLinuxOptions": {"type": "unconfined_t", "user": "system_u"}}))
+	fx.has(container, "container app: seLinuxOptions.type unconfined_t is not allowed")
+	fx.has(container, "container app: seLinuxOptions.user must not be set")
+	{"spec.containers[0].securityContext.seLinuxOptions.type", "spec.containers[0].securityContext.seLinuxOptions.user"} == fx.fields(container)
+	count(d(with_csc({"seLinuxOptions": {"type": null, "user": "", "role": null}}))) == 0
+	count(d(with_csc({"seLinuxOptions": "spc_t"}))) == 0
+}
+
 test_apparmor if {
 	fx.has(d(with_csc({"appArmorProfile": {"type": "Unconfined"}})), "container app: appArmorProfile.type Unconfined is not allowed")
 	count(d(with_csc({"appArmorProfile": {"type": "Localhost", "localhostProfile": "p"}}))) == 0
+	pod := d(with_pod({"securityContext": object.union(good.securityContext, {"appArmorProfile": {"type": "Unconfined"}})}))
+	fx.has(pod, "pod: appArmorProfile.type Unconfined is not allowed")
+	{"spec.securityContext.appArmorProfile.type"} == fx.fields(pod)
+	count(d(with_pod({"securityContext": object.union(good.securityContext, {"appArmorProfile": {"type": "RuntimeDefault"}})}))) == 0
 }
 
 test_apparmor_annotations_on_template_metadata if {
@@ -167,6 +185,16 @@ test_probe_and_lifecycle_host if {
 	v := d(object.union(good, {"containers": [c]}))
 	fx.has(v, "container app: livenessProbe.httpGet.host must not be set")
 	fx.has(v, "container app: lifecycle.preStop.tcpSocket.host must not be set")
+	{"spec.containers[0].livenessProbe.httpGet.host", "spec.containers[0].lifecycle.preStop.tcpSocket.host"} == fx.fields(v)
+	unset := object.union(c0, {
+		"readinessProbe": {"httpGet": {"host": "", "path": "/", "port": 80}},
+		"startupProbe": {"tcpSocket": {"host": null, "port": 80}},
+		"lifecycle": {"postStart": "not an object", "preStop": {"httpGet": {"path": "/stop", "port": 80}}},
+	})
+	count(d(object.union(good, {"containers": [unset]}))) == 0
+	w := d(object.union(good, {"containers": [object.union(c0, {"startupProbe": {"tcpSocket": {"host": "db", "port": 5432}}, "lifecycle": {"postStart": {"httpGet": {"host": "x"}}}})]}))
+	fx.has(w, "container app: startupProbe.tcpSocket.host must not be set")
+	fx.has(w, "container app: lifecycle.postStart.httpGet.host must not be set")
 }
 
 # kubectl debug: an ephemeral container without a restricted securityContext.
