@@ -136,6 +136,12 @@ print(f"{s.get('requestsPerSec', 0):.0f} {ms(pct(0.50))} {ms(pct(0.99))} {ms(p.g
 EOF
 }
 
+# The server's CPU time (user + system) so far, in clock ticks (/proc/PID/stat fields 14 and 15).
+server_ticks() {
+	awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"
+}
+TICKS_PER_S=$(getconf CLK_TCK)
+
 declare -A RESULT
 EMPTY="$WORK/empty-policies"
 mkdir -p "$EMPTY"
@@ -149,7 +155,14 @@ for mode in library null; do
 	taskset -c "$LOAD_CPU" oha --no-tui -z 2s -q 100 -c "$CONNECTIONS" -m POST -T application/json \
 		-D "$REVIEW" --cacert "$WORK/ca.crt" "https://127.0.0.1:$PORT/validate" >/dev/null 2>&1 || true
 	for rate in "${RATES[@]}"; do
-		RESULT[$mode,$rate]=$(run_rate "$rate")
+		before=$(server_ticks)
+		result=$(run_rate "$rate")
+		after=$(server_ticks)
+		# Server CPU per answered review, in µs (the clock tick is 10 ms; a run answers thousands).
+		read -r _ _ _ _ ok _ <<<"$result"
+		cpu="-"
+		[ "${ok:-0}" -gt 0 ] 2>/dev/null && cpu=$(((after - before) * 1000000 / TICKS_PER_S / ok))
+		RESULT[$mode,$rate]="$result $cpu"
 		echo "  $mode @ $rate/s: ${RESULT[$mode,$rate]}" >&2
 	done
 	stop_server
@@ -159,13 +172,14 @@ echo
 echo "regate serve load test: POST /validate over TLS 1.3, HTTP/1.1 keep-alive, $CONNECTIONS connections, $DURATION per rate"
 echo "server on CPU $SERVER_CPU, oha on CPU $LOAD_CPU; 'library' = bundled policies, 'null' = no policies (same binary)"
 echo
-echo "p50/p99: steady state (requests started ${WARMUP}s or more into each run); p99all: the whole run"
+echo "p50/p99: steady state (requests started ${WARMUP}s or more into each run); p99all: the whole run;"
+echo "cpu: the server's CPU time (user + system) per answered review, in µs"
 echo
-printf "%8s | %-43s | %-43s\n" "rate/s" "library: reviews/s p50ms p99ms p99all (ok/err)" "null: reviews/s p50ms p99ms p99all (ok/err)"
-printf -- "---------+---------------------------------------------+--------------------------------------------\n"
+printf "%8s | %-50s | %-50s\n" "rate/s" "library: reviews/s p50ms p99ms p99all cpu (ok/err)" "null: reviews/s p50ms p99ms p99all cpu (ok/err)"
+printf -- "---------+----------------------------------------------------+---------------------------------------------------\n"
 for rate in "${RATES[@]}"; do
-	read -r lr lp50 lp99 lp99a lok lerr <<<"${RESULT[library,$rate]}"
-	read -r nr np50 np99 np99a nok nerr <<<"${RESULT[null,$rate]}"
-	printf "%8s | %8s %8s %8s %8s (%s/%s) | %8s %8s %8s %8s (%s/%s)\n" "$rate" \
-		"$lr" "$lp50" "$lp99" "$lp99a" "$lok" "$lerr" "$nr" "$np50" "$np99" "$np99a" "$nok" "$nerr"
+	read -r lr lp50 lp99 lp99a lok lerr lcpu <<<"${RESULT[library,$rate]}"
+	read -r nr np50 np99 np99a nok nerr ncpu <<<"${RESULT[null,$rate]}"
+	printf "%8s | %8s %8s %8s %8s %6s (%s/%s) | %8s %8s %8s %8s %6s (%s/%s)\n" "$rate" \
+		"$lr" "$lp50" "$lp99" "$lp99a" "$lcpu" "$lok" "$lerr" "$nr" "$np50" "$np99" "$np99a" "$ncpu" "$nok" "$nerr"
 done
