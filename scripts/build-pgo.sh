@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Profile-guided release build of regate: builds an instrumented binary, runs it over a workload made
 # only of what is in this repository, merges the profiles and builds the release binary with them. The
-# VM's dispatch and call paths are branchy; with the profile the server used ~20 % less CPU per review
-# (docs/benchmarks.md, "Sixth pass"). Not part of the test suite.
+# VM's dispatch and call paths are branchy; with the profile the server used a median 29 % less CPU per
+# review over 15 alternated pairs (docs/benchmarks.md, "Sixth pass" and "Seventh pass"). Containerfile
+# builds the image's binary with it. Not part of the test suite.
 #
 # Usage: scripts/build-pgo.sh [OUT]        (default OUT: target/pgo/regate)
 # CARGO_BUILD_TARGET (e.g. x86_64-unknown-linux-musl, as in Containerfile) builds for that target; the
