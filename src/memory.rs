@@ -7,8 +7,9 @@
 //! 12-17 % (docs/benchmarks.md, "Fifth pass"). mimalloc keeps freed pages until a later allocation
 //! purges them, and by default it asks for transparent huge pages, which a purge can only give back
 //! whole. So huge pages are off (the crate's `no_thp` feature, and [`configure_allocator`] for kernels
-//! that use them unasked), and [`release_freed_heap`] purges after each load. An idle
-//! `regate serve --dev` holds 26.6 MiB so (75 MiB with mimalloc's defaults; 19.1 MiB with glibc).
+//! that use them unasked), and [`release_freed_heap`] purges once after each bundle load, accepted or
+//! rejected. An idle `regate serve --dev` holds 26.6 MiB so (75 MiB with mimalloc's defaults; 19.1 MiB
+//! with glibc).
 
 /// The allocator of every regate binary (server, CLI, tests and benchmarks alike, so that measured
 /// figures are the shipped ones).

@@ -164,8 +164,6 @@ pub fn build_bundle(spec: &BundleSpec, test_threads: Option<usize>) -> Result<Bu
 
     // The server only evaluates this set: an interpreter template no policy uses is dropped.
     set.release_unused_template();
-    // Compiling and running the tests allocated and freed a lot; give it back.
-    crate::memory::release_freed_heap();
     Ok(Bundle {
         set: Arc::new(set),
         tests_passed,

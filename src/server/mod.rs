@@ -267,8 +267,6 @@ impl Shared {
         });
         let active = Active::build(bundle.clone(), snapshot.as_ref())?;
         self.publish(active);
-        // Binding allocated and freed again, and a replaced bundle may just have been dropped.
-        crate::memory::release_freed_heap();
         Ok(())
     }
 
@@ -437,7 +435,13 @@ pub async fn start(
     {
         let s = shared.clone();
         let bundle = Arc::new(bundle);
-        tokio::task::spawn_blocking(move || s.install_bundle(bundle)).await??;
+        tokio::task::spawn_blocking(move || {
+            let installed = s.install_bundle(bundle);
+            // Compiling, testing and binding allocated and freed a lot; give it back once.
+            crate::memory::release_freed_heap();
+            installed
+        })
+        .await??;
     }
 
     // Listeners.

@@ -49,13 +49,18 @@ pub async fn watch_policies(
         tracing::info!("policy bundle changed on disk; compiling and testing");
         let s = shared.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let bundle = engine::build_bundle(&s.options.bundle, Some(1))?;
-            let bundle = Arc::new(bundle);
-            s.install_bundle(bundle.clone())
-                .map_err(|e| engine::BundleError {
-                    lines: vec![format!("binding the bundle to cluster state: {e}")],
-                })?;
-            Ok::<_, engine::BundleError>(bundle)
+            let attempt = (|| {
+                let bundle = Arc::new(engine::build_bundle(&s.options.bundle, Some(1))?);
+                s.install_bundle(bundle.clone())
+                    .map_err(|e| engine::BundleError {
+                        lines: vec![format!("binding the bundle to cluster state: {e}")],
+                    })?;
+                Ok::<_, engine::BundleError>(bundle)
+            })();
+            // Whatever the outcome, compiling and testing allocated and freed a lot (and a replaced
+            // bundle may just have been dropped): give it back once.
+            crate::memory::release_freed_heap();
+            attempt
         })
         .await;
         match result {
