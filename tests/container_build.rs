@@ -4,17 +4,15 @@
 //! workload reads, and its Rust image must be new enough for every locked dependency, with Cargo.toml's
 //! `rust-version` naming the same release. The image build broke both ways before (7d456ea, 3d2b03f).
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+
+use common::{path, root};
 
 fn containerfile() -> String {
-    std::fs::read_to_string(repo().join("Containerfile")).expect("Containerfile is readable")
+    std::fs::read_to_string(path("Containerfile")).expect("Containerfile is readable")
 }
 
 /// The lines of the stage named `name` (from its `FROM … AS name` to the next `FROM`).
@@ -62,53 +60,6 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Runs a command to completion within `limit`, reading its output as it comes (cargo metadata
-/// writes about a megabyte: more than a pipe holds).
-fn run(mut command: Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cargo runs");
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for cargo") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{command:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    }
-}
-
 fn host_triple() -> String {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(rustc).arg("-vV").output().expect("rustc -vV");
@@ -121,12 +72,12 @@ fn host_triple() -> String {
 /// `cargo metadata` of the crate in `dir`, for the host platform (what the image builds on).
 fn metadata(dir: &Path) -> Result<serde_json::Value, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
+    let out = Command::new(cargo)
         .current_dir(dir)
         .args(["metadata", "--locked", "--format-version", "1"])
-        .args(["--filter-platform", &host_triple()]);
-    let out = run(command, Duration::from_secs(300));
+        .args(["--filter-platform", &host_triple()])
+        .output()
+        .expect("cargo runs");
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
@@ -158,7 +109,7 @@ fn the_builder_stage_copies_what_cargo_and_the_profile_workload_need() {
                 dest == "./" || (sources.len() == 1 && dest.trim_end_matches('/') == rel),
                 "COPY {source} {dest}: this test expects each source at its own path"
             );
-            copy_tree(&repo().join(rel), &work.path().join(rel));
+            copy_tree(&path(rel), &work.path().join(rel));
             copied.push(rel.to_string());
         }
     }
@@ -174,7 +125,7 @@ fn the_builder_stage_copies_what_cargo_and_the_profile_workload_need() {
     });
     // cargo metadata leaves out a declared target whose file is missing, where cargo build fails on it
     // (a `[[bench]]` without benches/): every target the build parses must still be there.
-    let full = metadata(&repo()).unwrap_or_else(|stderr| panic!("cargo metadata: {stderr}"));
+    let full = metadata(&root()).unwrap_or_else(|stderr| panic!("cargo metadata: {stderr}"));
     let have = built_targets(&copy);
     let missing: Vec<(String, String)> = built_targets(&full)
         .into_iter()
@@ -220,7 +171,7 @@ fn the_builder_rust_release_is_cargo_tomls_rust_version_and_builds_every_locked_
         .unwrap_or_else(|| panic!("BUILDER_IMAGE is not a Rust image: {image}"));
     let builder = release(tag);
 
-    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).expect("Cargo.toml");
+    let manifest = std::fs::read_to_string(path("Cargo.toml")).expect("Cargo.toml");
     let declared = manifest
         .lines()
         .find_map(|l| l.strip_prefix("rust-version = "))
@@ -231,7 +182,7 @@ fn the_builder_rust_release_is_cargo_tomls_rust_version_and_builds_every_locked_
         "BUILDER_IMAGE {image} and Cargo.toml's rust-version name different Rust releases"
     );
 
-    let meta = metadata(&repo()).unwrap_or_else(|stderr| panic!("cargo metadata: {stderr}"));
+    let meta = metadata(&root()).unwrap_or_else(|stderr| panic!("cargo metadata: {stderr}"));
     let packages = meta["packages"].as_array().expect("packages");
     assert!(
         packages.len() > 50,
