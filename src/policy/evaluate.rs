@@ -4,7 +4,6 @@
 //! deadline checked between policies); errors, timeouts, panics and malformed rule values all become
 //! results enforced per `onError`, never a silent allow.
 
-use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use regorus::rvm::vm::RegoVM;
 use regorus::utils::limits::ExecutionTimerConfig;
+use regorus::value::Object;
 use regorus::{Engine, Value};
 use serde_json::Value as Json;
 
@@ -487,11 +487,13 @@ pub fn to_value(json: &Json) -> Value {
         }
         Json::String(s) => Value::from(s.as_str()),
         Json::Array(items) => Value::from(items.iter().map(to_value).collect::<Vec<Value>>()),
-        Json::Object(map) => Value::from(
+        // serde_json's map iterates in key order, so the entries go straight into the object's
+        // compact storage (no B-tree built and then flattened).
+        Json::Object(map) => Value::from(Object::from_entries(
             map.iter()
                 .map(|(k, v)| (Value::from(k.as_str()), to_value(v)))
-                .collect::<BTreeMap<Value, Value>>(),
-        ),
+                .collect(),
+        )),
     }
 }
 
@@ -588,6 +590,54 @@ mod tests {
             "userInfo": {"username": "alice"},
             "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}},
         })
+    }
+
+    /// `to_value` builds objects straight from serde_json's ordered map; the result must be the value
+    /// regorus's own JSON reader makes, key lookups included.
+    #[rstest]
+    #[case::nested(r#"{"b": {"y": [1, 2.5, "s"], "x": null}, "a": true, "c": {}}"#)]
+    #[case::byte_order_keys(r#"{"Z": 1, "a": 2, "_": 3, "ä": 4, "10": 5, "9": 6, "": 7}"#)]
+    #[case::numbers(r#"{"max": 18446744073709551615, "min": -9223372036854775808, "f": 1e300}"#)]
+    #[case::array_of_objects(r#"[{"k": "v"}, {}, [], {"n": {"m": "deep"}}]"#)]
+    #[case::scalar(r#""just a string""#)]
+    fn to_value_matches_regorus_json_reading(#[case] text: &str) {
+        let json: Json = serde_json::from_str(text).expect("test JSON");
+        let ours = to_value(&json);
+        let theirs = Value::from_json_str(text).expect("regorus reads the JSON");
+        assert_eq!(ours, theirs);
+        assert_eq!(to_json(ours.clone()), json, "round trip");
+        if let (Json::Object(map), Ok(object)) = (&json, ours.as_object()) {
+            for (key, value) in map {
+                assert_eq!(
+                    object.get(&Value::from(key.as_str())),
+                    Some(&to_value(value))
+                );
+            }
+            assert_eq!(object.get(&Value::from("absent")), None);
+        }
+    }
+
+    /// Entries given out of order, or with a key twice, are sorted, and the last value of a repeated key
+    /// is kept, as inserting them one by one keeps it.
+    #[test]
+    fn objects_from_unsorted_entries_keep_the_last_value_of_a_key() {
+        let entries = vec![
+            (Value::from("b"), Value::from(1_i64)),
+            (Value::from("a"), Value::from(2_i64)),
+            (Value::from("b"), Value::from(3_i64)),
+            (Value::from("c"), Value::from(4_i64)),
+            (Value::from("a"), Value::from(5_i64)),
+        ];
+        let mut inserted = Object::new();
+        for (k, v) in entries.clone() {
+            inserted.insert(k, v);
+        }
+        let built = Object::from_entries(entries);
+        assert_eq!(built.len(), 3);
+        assert_eq!(built.get(&Value::from("a")), Some(&Value::from(5_i64)));
+        assert_eq!(built.get(&Value::from("b")), Some(&Value::from(3_i64)));
+        assert_eq!(Value::from(built), Value::from(inserted));
+        assert_eq!(Object::from_entries(Vec::new()).len(), 0);
     }
 
     fn messages(decision: &Decision) -> Vec<String> {

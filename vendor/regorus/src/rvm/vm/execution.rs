@@ -197,6 +197,12 @@ impl RegoVM {
 
     pub(super) fn jump_to(&mut self, target: u32) -> Result<Value> {
         let program = self.program.clone();
+        self.jump_to_in(&program, target)
+    }
+
+    /// [`Self::jump_to`] with the program the caller already holds a handle on (regate patch 14: a
+    /// rule call runs each of its bodies without taking another handle).
+    pub(super) fn jump_to_in(&mut self, program: &Program, target: u32) -> Result<Value> {
         let target = self.convert_pc(target, "jump target")?;
         self.pc = target;
         // regate patch: the instruction is fetched once per step (`get` both bounds the loop and
@@ -220,7 +226,7 @@ impl RegoVM {
             self.execution_timer_tick(1)?;
             self.executed_instructions = self.executed_instructions.saturating_add(1);
 
-            match self.execute_instruction(&program, instruction)? {
+            match self.execute_instruction(program, instruction)? {
                 InstructionOutcome::Continue => {
                     self.pc = self.pc.saturating_add(1);
                 }

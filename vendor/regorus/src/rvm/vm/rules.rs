@@ -2,7 +2,7 @@
 // Licensed under the MIT License.
 
 use crate::rvm::instructions::FunctionCallParams;
-use crate::rvm::program::{RuleInfo, RuleType};
+use crate::rvm::program::{Program, RuleInfo, RuleType};
 use crate::value::Value;
 use alloc::format;
 use alloc::sync::Arc;
@@ -53,6 +53,7 @@ impl RegoVM {
 
     pub(super) fn execute_rule_definitions_common(
         &mut self,
+        program: &Program,
         rule_definitions: &[Vec<u32>],
         rule_info: &RuleInfo,
         function_call_params: Option<&FunctionCallParams>,
@@ -111,7 +112,7 @@ impl RegoVM {
                 if let Some(destructuring_entry_point) =
                     rule_info.destructuring_blocks.get(def_idx).and_then(|x| *x)
                 {
-                    match self.jump_to(destructuring_entry_point) {
+                    match self.jump_to_in(program, destructuring_entry_point) {
                         Ok(_result) => {}
                         Err(e) if Self::is_fatal_vm_error(&e) => {
                             self.restore_rule_state(
@@ -126,7 +127,7 @@ impl RegoVM {
                     }
                 }
 
-                match self.jump_to(*body_entry_point) {
+                match self.jump_to_in(program, *body_entry_point) {
                     Ok(_) => {
                         if matches!(rule_info.rule_type, RuleType::Complete) || is_function_call {
                             let current_result = self.get_register(result_reg)?.clone();
@@ -223,6 +224,15 @@ impl RegoVM {
             });
         }
 
+        // regate patch 14: a computed rule is answered from the cache before the program handle is
+        // taken (only rules that are not functions are ever marked computed, by `store_rule_value`
+        // or as retained or seeded values of such rules).
+        if let Some((true, cached_result)) = self.rule_cache.get(rule_idx) {
+            let value = cached_result.clone();
+            self.set_register(dest, value)?;
+            return Ok(());
+        }
+
         // Borrow the rule's description through a handle on the program instead of cloning it
         // (a RuleInfo owns several vectors: cloning it on every call dominated allocation).
         let program = Arc::clone(&self.program);
@@ -236,22 +246,6 @@ impl RegoVM {
             })?;
 
         let is_function_rule = rule_info.function_info.is_some();
-
-        if !is_function_rule {
-            let (ref computed, ref cached_result) =
-                *self
-                    .rule_cache
-                    .get(rule_idx)
-                    .ok_or_else(|| VmError::RuleIndexOutOfBounds {
-                        index: rule_index,
-                        pc: self.pc,
-                        available: self.rule_cache.len(),
-                    })?;
-            if *computed {
-                self.set_register(dest, cached_result.clone())?;
-                return Ok(());
-            }
-        }
 
         // regate patches 11 and 12: a function called with the same arguments before.
         let mut memo_miss = None;
@@ -300,7 +294,12 @@ impl RegoVM {
         });
 
         let (final_result, rule_failed_due_to_inconsistency) = self
-            .execute_rule_definitions_common(rule_definitions, rule_info, function_call_params)?;
+            .execute_rule_definitions_common(
+                &program,
+                rule_definitions,
+                rule_info,
+                function_call_params,
+            )?;
 
         self.set_register(dest, Value::Undefined)?;
 

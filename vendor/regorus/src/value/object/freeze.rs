@@ -17,6 +17,30 @@ impl Object {
         self
     }
 
+    /// An object from key-value pairs, built straight into the compact storage when the keys come
+    /// strictly sorted (a JSON document read into a sorted map), else sorted with the last value of a
+    /// repeated key kept, as inserting them one by one would keep it. (regate patch.)
+    pub fn from_entries(mut entries: Vec<(Value, Value)>) -> Self {
+        if entries.is_empty() {
+            return Self { repr: Repr::Empty };
+        }
+        if !entries.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            // Stable sort: among equal keys the last one given ends up last; keep that one.
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut kept: Vec<(Value, Value)> = Vec::with_capacity(entries.len());
+            for entry in entries {
+                match kept.last_mut() {
+                    Some(last) if last.0 == entry.0 => *last = entry,
+                    _ => kept.push(entry),
+                }
+            }
+            entries = kept;
+        }
+        Self {
+            repr: Repr::Frozen(entries.into_boxed_slice()),
+        }
+    }
+
     /// Wrap into a `Value::Object`.
     #[inline]
     pub fn into_value(self) -> Value {
