@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo run --release --example policy_timing` (and `INTERP=1 cargo run ...`); `POLICY=<id>` times
 //! one policy only (`POLICY=all` the whole set only) and `N=<count>` sets the number of reviews (for profilers); `POLICIES=<dir>` layers a bundle
-//! directory over the embedded one (probe policies); `REVIEW=<file>` times another review.
+//! directory over the embedded one (probe policies); `REVIEW=<file>` times another review;
+//! `EXCEPT=<id>` times the whole set without that policy (its marginal cost is the difference to `all`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,14 +44,22 @@ fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let all = "(all policies)".to_string();
+    let except = std::env::var("EXCEPT").ok();
     let runs: Vec<&String> = ids
         .iter()
         .filter(|id| only.as_deref().is_none_or(|o| o == id.as_str()))
         .chain(only.as_deref().is_none_or(|o| o == "all").then_some(&all))
         .collect();
     for keep in runs {
-        let mut cfg = format!("policies:\n  {}: {{enabled: true}}\n", ids[0]);
-        for p in ids.iter().filter(|p| *p != keep && keep != &all) {
+        let mut cfg = match &except {
+            Some(_) => "policies:\n".to_string(),
+            None => format!("policies:\n  {}: {{enabled: true}}\n", ids[0]),
+        };
+        let off = |p: &&String| match &except {
+            Some(e) => *p == e,
+            None => *p != keep && keep != &all,
+        };
+        for p in ids.iter().filter(off) {
             cfg.push_str(&format!("  {p}: {{enabled: false}}\n"));
         }
         std::fs::write(&config, cfg)?;
