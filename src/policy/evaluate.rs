@@ -382,14 +382,13 @@ impl Evaluator {
             limit: budget,
             check_interval: NonZeroU32::new(TIMER_CHECK_INTERVAL).unwrap_or(NonZeroU32::MIN),
         };
-        let mut input = Value::new_object();
-        if let Ok(map) = input.as_object_mut() {
-            map.insert(Value::from("review"), review.get().clone());
-            map.insert(Value::from("parameters"), policy.parameters_value.clone());
-            if let Some(images) = &review.images {
-                map.insert(Value::from("images"), images.clone());
-            }
+        let mut entries = Vec::with_capacity(3);
+        if let Some(images) = &review.images {
+            entries.push((Value::from("images"), images.clone()));
         }
+        entries.push((Value::from("parameters"), policy.parameters_value.clone()));
+        entries.push((Value::from("review"), review.get().clone()));
+        let input = Value::from(Object::from_entries(entries));
         let started = Instant::now();
         let result = match &policy.backend {
             Backend::Rvm => {

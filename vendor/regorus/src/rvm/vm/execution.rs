@@ -112,11 +112,18 @@ impl RegoVM {
         let mut retained = core::mem::take(&mut self.retained_rule_values);
         retained.clear();
         if let Some(retain) = retain {
+            // regate patch 14: the values are moved out (the reset that follows would drop them) and
+            // their slots marked uncomputed, so a failure before they are put back only costs
+            // recomputing them.
             for &index in &self.computed_rules {
-                if let (Some((true, value)), Some(true)) =
-                    (self.rule_cache.get(index), retain.get(index).copied())
-                {
-                    retained.push((index, value.clone()));
+                if retain.get(index).copied() != Some(true) {
+                    continue;
+                }
+                if let Some(slot) = self.rule_cache.get_mut(index) {
+                    if slot.0 {
+                        let (_, value) = core::mem::replace(slot, (false, Value::Undefined));
+                        retained.push((index, value));
+                    }
                 }
             }
         }
