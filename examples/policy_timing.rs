@@ -43,8 +43,17 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let all = "(all policies)".to_string();
     let except = std::env::var("EXCEPT").ok();
+    let all = match &except {
+        Some(e) => format!("(all but {e})"),
+        None => "(all policies)".to_string(),
+    };
+    // With EXCEPT, only the whole set (less that policy) is timed.
+    let only = if except.is_some() {
+        Some("all".to_string())
+    } else {
+        only
+    };
     let runs: Vec<&String> = ids
         .iter()
         .filter(|id| only.as_deref().is_none_or(|o| o == id.as_str()))

@@ -6,8 +6,8 @@
 //! were glibc `malloc`/`free`); mimalloc's thread-local free lists cut the server's CPU per review by
 //! 12-17 % (docs/benchmarks.md, "Fifth pass"). mimalloc keeps freed pages until a later allocation
 //! purges them, and by default it asks for transparent huge pages, which a purge can only give back
-//! whole. So huge pages are off (`libmimalloc-sys`'s `no_thp` feature, and [`configure_allocator`] for kernels
-//! that use them unasked), and [`release_freed_heap`] purges once after each bundle load, accepted or
+//! whole. So huge pages are off (`libmimalloc-sys`'s `no_thp` feature, and [`configure_allocator`] for
+//! kernels that use them unasked), and [`release_freed_heap`] purges once after each bundle load, accepted or
 //! rejected. An idle `regate serve --dev` holds 26.6 MiB so (75 MiB with mimalloc's defaults; 19.1 MiB
 //! with glibc).
 
@@ -34,8 +34,8 @@ const WORD_ALIGN: usize = std::mem::size_of::<usize>();
 /// plain one, but when the size class's free list is empty (the usual way a page is refilled) it falls
 /// back to a generic path that serves any size that is not a power of two from the next size class up
 /// with `alignment - 1` bytes added: a 24-byte value took a 32-byte block, and a 40-byte one a 48-byte
-/// block. Nearly every Rust allocation is aligned to a word or less, which `mi_malloc` always gives.
-/// Allocation, as std's `System` allocator does with `malloc`.
+/// block. Nearly every Rust allocation needs a word's alignment or less, which `mi_malloc` always gives,
+/// so those go to the plain functions, as std's `System` allocator sends them to `malloc`.
 pub struct Mimalloc;
 
 // SAFETY: each call forwards to the mimalloc function for the same job; `mi_malloc`, `mi_zalloc` and

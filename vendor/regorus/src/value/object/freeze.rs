@@ -25,16 +25,16 @@ impl Object {
             return Self { repr: Repr::Empty };
         }
         if !entries.windows(2).all(|pair| pair[0].0 < pair[1].0) {
-            // Stable sort: among equal keys the last one given ends up last; keep that one.
+            // Stable sort: among equal keys the last one given ends up last. `dedup_by` keeps the
+            // first of a run, so the later entry's value is swapped into it before it is removed.
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut kept: Vec<(Value, Value)> = Vec::with_capacity(entries.len());
-            for entry in entries {
-                match kept.last_mut() {
-                    Some(last) if last.0 == entry.0 => *last = entry,
-                    _ => kept.push(entry),
+            entries.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    core::mem::swap(later, kept);
                 }
-            }
-            entries = kept;
+                same
+            });
         }
         Self {
             repr: Repr::Frozen(entries.into_boxed_slice()),
