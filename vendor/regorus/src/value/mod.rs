@@ -39,6 +39,7 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 #[cfg(all(feature = "allocator-memory-limits", not(miri)))]
 use core::cell::Cell;
+use core::cmp::Ordering;
 use core::fmt;
 #[cfg(all(feature = "allocator-memory-limits", not(miri)))]
 use core::marker::PhantomData;
@@ -64,7 +65,7 @@ use crate::*;
 ///    - [`Value::Number`] has at least 100 digits of precision for computations.
 ///
 /// Value can be efficiently cloned due to the use of reference counting.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     /// JSON null.
     Null,
@@ -1742,6 +1743,90 @@ impl Value {
                 Ok(())
             }
             _ => bail!("error: could not merge value"),
+        }
+    }
+}
+
+/// The order `#[derive(Ord)]` gave (variants in declaration order, then their contents), with two
+/// shortcuts: strings, nearly every object key, are compared byte by byte inline (a key lookup's binary
+/// search decides on the first bytes; the derived order called `memcmp` for each step), and collections
+/// that share their allocation are equal without a walk.
+impl Ord for Value {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Value::String(a), Value::String(b)) => cmp_str_bytes(a.as_bytes(), b.as_bytes()),
+            _ => self.cmp_other(other),
+        }
+    }
+}
+
+impl PartialOrd for Value {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Lexicographic byte order, as `<[u8]>::cmp`: short strings byte by byte, longer ones through it.
+#[inline]
+fn cmp_str_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    const INLINE: usize = 16;
+    let n = a.len().min(b.len());
+    if n > INLINE {
+        return a.cmp(b);
+    }
+    for (x, y) in a.iter().zip(b.iter()) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+impl Value {
+    /// Declaration order of the variants (the derived order compares these first).
+    const fn variant_rank(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Number(_) => 2,
+            Value::String(_) => 3,
+            Value::Array(_) => 4,
+            Value::Set(_) => 5,
+            Value::Object(_) => 6,
+            Value::Undefined => 7,
+        }
+    }
+
+    #[inline(never)]
+    fn cmp_other(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+            (Value::Number(a), Value::Number(b)) => a.cmp(b),
+            (Value::String(a), Value::String(b)) => cmp_str_bytes(a.as_bytes(), b.as_bytes()),
+            (Value::Array(a), Value::Array(b)) => {
+                if Rc::ptr_eq(a, b) {
+                    Ordering::Equal
+                } else {
+                    a.cmp(b)
+                }
+            }
+            (Value::Set(a), Value::Set(b)) => {
+                if Rc::ptr_eq(a, b) {
+                    Ordering::Equal
+                } else {
+                    a.cmp(b)
+                }
+            }
+            (Value::Object(a), Value::Object(b)) => {
+                if Rc::ptr_eq(a, b) {
+                    Ordering::Equal
+                } else {
+                    a.cmp(b)
+                }
+            }
+            _ => self.variant_rank().cmp(&other.variant_rank()),
         }
     }
 }

@@ -62,6 +62,9 @@ pub(super) enum Repr {
     BTree(BTreeMap<Value, Value>),
 }
 
+/// Frozen objects with at most this many entries are searched for a string key by a scan.
+const LINEAR_LOOKUP_MAX: usize = 16;
+
 impl Default for Repr {
     #[inline]
     fn default() -> Self {
@@ -93,6 +96,21 @@ impl Object {
     pub fn get(&self, key: &Value) -> Option<&Value> {
         match &self.repr {
             Repr::Empty => None,
+            Repr::Frozen(v) if v.len() <= LINEAR_LOOKUP_MAX => {
+                // A string key (nearly every lookup) in a small object: a scan that compares lengths
+                // first decides most entries in a few instructions, where each step of a binary search
+                // orders two strings.
+                if let Value::String(wanted) = key {
+                    let wanted = wanted.as_bytes();
+                    return v.iter().find_map(|(k, value)| match k {
+                        Value::String(s) if s.as_bytes() == wanted => Some(value),
+                        _ => None,
+                    });
+                }
+                v.binary_search_by(|(k, _)| k.cmp(key))
+                    .ok()
+                    .map(|i| &v[i].1)
+            }
             Repr::Frozen(v) => match v.binary_search_by(|(k, _)| k.cmp(key)) {
                 Ok(i) => Some(&v[i].1),
                 Err(_) => None,

@@ -1,0 +1,239 @@
+//! The hot paths the vendored regorus's patch 15 changed (vendor/regorus/README.md), on their own: the
+//! order of values, which now compares strings inline and shared collections by pointer, must stay the
+//! order `#[derive(Ord)]` gave (object lookups, sets and sorting all depend on it); small objects, now
+//! searched by a scan for string keys, must find what a binary search finds; and chained references
+//! (`input.a.b[k].c`), now walked by reference, must find what the interpreter finds, including when a
+//! step is missing.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::vm::RegoVM;
+use regorus::{Engine, Value};
+use rstest::rstest;
+
+fn json(text: &str) -> Value {
+    Value::from_json_str(text).expect("JSON value")
+}
+
+/// Values in the derived order: variants in declaration order (null, booleans, numbers, strings,
+/// arrays, sets, objects, undefined), then their contents.
+fn ascending() -> Vec<Value> {
+    let mut set_one = Value::new_set();
+    set_one
+        .as_set_mut()
+        .expect("set")
+        .insert(Value::from(1_i64));
+    let long = "k".repeat(16);
+    vec![
+        Value::Null,
+        Value::Bool(false),
+        Value::Bool(true),
+        Value::from(-1_i64),
+        Value::from(0_i64),
+        json("1.5"),
+        Value::from(2_i64),
+        Value::from(""),
+        Value::from("A"),
+        Value::from("a"),
+        Value::from("ab"),
+        Value::from("abc"),
+        Value::from("b"),
+        Value::from(format!("{long}a").as_str()),
+        Value::from(format!("{long}b").as_str()),
+        Value::from(format!("{long}ba").as_str()),
+        Value::from("z"),
+        Value::from("é"),
+        json("[]"),
+        json("[1]"),
+        json("[1, 2]"),
+        json("[2]"),
+        json(r#"["a"]"#),
+        Value::new_set(),
+        set_one,
+        json("{}"),
+        json(r#"{"a": 1}"#),
+        json(r#"{"a": 2}"#),
+        json(r#"{"b": 0}"#),
+        Value::Undefined,
+    ]
+}
+
+#[test]
+fn values_keep_the_derived_order() {
+    let values = ascending();
+    for (i, a) in values.iter().enumerate() {
+        for (j, b) in values.iter().enumerate() {
+            assert_eq!(a.cmp(b), i.cmp(&j), "{a:?} against {b:?}");
+            assert_eq!(a.partial_cmp(b), Some(i.cmp(&j)));
+            assert_eq!(a == b, i == j, "{a:?} == {b:?}");
+        }
+    }
+    let mut shuffled: Vec<Value> = values.iter().rev().cloned().collect();
+    shuffled.sort();
+    assert_eq!(shuffled, values);
+}
+
+/// Strings order as their bytes do, on both sides of the inline comparison's 16 bytes.
+#[rstest]
+#[case::equal("metadata", "metadata")]
+#[case::first_byte("kind", "spec")]
+#[case::prefix("name", "namespace")]
+#[case::empty("", "a")]
+#[case::upper_before_lower("Z", "a")]
+#[case::multibyte("é", "e")]
+#[case::sixteen_equal_bytes("securityContexts", "securityContextt")]
+#[case::seventeen_bytes("allowPrivilegeEscalation", "allowPrivilegeEscalatioN")]
+#[case::long_prefix("readOnlyRootFilesystem", "readOnlyRootFilesystemX")]
+#[case::long_equal("ephemeralContainers", "ephemeralContainers")]
+fn strings_order_as_their_bytes(#[case] a: &str, #[case] b: &str) {
+    let expected = a.as_bytes().cmp(b.as_bytes());
+    assert_eq!(Value::from(a).cmp(&Value::from(b)), expected);
+    assert_eq!(Value::from(b).cmp(&Value::from(a)), expected.reverse());
+}
+
+/// A collection is equal to itself through a shared allocation and to an equal copy alike.
+#[rstest]
+#[case::array("[1, {\"a\": [2]}]")]
+#[case::object("{\"a\": {\"b\": [1, 2]}, \"c\": null}")]
+fn shared_and_copied_collections_compare_equal(#[case] text: &str) {
+    let value = json(text);
+    let shared = value.clone();
+    let copy = json(text);
+    assert_eq!(value.cmp(&shared), Ordering::Equal);
+    assert_eq!(value.cmp(&copy), Ordering::Equal);
+    let bigger = json(&format!("[{text}, 0]"));
+    assert_eq!(json(&format!("[{text}]")).cmp(&bigger), Ordering::Less);
+}
+
+const CHAINS: &str = r#"
+package chains
+
+result := input.review.object.spec.containers[0].name if input.case == "object_path"
+
+result := input.review.object.spec.containers[input.i].image if input.case == "register_key"
+
+result := input.review.object.spec.missing.deeper if input.case == "missing_midway"
+
+result := "absent" if {
+	input.case == "negated_missing"
+	not input.review.object.metadata.labels.team
+}
+
+result := input.review.object.metadata.labels["regate.dev/tenant"] if input.case == "dotted_key"
+
+result := data.tables.limits[input.kind].cpu if input.case == "data_path"
+
+result := input.review.object.spec.containers[5].name if input.case == "index_past_the_end"
+
+result := input.review.object.spec.containers.name if input.case == "string_key_on_array"
+"#;
+
+const INPUT: &str = r#"{"review": {"object": {
+    "metadata": {"labels": {"app": "web", "regate.dev/tenant": "shop"}},
+    "spec": {"containers": [{"name": "app", "image": "a:1"}, {"name": "side", "image": "b:2"}]}
+}}}"#;
+
+/// What `data.chains.result` is for `case`, from the VM and from the interpreter.
+fn both(case: &str) -> (Value, Value) {
+    let data = json(r#"{"tables": {"limits": {"Pod": {"cpu": "2"}}}}"#);
+    let mut input = json(INPUT);
+    let fields = input.as_object_mut().expect("object");
+    fields.insert(Value::from("case"), Value::from(case));
+    fields.insert(Value::from("i"), Value::from(1_i64));
+    fields.insert(Value::from("kind"), Value::from("Pod"));
+
+    let mut engine = Engine::new();
+    engine
+        .add_policy("chains.rego".into(), CHAINS.into())
+        .expect("policy parses");
+    engine.add_data(data.clone()).expect("data");
+    let compiled = engine
+        .compile_with_entrypoint(&"data.chains.result".into())
+        .expect("compiles");
+    let program =
+        Compiler::compile_from_policy(&compiled, &["data.chains.result"]).expect("VM program");
+    let mut vm = RegoVM::new_with_policy(compiled);
+    vm.load_program(Arc::clone(&program));
+    vm.set_data(data).expect("data");
+    vm.set_input(input.clone());
+    let from_vm = vm
+        .execute_entry_point_by_name("data.chains.result")
+        .expect("VM evaluates");
+
+    engine.set_input(input);
+    let from_interpreter = engine
+        .eval_rule("data.chains.result".into())
+        .expect("interpreter evaluates");
+    (from_vm, from_interpreter)
+}
+
+#[rstest]
+#[case::object_path("object_path", Value::from("app"))]
+#[case::register_key("register_key", Value::from("b:2"))]
+#[case::missing_midway("missing_midway", Value::Undefined)]
+#[case::negated_missing("negated_missing", Value::from("absent"))]
+#[case::dotted_key("dotted_key", Value::from("shop"))]
+#[case::data_path("data_path", Value::from("2"))]
+#[case::index_past_the_end("index_past_the_end", Value::Undefined)]
+#[case::string_key_on_array("string_key_on_array", Value::Undefined)]
+fn chained_references_find_what_the_interpreter_finds(#[case] case: &str, #[case] expected: Value) {
+    let (from_vm, from_interpreter) = both(case);
+    assert_eq!(from_vm, expected, "VM");
+    assert_eq!(from_interpreter, expected, "interpreter");
+}
+
+/// An object with `n` string keys `k0`..`k{n-1}` (and, when `odd_keys`, a number and a boolean key),
+/// each mapped to its own name.
+fn object_with(n: usize, odd_keys: bool) -> Value {
+    let mut object = Value::new_object();
+    let fields = object.as_object_mut().expect("object");
+    for i in 0..n {
+        fields.insert(
+            Value::from(format!("k{i}").as_str()),
+            Value::from(format!("k{i}").as_str()),
+        );
+    }
+    if odd_keys {
+        fields.insert(Value::from(7_i64), Value::from("seven"));
+        fields.insert(Value::Bool(true), Value::from("yes"));
+    }
+    object
+}
+
+/// Lookups in objects on both sides of the scan's 16 entries, with string keys present and absent and
+/// keys of other types, agree with a lookup in a B-tree of the same entries.
+#[rstest]
+fn object_lookups_find_every_key(
+    #[values(0, 1, 2, 15, 16, 17, 40)] n: usize,
+    #[values(false, true)] odd_keys: bool,
+) {
+    let built = object_with(n, odd_keys);
+    // The same entries read from JSON are held in regorus's frozen (sorted slice) storage.
+    let frozen = json(&built.to_json_str().unwrap_or_else(|_| "{}".to_string()));
+    let reference: std::collections::BTreeMap<Value, Value> = built
+        .as_object()
+        .expect("object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut keys: Vec<Value> = (0..n + 2)
+        .map(|i| Value::from(format!("k{i}").as_str()))
+        .collect();
+    keys.extend([
+        Value::from("k"),
+        Value::from(""),
+        Value::from(7_i64),
+        Value::Bool(true),
+        Value::Null,
+    ]);
+    for key in &keys {
+        let expected = reference.get(key).cloned().unwrap_or(Value::Undefined);
+        assert_eq!(built[key], expected, "{key:?} in the built object");
+        if !odd_keys {
+            // JSON objects have string keys only.
+            assert_eq!(frozen[key], expected, "{key:?} in the frozen object");
+        }
+    }
+}
