@@ -1,26 +1,25 @@
 //! The few request facts the engine itself reads (for match/exclude, decision logs and reports), pulled
 //! from the raw request without altering it.
 
-use std::collections::BTreeMap;
+use serde_json::{Map, Value as Json};
 
-use serde_json::Value as Json;
-
-/// Facts about one AdmissionRequest. Missing fields become empty strings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestFacts {
-    pub uid: String,
-    pub operation: String,
-    pub group: String,
-    pub version: String,
-    pub kind: String,
-    pub resource: String,
-    pub sub_resource: String,
-    pub namespace: String,
-    pub name: String,
-    pub username: String,
+/// Facts about one AdmissionRequest, borrowed from it (nothing is copied: the server reads them for
+/// every request, often twice). Missing fields become empty strings.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RequestFacts<'a> {
+    pub uid: &'a str,
+    pub operation: &'a str,
+    pub group: &'a str,
+    pub version: &'a str,
+    pub kind: &'a str,
+    pub resource: &'a str,
+    pub sub_resource: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub username: &'a str,
     pub dry_run: bool,
     /// Labels of the object (of the old object for DELETE, or when there is no object).
-    pub labels: BTreeMap<String, String>,
+    labels: Option<&'a Map<String, Json>>,
 }
 
 fn str_at<'a>(value: &'a Json, path: &[&str]) -> &'a str {
@@ -34,9 +33,9 @@ fn str_at<'a>(value: &'a Json, path: &[&str]) -> &'a str {
     cur.as_str().unwrap_or("")
 }
 
-impl RequestFacts {
+impl<'a> RequestFacts<'a> {
     /// Reads the facts from a raw AdmissionRequest.
-    pub fn from_request(request: &Json) -> RequestFacts {
+    pub fn from_request(request: &'a Json) -> RequestFacts<'a> {
         let object = request.get("object").filter(|o| o.is_object());
         let old = request.get("oldObject").filter(|o| o.is_object());
         let subject = match str_at(request, &["operation"]) {
@@ -45,30 +44,24 @@ impl RequestFacts {
         };
         let labels = subject
             .and_then(|o| o.pointer("/metadata/labels"))
-            .and_then(Json::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut name = str_at(request, &["name"]).to_string();
+            .and_then(Json::as_object);
+        let mut name = str_at(request, &["name"]);
         if name.is_empty() {
             if let Some(o) = subject {
-                name = str_at(o, &["metadata", "name"]).to_string();
+                name = str_at(o, &["metadata", "name"]);
             }
         }
         RequestFacts {
-            uid: str_at(request, &["uid"]).to_string(),
-            operation: str_at(request, &["operation"]).to_string(),
-            group: str_at(request, &["kind", "group"]).to_string(),
-            version: str_at(request, &["kind", "version"]).to_string(),
-            kind: str_at(request, &["kind", "kind"]).to_string(),
-            resource: str_at(request, &["resource", "resource"]).to_string(),
-            sub_resource: str_at(request, &["subResource"]).to_string(),
-            namespace: str_at(request, &["namespace"]).to_string(),
+            uid: str_at(request, &["uid"]),
+            operation: str_at(request, &["operation"]),
+            group: str_at(request, &["kind", "group"]),
+            version: str_at(request, &["kind", "version"]),
+            kind: str_at(request, &["kind", "kind"]),
+            resource: str_at(request, &["resource", "resource"]),
+            sub_resource: str_at(request, &["subResource"]),
+            namespace: str_at(request, &["namespace"]),
             name,
-            username: str_at(request, &["userInfo", "username"]).to_string(),
+            username: str_at(request, &["userInfo", "username"]),
             dry_run: request
                 .get("dryRun")
                 .and_then(Json::as_bool)
@@ -77,13 +70,18 @@ impl RequestFacts {
         }
     }
 
+    /// The object's label `key`, when it is set to a string (other values count as unset).
+    pub fn label(&self, key: &str) -> Option<&'a str> {
+        self.labels?.get(key)?.as_str()
+    }
+
     /// The namespace used for namespace matching: the request's namespace, or for a `Namespace` object its
     /// own name. `None` for other cluster-scoped objects.
-    pub fn effective_namespace(&self) -> Option<&str> {
+    pub fn effective_namespace(&self) -> Option<&'a str> {
         if !self.namespace.is_empty() {
-            Some(&self.namespace)
+            Some(self.namespace)
         } else if self.kind == "Namespace" && self.group.is_empty() && !self.name.is_empty() {
-            Some(&self.name)
+            Some(self.name)
         } else {
             None
         }
@@ -97,15 +95,22 @@ mod tests {
 
     #[test]
     fn name_falls_back_to_object_metadata_and_delete_reads_old_object() {
-        let facts = RequestFacts::from_request(&json!({
+        let request = json!({
             "uid": "u", "operation": "DELETE", "namespace": "shop",
             "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
             "object": null,
             "oldObject": {"metadata": {"name": "web", "labels": {"a": "b", "n": 1}}}
-        }));
+        });
+        let facts = RequestFacts::from_request(&request);
         assert_eq!(facts.name, "web");
         assert_eq!(facts.group, "apps");
-        assert_eq!(facts.labels.len(), 1);
+        assert_eq!(facts.label("a"), Some("b"));
+        assert_eq!(
+            facts.label("n"),
+            None,
+            "a label that is not a string counts as unset"
+        );
+        assert_eq!(facts.label("absent"), None);
         assert_eq!(facts.effective_namespace(), Some("shop"));
     }
 }

@@ -245,7 +245,7 @@ impl Evaluator {
         let Some(object) = request.get("object").filter(|o| o.is_object()) else {
             return (decision, None);
         };
-        if !matches!(facts.operation.as_str(), "CREATE" | "UPDATE") {
+        if !matches!(facts.operation, "CREATE" | "UPDATE") {
             return (decision, None);
         }
         let mut ops = Vec::new();

@@ -134,7 +134,7 @@ impl DecisionLog {
 pub struct Entry<'a> {
     pub time_millis: i64,
     pub endpoint: &'static str,
-    pub facts: &'a RequestFacts,
+    pub facts: &'a RequestFacts<'a>,
     pub tenant: Option<&'a str>,
     pub allowed: bool,
     pub bundle: &'a str,
@@ -199,11 +199,11 @@ pub fn line(entry: &Entry<'_>, decision: &Decision) -> String {
         failure: entry.failure,
         kind,
         latency_ms: (entry.latency_ms * 1000.0).round() / 1000.0,
-        name: &f.name,
-        namespace: &f.namespace,
-        operation: &f.operation,
+        name: f.name,
+        namespace: f.namespace,
+        operation: f.operation,
         patch_ops: decision.patch.len(),
-        resource: &f.resource,
+        resource: f.resource,
         results: decision
             .results
             .iter()
@@ -215,11 +215,11 @@ pub fn line(entry: &Entry<'_>, decision: &Decision) -> String {
                 rule: r.rule.as_str(),
             })
             .collect(),
-        sub_resource: &f.sub_resource,
+        sub_resource: f.sub_resource,
         tenant: entry.tenant,
         time: super::clock::rfc3339_millis(entry.time_millis),
-        uid: &f.uid,
-        user: &f.username,
+        uid: f.uid,
+        user: f.username,
     };
     // Serialising borrowed strings, numbers and bools cannot fail; a failure would be a bug, and an
     // empty line is better than a panic on the request path.

@@ -273,7 +273,7 @@ fn relevant(policy: &Policy, endpoint: Endpoint, facts: &RequestFacts, request: 
         Endpoint::Validate => policy.deny_rule.is_some() || policy.warn_rule.is_some(),
         Endpoint::Mutate => {
             policy.patch_rule.is_some()
-                && matches!(facts.operation.as_str(), "CREATE" | "UPDATE")
+                && matches!(facts.operation, "CREATE" | "UPDATE")
                 && request.get("object").is_some_and(Json::is_object)
         }
     }

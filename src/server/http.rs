@@ -470,7 +470,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
     let facts = RequestFacts::from_request(&review.request);
     let verdict = if allowed { "allow" } else { "deny" };
     let elapsed = started.elapsed();
-    let labels = [endpoint.as_str(), facts.operation.as_str(), verdict];
+    let labels = [endpoint.as_str(), facts.operation, verdict];
     shared.metrics.requests.inc(&labels);
     shared.metrics.request_duration.observe(&labels, elapsed);
     for r in &decision.results {
