@@ -1,15 +1,19 @@
-//! The hot paths the vendored regorus's patch 15 changed (vendor/regorus/README.md), on their own: the
-//! order of values, which now compares strings inline and shared collections by pointer, must stay the
-//! order `#[derive(Ord)]` gave (object lookups, sets and sorting all depend on it); small objects, now
-//! searched by a scan for string keys, must find what a binary search finds; and chained references
-//! (`input.a.b[k].c`), now walked by reference, must find what the interpreter finds, including when a
-//! step is missing.
+//! The hot paths the vendored regorus's patches 15 and 16 changed (vendor/regorus/README.md), on their
+//! own: the order of values, which now compares strings inline and shared collections by pointer, must
+//! stay the order `#[derive(Ord)]` gave (object lookups, sets and sorting all depend on it); small
+//! objects, now searched by a scan for string keys, must find what a binary search finds; chained
+//! references (`input.a.b[k].c`), now walked by reference, must find what the interpreter finds,
+//! including when a step is missing; and the run loop, which now looks at the instruction limit and the
+//! execution timer only when one of them can fire, must stop at the same instruction as before.
 
 use std::cmp::Ordering;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use regorus::languages::rego::compiler::Compiler;
-use regorus::rvm::vm::RegoVM;
+use regorus::rvm::vm::{RegoVM, VmError};
+use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Value};
 use rstest::rstest;
 
@@ -236,4 +240,103 @@ fn object_lookups_find_every_key(
             assert_eq!(frozen[key], expected, "{key:?} in the frozen object");
         }
     }
+}
+
+const STEPS: &str = r#"
+package steps
+
+double(x) := x * 2
+
+doubled contains double(x) if some x in numbers.range(1, input.n)
+
+result := sum(doubled)
+"#;
+
+/// A VM on the STEPS program with input `{"n": n}`.
+fn steps_vm(n: i64) -> RegoVM {
+    let mut engine = Engine::new();
+    engine
+        .add_policy("steps.rego".into(), STEPS.into())
+        .expect("policy parses");
+    let compiled = engine
+        .compile_with_entrypoint(&"data.steps.result".into())
+        .expect("compiles");
+    let program =
+        Compiler::compile_from_policy(&compiled, &["data.steps.result"]).expect("VM program");
+    let mut vm = RegoVM::new_with_policy(compiled);
+    vm.load_program(Arc::clone(&program));
+    vm.set_data(Value::new_object()).expect("data");
+    vm.set_input(json(&format!(r#"{{"n": {n}}}"#)));
+    vm
+}
+
+/// An evaluation that needs X instructions succeeds with a limit of X and stops with X - 1 after
+/// exactly X - 1 instructions, as when the limit was compared before every instruction; and again on
+/// the same VM after the limit is lowered between executions.
+#[rstest]
+fn the_instruction_limit_stops_at_the_same_instruction(#[values(1, 7, 60)] n: i64) {
+    let mut vm = steps_vm(n);
+    vm.set_max_instructions(10_000_000);
+    let expected = Value::from(n * (n + 1));
+    assert_eq!(
+        vm.execute_entry_point_by_name("data.steps.result")
+            .expect("runs"),
+        expected
+    );
+    let needed = vm.executed_instructions();
+    assert!(needed > 10, "{needed} instructions");
+
+    vm.set_max_instructions(needed);
+    assert_eq!(
+        vm.execute_entry_point_by_name("data.steps.result")
+            .expect("runs at the limit"),
+        expected
+    );
+    assert_eq!(vm.executed_instructions(), needed);
+
+    vm.set_max_instructions(needed - 1);
+    match vm.execute_entry_point_by_name("data.steps.result") {
+        Err(VmError::InstructionLimitExceeded {
+            limit, executed, ..
+        }) => {
+            assert_eq!((limit, executed), (needed - 1, needed - 1));
+        }
+        other => panic!("expected the instruction limit, got {other:?}"),
+    }
+    assert_eq!(vm.executed_instructions(), needed - 1);
+}
+
+/// With a time limit of zero the first look at the clock fails: the timer is ticked once per
+/// instruction, so that look comes before instruction number `interval` (counted from 1), or a
+/// multiple of it when the clock had not moved yet.
+#[rstest]
+fn the_clock_is_read_every_interval_instructions(#[values(1, 2, 16, 100)] interval: u32) {
+    let mut vm = steps_vm(200);
+    vm.set_max_instructions(10_000_000);
+    vm.set_execution_timer_config(Some(ExecutionTimerConfig {
+        limit: Duration::ZERO,
+        check_interval: NonZeroU32::new(interval).expect("non-zero"),
+    }));
+    match vm.execute_entry_point_by_name("data.steps.result") {
+        Err(VmError::TimeLimitExceeded { .. }) => {}
+        other => panic!("expected the time limit, got {other:?}"),
+    }
+    let executed = vm.executed_instructions();
+    let interval = usize::try_from(interval).expect("usize");
+    assert_eq!(
+        (executed + 1) % interval,
+        0,
+        "stopped after {executed} instructions, interval {interval}"
+    );
+
+    // A generous limit lets the same evaluation finish.
+    vm.set_execution_timer_config(Some(ExecutionTimerConfig {
+        limit: Duration::from_secs(60),
+        check_interval: NonZeroU32::new(1).expect("non-zero"),
+    }));
+    assert_eq!(
+        vm.execute_entry_point_by_name("data.steps.result")
+            .expect("runs"),
+        Value::from(200 * 201)
+    );
 }

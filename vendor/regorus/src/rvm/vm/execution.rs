@@ -222,15 +222,11 @@ impl RegoVM {
             #[cfg(debug_assertions)]
             self.assert_vm_invariants();
             self.memory_check()?;
-            if self.executed_instructions >= self.max_instructions {
-                return Err(VmError::InstructionLimitExceeded {
-                    limit: self.max_instructions,
-                    executed: self.executed_instructions,
-                    pc: self.pc,
-                });
+            // regate patch 16: one comparison per instruction; the instruction limit and the timer
+            // are looked at only when one of them can fire (`step_checks`).
+            if self.executed_instructions >= self.step_checks_due {
+                self.step_checks()?;
             }
-
-            self.execution_timer_tick(1)?;
             self.executed_instructions = self.executed_instructions.saturating_add(1);
 
             match self.execute_instruction(program, instruction)? {
@@ -576,7 +572,7 @@ impl RegoVM {
             }
 
             self.pc = frame_pc;
-            if let Err(err) = self.execution_timer_tick(1) {
+            if let Err(err) = self.tick_through(self.executed_instructions) {
                 self.execution_state = ExecutionState::Error { error: err.clone() };
                 return Err(err);
             }

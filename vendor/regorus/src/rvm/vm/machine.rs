@@ -104,6 +104,11 @@ pub struct RegoVM {
 
     /// Current count of executed instructions
     pub(super) executed_instructions: usize,
+    /// regate patch 16: the instruction count before which the run loop neither checks the
+    /// instruction limit nor ticks the execution timer (the next count at which either can fire).
+    pub(super) step_checks_due: usize,
+    /// regate patch 16: instructions before this count have been ticked into the execution timer.
+    pub(super) timer_ticked_through: usize,
 
     #[cfg(test)]
     pub(super) memory_check_count: usize,
@@ -268,6 +273,8 @@ impl RegoVM {
             register_window_pool: Vec::new(), // Initialize register window pool
             max_instructions: 25000, // Default maximum instruction limit
             executed_instructions: 0,
+            step_checks_due: 0,
+            timer_ticked_through: 0,
             #[cfg(test)]
             memory_check_count: 0,
             #[cfg(all(test, feature = "allocator-memory-limits", not(miri)))]
@@ -346,6 +353,8 @@ impl RegoVM {
         // Set PC to main entry point
         self.pc = usize::try_from(program.main_entry_point).unwrap_or(0);
         self.executed_instructions = 0; // Reset instruction counter
+        self.timer_ticked_through = 0;
+        self.step_checks_due = 0;
 
         // Azure Policy: loop over non-collection iterates a virtual Null element
         // (instead of vacuously succeeding over an empty collection).
@@ -363,6 +372,7 @@ impl RegoVM {
     /// Set the maximum number of instructions that can be executed
     pub const fn set_max_instructions(&mut self, max: usize) {
         self.max_instructions = max;
+        self.step_checks_due = 0;
     }
 
     /// Set the base register count for the main execution context
@@ -944,6 +954,8 @@ impl RegoVM {
     pub(super) fn reset_execution_timer_state(&mut self) {
         let config = self.effective_execution_timer_config();
         self.execution_timer = ExecutionTimer::new(config);
+        self.timer_ticked_through = self.executed_instructions;
+        self.step_checks_due = 0;
         self.execution_timer_elapsed_at_suspend = None;
 
         if config.is_none() {
@@ -968,6 +980,41 @@ impl RegoVM {
             return Ok(());
         }
         self.execution_timer_check_clock()
+    }
+
+    /// regate patch 16: the run loop's checks before instruction number `executed` (0-based), taken
+    /// only when `step_checks_due` is reached: the instruction limit, then the timer ticks of every
+    /// instruction since the last ones (one unit each, as the loop used to tick them one at a time).
+    /// The next due count is where the limit is reached or the timer's interval fills, so the clock is
+    /// read before the same instruction as with a tick per instruction.
+    #[inline(never)]
+    pub(super) fn step_checks(&mut self) -> Result<()> {
+        let executed = self.executed_instructions;
+        if executed >= self.max_instructions {
+            return Err(VmError::InstructionLimitExceeded {
+                limit: self.max_instructions,
+                executed,
+                pc: self.pc,
+            });
+        }
+        self.tick_through(executed)
+    }
+
+    /// Ticks the timer for the instructions up to and including number `executed` that it has not
+    /// seen yet, and sets when the run loop next has to check.
+    pub(super) fn tick_through(&mut self, executed: usize) -> Result<()> {
+        let through = executed.saturating_add(1);
+        let units = through.saturating_sub(self.timer_ticked_through);
+        self.timer_ticked_through = through;
+        if units > 0 {
+            self.execution_timer_tick(u32::try_from(units).unwrap_or(u32::MAX))?;
+        }
+        let next = match self.execution_timer.units_until_check() {
+            Some(units) => executed.saturating_add(usize::try_from(units).unwrap_or(usize::MAX)),
+            None => usize::MAX,
+        };
+        self.step_checks_due = next.min(self.max_instructions);
+        Ok(())
     }
 
     #[inline(never)]

@@ -104,6 +104,8 @@ impl RegoVM {
     pub(super) fn initialize_execution_state(&mut self) {
         // Reset basic execution state
         self.executed_instructions = 0;
+        self.timer_ticked_through = 0;
+        self.step_checks_due = 0;
         self.pc = 0;
         self.evaluated = Value::new_object();
         self.cache_hits = 0;

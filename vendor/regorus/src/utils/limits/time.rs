@@ -234,6 +234,14 @@ impl ExecutionTimer {
         self.config
     }
 
+    /// Units left before the next periodic check (`None` without a configuration). regate patch 16.
+    pub const fn units_until_check(&self) -> Option<u32> {
+        match self.config {
+            Some(config) => Some(config.check_interval.get().saturating_sub(self.accumulated_units)),
+            None => None,
+        }
+    }
+
     /// Returns the configured limit.
     pub const fn limit(&self) -> Option<Duration> {
         match self.config {
