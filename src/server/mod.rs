@@ -410,8 +410,8 @@ pub async fn start(
         tokio::task::spawn_blocking(move || {
             let built = engine::build_bundle(&spec, Some(threads));
             // The compiled test set and everything the build freed were this thread's: mimalloc
-            // collects per thread, so the collection after installing (on another blocking thread)
-            // left them resident, 8.5 MiB of an idle `serve --dev`.
+            // collects per thread, and the collection after installing (on another blocking thread)
+            // left 2.1 MiB of them resident in an idle `serve --dev` (docs/benchmarks.md).
             crate::memory::release_freed_heap();
             built
         })
