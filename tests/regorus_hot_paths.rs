@@ -3,8 +3,10 @@
 //! stay the order `#[derive(Ord)]` gave (object lookups, sets and sorting all depend on it); small
 //! objects, now searched by a scan for string keys, must find what a binary search finds; chained
 //! references (`input.a.b[k].c`), now walked by reference, must find what the interpreter finds,
-//! including when a step is missing; and the run loop, which now looks at the instruction limit and the
-//! execution timer only when one of them can fire, must stop at the same instruction as before.
+//! including when a step is missing; the run loop, which now looks at the instruction limit and the
+//! execution timer only when one of them can fire, must stop at the same instruction as before; and
+//! builtin calls, which now borrow the program and lend the VM's span instead of cloning both (patch
+//! 17), must keep working after a builtin fails and keep answering cached builtins from the cache.
 
 use std::cmp::Ordering;
 use std::num::NonZeroU32;
@@ -140,6 +142,24 @@ const INPUT: &str = r#"{"review": {"object": {
     "spec": {"containers": [{"name": "app", "image": "a:1"}, {"name": "side", "image": "b:2"}]}
 }}}"#;
 
+/// An interpreter with `policy` and `data`, and a VM on the program compiled from it for
+/// `entry_points` (the first also names the interpreter's compile target).
+fn engines(policy: &str, data: Value, entry_points: &[&str]) -> (Engine, RegoVM) {
+    let mut engine = Engine::new();
+    engine
+        .add_policy("policy.rego".into(), policy.into())
+        .expect("policy parses");
+    engine.add_data(data.clone()).expect("data");
+    let compiled = engine
+        .compile_with_entrypoint(&entry_points[0].into())
+        .expect("compiles");
+    let program = Compiler::compile_from_policy(&compiled, entry_points).expect("VM program");
+    let mut vm = RegoVM::new_with_policy(compiled);
+    vm.load_program(Arc::clone(&program));
+    vm.set_data(data).expect("data");
+    (engine, vm)
+}
+
 /// What `data.chains.result` is for `case`, from the VM and from the interpreter.
 fn both(case: &str) -> (Value, Value) {
     let data = json(r#"{"tables": {"limits": {"Pod": {"cpu": "2"}}}}"#);
@@ -149,19 +169,7 @@ fn both(case: &str) -> (Value, Value) {
     fields.insert(Value::from("i"), Value::from(1_i64));
     fields.insert(Value::from("kind"), Value::from("Pod"));
 
-    let mut engine = Engine::new();
-    engine
-        .add_policy("chains.rego".into(), CHAINS.into())
-        .expect("policy parses");
-    engine.add_data(data.clone()).expect("data");
-    let compiled = engine
-        .compile_with_entrypoint(&"data.chains.result".into())
-        .expect("compiles");
-    let program =
-        Compiler::compile_from_policy(&compiled, &["data.chains.result"]).expect("VM program");
-    let mut vm = RegoVM::new_with_policy(compiled);
-    vm.load_program(Arc::clone(&program));
-    vm.set_data(data).expect("data");
+    let (mut engine, mut vm) = engines(CHAINS, data, &["data.chains.result"]);
     vm.set_input(input.clone());
     let from_vm = vm
         .execute_entry_point_by_name("data.chains.result")
@@ -250,18 +258,7 @@ result := sum(doubled)
 
 /// A VM on the STEPS program with input `{"n": n}`.
 fn steps_vm(n: i64) -> RegoVM {
-    let mut engine = Engine::new();
-    engine
-        .add_policy("steps.rego".into(), STEPS.into())
-        .expect("policy parses");
-    let compiled = engine
-        .compile_with_entrypoint(&"data.steps.result".into())
-        .expect("compiles");
-    let program =
-        Compiler::compile_from_policy(&compiled, &["data.steps.result"]).expect("VM program");
-    let mut vm = RegoVM::new_with_policy(compiled);
-    vm.load_program(Arc::clone(&program));
-    vm.set_data(Value::new_object()).expect("data");
+    let (_, mut vm) = engines(STEPS, Value::new_object(), &["data.steps.result"]);
     vm.set_input(json(&format!(r#"{{"n": {n}}}"#)));
     vm
 }
@@ -335,4 +332,66 @@ fn the_clock_is_read_every_interval_instructions(#[values(1, 2, 16, 100)] interv
             .expect("runs"),
         Value::from(200 * 201)
     );
+}
+
+const BUILTINS: &str = r#"
+package calls
+
+failed := to_number(input.word)
+
+after_failure := sprintf("%s-%d", [input.word, count(input.list)])
+
+drawn_twice := [rand.intn("k", 1000000000), rand.intn("k", 1000000000)]
+
+joined := concat(",", [upper(w) | some w in input.list])
+"#;
+
+/// After a builtin fails (undefined, as OPA), the next builtins still run; a cached builtin
+/// (`rand.intn`) answers the same within one execution; results match the interpreter.
+#[test]
+fn builtin_calls_survive_failures_and_keep_their_cache() {
+    let (mut engine, mut vm) = engines(
+        BUILTINS,
+        Value::new_object(),
+        &[
+            "data.calls.joined",
+            "data.calls.failed",
+            "data.calls.after_failure",
+            "data.calls.drawn_twice",
+        ],
+    );
+    vm.set_strict_builtin_errors(false);
+    let input = json(r#"{"word": "web", "list": ["a", "b"]}"#);
+    vm.set_input(input.clone());
+    engine.set_strict_builtin_errors(false);
+    engine.set_input(input);
+
+    for _ in 0..2 {
+        assert_eq!(
+            vm.execute_entry_point_by_name("data.calls.failed")
+                .expect("runs"),
+            Value::Undefined
+        );
+        assert_eq!(
+            vm.execute_entry_point_by_name("data.calls.after_failure")
+                .expect("runs"),
+            Value::from("web-2")
+        );
+        let drawn = vm
+            .execute_entry_point_by_name("data.calls.drawn_twice")
+            .expect("runs");
+        let pair = drawn.as_array().expect("array");
+        assert_eq!(pair.len(), 2);
+        assert_eq!(pair[0], pair[1], "rand.intn is answered from the cache");
+        let joined = vm
+            .execute_entry_point_by_name("data.calls.joined")
+            .expect("runs");
+        assert_eq!(joined, Value::from("A,B"));
+        assert_eq!(
+            joined,
+            engine
+                .eval_rule("data.calls.joined".into())
+                .expect("interpreter")
+        );
+    }
 }

@@ -37,23 +37,37 @@ impl RegoVM {
     }
 
     pub(super) fn execute_builtin_call(&mut self, params_index: u16) -> Result<()> {
-        let program = self.program.clone();
-        let params = program
-            .instruction_data
-            .get_builtin_call_params(params_index)
-            .ok_or_else(|| VmError::InvalidBuiltinCallParamsIndex {
-                index: params_index,
-                pc: self.pc,
-                available: program.instruction_data.builtin_call_params.len(),
-            })?
-            .clone();
-        let builtin_info = program.get_builtin_info(params.builtin_index).ok_or_else(|| 
-            VmError::InvalidBuiltinInfoIndex {
-                index: params.builtin_index,
-                pc: self.pc,
-                available: program.builtin_info_table.len(),
-            },
-        )?;
+        // regate patch 17: what the call needs from the program is read through a borrow (the
+        // program handle was cloned and dropped on every call: two atomic counts).
+        let (params, expected_args, resolved, cache_name) = {
+            let program = &*self.program;
+            let params = program
+                .instruction_data
+                .get_builtin_call_params(params_index)
+                .ok_or_else(|| VmError::InvalidBuiltinCallParamsIndex {
+                    index: params_index,
+                    pc: self.pc,
+                    available: program.instruction_data.builtin_call_params.len(),
+                })?
+                .clone();
+            let builtin_info = program.get_builtin_info(params.builtin_index).ok_or_else(|| {
+                VmError::InvalidBuiltinInfoIndex {
+                    index: params.builtin_index,
+                    pc: self.pc,
+                    available: program.builtin_info_table.len(),
+                }
+            })?;
+            let resolved = program
+                .get_resolved_builtin(params.builtin_index)
+                .map(|fcn| fcn.0)
+                .ok_or_else(|| builtin_info.name.clone());
+            (
+                params,
+                builtin_info.num_args,
+                resolved,
+                builtins::must_cache(builtin_info.name.as_str()),
+            )
+        };
 
         let mut args = core::mem::take(&mut self.cached_builtin_args);
         args.clear();
@@ -62,7 +76,6 @@ impl RegoVM {
             args.push(arg_value);
         }
 
-        let expected_args = builtin_info.num_args;
         let actual_args = args.len();
         if u16::try_from(actual_args).unwrap_or(u16::MAX) != expected_args {
             self.cached_builtin_args = args;
@@ -80,22 +93,24 @@ impl RegoVM {
             return Ok(());
         }
 
-        // Extract everything we need from program before releasing the borrow.
-        let builtin_fn = match program.get_resolved_builtin(params.builtin_index) {
-            Some(fcn) => fcn.0,
-            None => {
+        let builtin_fn = match resolved {
+            Ok(fcn) => fcn,
+            Err(name) => {
                 self.cached_builtin_args = args;
-                return Err(VmError::BuiltinNotResolved {
-                    name: builtin_info.name.clone(),
-                    pc: self.pc,
-                });
+                return Err(VmError::BuiltinNotResolved { name, pc: self.pc });
             }
         };
-        let cache_name = builtins::must_cache(builtin_info.name.as_str());
-        drop(program);
 
         self.ensure_dummy_exprs(args.len())?;
-        let dummy_span = self.get_dummy_span()?.clone();
+        // The span is lent to the builtin and put back (a clone was two atomic counts per call).
+        self.get_dummy_span()?;
+        let Some(dummy_span) = self.dummy_span.take() else {
+            self.cached_builtin_args = args;
+            return Err(VmError::Internal {
+                message: alloc::string::String::from("builtin span missing"),
+                pc: self.pc,
+            });
+        };
         // Take the dummy_exprs vec out of self so we can pass it to the builtin
         // while still calling &mut self methods afterwards.
         let dummy_exprs = core::mem::take(&mut self.dummy_exprs);
@@ -106,6 +121,7 @@ impl RegoVM {
                     if entry.0.as_slice() == args.as_slice() {
                         let cached = entry.1.clone();
                         self.dummy_exprs = dummy_exprs;
+                        self.dummy_span = Some(dummy_span);
                         self.cached_builtin_args = args;
                         self.set_register(params.dest, cached)?;
                         self.memory_check()?;
@@ -115,12 +131,14 @@ impl RegoVM {
             }
         }
 
-        let result = match builtin_fn(
+        let returned = builtin_fn(
             &dummy_span,
             dummy_exprs.get(..args.len()).unwrap_or(&[]),
             &args,
             self.strict_builtin_errors,
-        ) {
+        );
+        self.dummy_span = Some(dummy_span);
+        let result = match returned {
             Ok(value) => value,
             // Resource-limit errors must always propagate, even in non-strict
             // mode, to prevent `not builtin(...)` from silently flipping to true.
