@@ -402,29 +402,6 @@ pub async fn start(
         let load = options.bundle.load.clone();
         tokio::task::spawn_blocking(move || engine::fingerprint(&load)).await?
     };
-    let bundle = {
-        let spec = options.bundle.clone();
-        // The bundle's tests run on a pool of their own that ends with them (rayon's global pool
-        // would keep its threads, and their memory, for the life of the server).
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        tokio::task::spawn_blocking(move || {
-            let built = engine::build_bundle(&spec, Some(threads));
-            // The compiled test set and everything the build freed were this thread's: mimalloc
-            // collects per thread, and the collection after installing (on another blocking thread)
-            // left 2.1 MiB of them resident in an idle `serve --dev` (docs/benchmarks.md).
-            crate::memory::release_freed_heap();
-            built
-        })
-        .await?
-        .map_err(|e| anyhow::anyhow!("the policy bundle is not usable:\n{e}"))?
-    };
-    tracing::info!(
-        digest = %bundle.set.digest,
-        policies = bundle.set.policies.len(),
-        tests_passed = bundle.tests_passed,
-        "policy bundle loaded"
-    );
-
     let decision_log = decision_log::DecisionLog::start(&options.decision_log, metrics.clone())?;
     let shared = Arc::new(Shared {
         slots: Arc::new(Semaphore::new(options.max_inflight.max(1))),
@@ -439,17 +416,35 @@ pub async fn start(
         decision_log,
         options,
     });
-    {
+    let bundle = {
         let s = shared.clone();
-        let bundle = Arc::new(bundle);
+        // The bundle's tests run on a pool of their own that ends with them (rayon's global pool
+        // would keep its threads, and their memory, for the life of the server).
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Built and installed on one thread, as a reload is: mimalloc collects per thread, and when
+        // the build ran on another blocking thread than the collection, 2.1 MiB of what it freed
+        // stayed resident in an idle `serve --dev` (docs/benchmarks.md, ninth pass).
         tokio::task::spawn_blocking(move || {
-            let installed = s.install_bundle(bundle);
+            let attempt = (|| {
+                let bundle = Arc::new(
+                    engine::build_bundle(&s.options.bundle, Some(threads))
+                        .map_err(|e| anyhow::anyhow!("the policy bundle is not usable:\n{e}"))?,
+                );
+                s.install_bundle(bundle.clone())?;
+                Ok::<_, anyhow::Error>(bundle)
+            })();
             // Compiling, testing and binding allocated and freed a lot; give it back once.
             crate::memory::release_freed_heap();
-            installed
+            attempt
         })
-        .await??;
-    }
+        .await??
+    };
+    tracing::info!(
+        digest = %bundle.set.digest,
+        policies = bundle.set.policies.len(),
+        tests_passed = bundle.tests_passed,
+        "policy bundle loaded"
+    );
 
     // Listeners.
     let listener = TcpListener::bind(shared.options.addr)
