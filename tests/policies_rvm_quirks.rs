@@ -1,7 +1,6 @@
-//! Known deviations of regorus's compiled VM from Rego semantics, which the bundled policies are written
-//! around (see docs/policies.md). The first test documents today's behaviour; the ignored one is the
-//! check to run after a regorus upgrade (`cargo test --test policies_rvm_quirks -- --ignored`): once it
-//! passes, the quirks are gone.
+//! Three deviations of regorus 0.14's compiled VM from Rego semantics, which the bundled policies were
+//! written around (see docs/policies.md). The vendored regorus fixes them (patches 18 and 19 in
+//! vendor/regorus/README.md): both evaluators must allow the reproducers' review.
 
 use std::process::Command;
 
@@ -31,7 +30,6 @@ fn the_interpreter_follows_rego_semantics() {
 }
 
 #[test]
-#[ignore = "regorus 0.14 compiled VM quirks; run after upgrading regorus"]
 fn the_compiled_vm_follows_rego_semantics() {
     let response = eval(&[]);
     assert_eq!(response["response"]["allowed"], true, "{response:#}");

@@ -7,6 +7,9 @@
 //! execution timer only when one of them can fire, must stop at the same instruction as before; and
 //! builtin calls, which now borrow the program and lend the VM's span instead of cloning both (patch
 //! 17), must keep working after a builtin fails and keep answering cached builtins from the cache.
+//! Last, two corrections to the VM's semantics (patches 18 and 19), checked against the interpreter: an
+//! assignment of an undefined value fails its body, and an `else` chain moves on past a branch that ends
+//! without a value.
 
 use std::cmp::Ordering;
 use std::num::NonZeroU32;
@@ -394,4 +397,92 @@ fn builtin_calls_survive_failures_and_keep_their_cache() {
                 .expect("interpreter")
         );
     }
+}
+
+const UNDEFINED: &str = r#"
+package undef
+
+import rego.v1
+
+# Patch 18: `x := <undefined>` fails the body, so `not` never sees an undefined variable.
+assign_then_not := "fired" if {
+	x := input.missing
+	not startswith(x, "a")
+} else := "silent"
+
+# ... and nothing after it runs on an undefined value: loops and calls below an undefined `p`.
+nested_after_undefined contains h if {
+	some probe in ["a", "b"]
+	p := input.obj[probe]
+	some h in ["x", "y"]
+	defined(p[h])
+}
+
+defined(v) if v != null
+
+# Patch 19: an else branch that iterates and finds nothing moves on to the next branch.
+found(xs) := "first" if {
+	some c in xs
+	c == "X"
+} else := "second"
+
+first_loop := found(["a", "b"])
+
+# ... as does one whose last assignment is undefined.
+maybe(v) := "yes" if v == "never"
+
+last(v) := p if {
+	p := maybe(v)
+} else := "else"
+
+else_after_undefined := last("z")
+
+# Separate definitions (no else): a body that finds nothing leaves the others to decide.
+g(xs) := y if {
+	some y in xs
+	y > 5
+}
+
+g(xs) := 0 if count(xs) == 0
+
+g_nothing := g([1])
+
+g_empty := g([])
+
+g_found := g([1, 7])
+
+default d := "default"
+
+d := x if {
+	some x in ["a"]
+	x == "b"
+}
+"#;
+
+#[rstest]
+#[case::assign_then_not("assign_then_not", Value::from("silent"))]
+#[case::nested_after_undefined(
+    "nested_after_undefined",
+    Value::from(std::collections::BTreeSet::from([Value::from("y")]))
+)]
+#[case::first_loop("first_loop", Value::from("second"))]
+#[case::else_after_undefined("else_after_undefined", Value::from("else"))]
+#[case::g_nothing("g_nothing", Value::Undefined)]
+#[case::g_empty("g_empty", Value::from(0_i64))]
+#[case::g_found("g_found", Value::from(7_i64))]
+#[case::default_after_empty_loop("d", Value::from("default"))]
+fn undefined_values_and_else_chains_follow_rego(#[case] rule: &str, #[case] expected: Value) {
+    let entry = format!("data.undef.{rule}");
+    let (mut engine, mut vm) = engines(UNDEFINED, Value::new_object(), &[entry.as_str()]);
+    let input = json(r#"{"obj": {"a": {"y": 1}}}"#);
+    vm.set_input(input.clone());
+    let from_vm = vm
+        .execute_entry_point_by_name(&entry)
+        .expect("VM evaluates");
+    engine.set_input(input);
+    let from_interpreter = engine
+        .eval_rule(entry.clone())
+        .expect("interpreter evaluates");
+    assert_eq!(from_interpreter, expected, "interpreter");
+    assert_eq!(from_vm, expected, "VM");
 }

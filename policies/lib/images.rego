@@ -74,8 +74,8 @@ _domain_path_or_null(s) := dp if {
 	is_object(dp)
 } else := null
 
-# (No branch iterates with `some` or ends with an assignment: regorus's compiled VM abandons an else
-# chain when a branch's iteration finds nothing or its last assignment is undefined.)
+# (No branch iterates with `some` or ends with an assignment: upstream regorus 0.14's compiled VM
+# abandons an else chain when a branch's iteration finds nothing or its last assignment is undefined.)
 _invalid(ref, s, dp) := "not a string" if {
 	not is_string(ref)
 } else := "empty" if {

@@ -122,8 +122,9 @@ pod_specs contains ps if {
 
 # The previous pod spec on UPDATE (null when there was none).
 # (Every else branch in this bundle ends with a test, not with an assignment that may be undefined:
-# regorus's compiled VM abandons the whole else chain when the last expression of a branch assigns
-# undefined, where the interpreter moves on to the next branch.)
+# upstream regorus 0.14's compiled VM abandons the whole else chain when the last expression of a
+# branch assigns undefined, where the interpreter moves on to the next branch; the vendored regorus is
+# fixed, patch 19.)
 old_pod_spec := s if {
 	is_workload
 	s := object.get(old_obj, spec_path, null)

@@ -135,8 +135,8 @@ deny contains {"msg": msg, "field": field} if {
 _list(x) := x if is_array(x) else := []
 
 # Why a literal env value is a credential; undefined when it is not.
-# (Each else branch ends with a test, never with an assignment that may be undefined: regorus's compiled
-# VM otherwise abandons the whole else chain.)
+# (Each else branch ends with a test, never with an assignment that may be undefined: upstream regorus
+# 0.14's compiled VM otherwise abandons the whole else chain; the vendored one is fixed, patch 19.)
 env_finding(name, value) := sprintf("holds a literal %s", [p]) if {
 	p := credential_pattern(value)
 	is_string(p)

@@ -131,20 +131,24 @@ impl RegoVM {
                     Ok(_) => {
                         if matches!(rule_info.rule_type, RuleType::Complete) || is_function_call {
                             let current_result = self.get_register(result_reg)?.clone();
-                            if current_result != Value::Undefined {
-                                if let Some(ref expected) = first_successful_result {
-                                    if *expected != current_result {
-                                        rule_failed_due_to_inconsistency = true;
-                                        self.set_register(result_reg, Value::Undefined)?;
-                                        break;
-                                    }
-                                } else {
-                                    first_successful_result = Some(current_result.clone());
-                                    // All definitions produce the same static value;
-                                    // no need to verify consistency with the rest.
-                                    if rule_info.early_exit_on_first_success {
-                                        break 'outer;
-                                    }
+                            // regate patch 19: a body that ran to its end without producing a value
+                            // (a loop that found nothing) has not succeeded: the next `else` body is
+                            // tried, as when the body fails a condition.
+                            if current_result == Value::Undefined {
+                                continue;
+                            }
+                            if let Some(ref expected) = first_successful_result {
+                                if *expected != current_result {
+                                    rule_failed_due_to_inconsistency = true;
+                                    self.set_register(result_reg, Value::Undefined)?;
+                                    break;
+                                }
+                            } else {
+                                first_successful_result = Some(current_result.clone());
+                                // All definitions produce the same static value;
+                                // no need to verify consistency with the rest.
+                                if rule_info.early_exit_on_first_success {
+                                    break 'outer;
                                 }
                             }
                         }
@@ -674,6 +678,16 @@ impl RegoVM {
         frame_data: &mut RuleFrameData,
         rule_info: &RuleInfo,
     ) -> Result<Option<usize>> {
+        // regate patch 19, as in `execute_rule_definitions_common`: a complete rule's or function's body
+        // that ends without a value has not succeeded; the next `else` body is tried.
+        if (matches!(frame_data.rule_type, RuleType::Complete) || frame_data.is_function_rule)
+            && matches!(
+                self.registers.get(usize::from(frame_data.result_reg)),
+                None | Some(Value::Undefined)
+            )
+        {
+            return self.rule_frame_after_failure(frame_data, rule_info);
+        }
         frame_data.any_body_succeeded = true;
 
         if matches!(frame_data.rule_type, RuleType::Complete) || frame_data.is_function_rule {

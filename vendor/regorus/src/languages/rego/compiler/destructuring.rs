@@ -21,10 +21,15 @@ pub enum PlanContext {
 }
 
 impl PlanContext {
+    // regate patch 18: `x := <undefined>` fails its body at once, as `x = <undefined>` does (Rego: an
+    // assignment of an undefined value is undefined). Unguarded, the body ran on with `x` undefined
+    // (nested loops and function calls on an undefined value), and a branch of an `else` chain ending in
+    // such an assignment "succeeded" with an undefined value and ended the chain.
     fn require_defined_values(self) -> bool {
         matches!(
             self,
-            PlanContext::Assignment
+            PlanContext::ColonAssignment
+                | PlanContext::Assignment
                 | PlanContext::FunctionParameter
                 | PlanContext::LoopIndex
                 | PlanContext::SomeIn
