@@ -1,6 +1,7 @@
 //! The outcome of evaluating one request against a policy set: per-policy results after enforcement,
 //! the mutation patch, and how the result values of `deny`/`warn` rules are read.
 
+use regorus::Value;
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -79,16 +80,18 @@ pub struct RawMessage {
 
 /// Reads a `deny`/`warn` value: a set or array of strings or of objects with `msg` (or `message`) and an
 /// optional `field` (or `path`); `true` means one violation described by the policy title; undefined,
-/// `false` and empty collections mean none. Anything else is an error (the caller fails closed).
-pub fn read_messages(value: &Json, title: &str) -> Result<Vec<RawMessage>, String> {
+/// null, `false` and empty collections mean none. Anything else is an error (the caller fails closed).
+/// The engine's value is read as it is, without converting it to JSON first.
+pub fn read_messages(value: &Value, title: &str) -> Result<Vec<RawMessage>, String> {
     match value {
-        Json::Null | Json::Bool(false) => Ok(Vec::new()),
-        Json::Bool(true) => Ok(vec![RawMessage {
+        Value::Undefined | Value::Null | Value::Bool(false) => Ok(Vec::new()),
+        Value::Bool(true) => Ok(vec![RawMessage {
             message: title.to_string(),
             field: None,
         }]),
-        Json::Array(items) => items.iter().map(read_item).collect(),
-        Json::String(_) | Json::Object(_) => Ok(vec![read_item(value)?]),
+        Value::Array(items) => items.iter().map(read_item).collect(),
+        Value::Set(items) => items.iter().map(read_item).collect(),
+        Value::String(_) | Value::Object(_) => Ok(vec![read_item(value)?]),
         other => Err(format!(
             "rule value must be a set of messages, got {}",
             kind_of(other)
@@ -96,28 +99,32 @@ pub fn read_messages(value: &Json, title: &str) -> Result<Vec<RawMessage>, Strin
     }
 }
 
-fn read_item(item: &Json) -> Result<RawMessage, String> {
+fn read_item(item: &Value) -> Result<RawMessage, String> {
     match item {
-        Json::String(s) => Ok(RawMessage {
-            message: s.clone(),
+        Value::String(s) => Ok(RawMessage {
+            message: s.to_string(),
             field: None,
         }),
-        Json::Object(m) => {
-            let message = m
-                .get("msg")
-                .or_else(|| m.get("message"))
-                .and_then(Json::as_str)
+        Value::Object(m) => {
+            // Violation objects have a few entries: a scan finds a key without allocating one.
+            let entry = |key: &str| {
+                m.iter()
+                    .find(|(k, _)| matches!(k, Value::String(s) if &**s == key))
+                    .map(|(_, v)| v)
+            };
+            let message = entry("msg")
+                .or_else(|| entry("message"))
+                .and_then(|v| v.as_string().ok())
                 .ok_or_else(|| {
                     format!(
                         "violation object has no string \"msg\": {}",
-                        truncate(&item.to_string(), 200)
+                        truncate(&serde_json::to_string(item).unwrap_or_default(), 200)
                     )
                 })?;
-            let field = m
-                .get("field")
-                .or_else(|| m.get("path"))
-                .and_then(Json::as_str)
-                .map(str::to_string);
+            let field = entry("field")
+                .or_else(|| entry("path"))
+                .and_then(|v| v.as_string().ok())
+                .map(|f| f.to_string());
             Ok(RawMessage {
                 message: message.to_string(),
                 field,
@@ -130,14 +137,15 @@ fn read_item(item: &Json) -> Result<RawMessage, String> {
     }
 }
 
-fn kind_of(value: &Json) -> &'static str {
+fn kind_of(value: &Value) -> &'static str {
     match value {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
+        Value::Undefined => "undefined",
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) | Value::Set(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -158,6 +166,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::evaluate::to_value;
     use rstest::rstest;
     use serde_json::json;
 
@@ -170,7 +179,7 @@ mod tests {
     #[case(json!([{"msg": "a", "field": "spec"}]), 1)]
     #[case(json!({"message": "a"}), 1)]
     fn reads_valid_shapes(#[case] value: Json, #[case] count: usize) {
-        assert_eq!(read_messages(&value, "T").unwrap().len(), count);
+        assert_eq!(read_messages(&to_value(&value), "T").unwrap().len(), count);
     }
 
     #[rstest]
@@ -178,12 +187,12 @@ mod tests {
     #[case(json!([1]))]
     #[case(json!([{"nomsg": 1}]))]
     fn rejects_other_shapes(#[case] value: Json) {
-        assert!(read_messages(&value, "T").is_err());
+        assert!(read_messages(&to_value(&value), "T").is_err());
     }
 
     #[test]
     fn field_and_path_are_both_read() {
-        let got = read_messages(&json!([{"msg": "m", "path": "spec.x"}]), "T").unwrap();
+        let got = read_messages(&to_value(&json!([{"msg": "m", "path": "spec.x"}])), "T").unwrap();
         assert_eq!(got[0].field.as_deref(), Some("spec.x"));
     }
 
@@ -194,5 +203,61 @@ mod tests {
         assert!(t.len() <= 6, "{t}");
         assert!(t.ends_with('…'));
         assert_eq!(truncate("short", 10), "short");
+    }
+
+    fn obj(entries: Vec<(Value, Value)>) -> Value {
+        Value::from(regorus::value::Object::from_entries(entries))
+    }
+
+    fn s(text: &str) -> Value {
+        Value::from(text)
+    }
+
+    fn msg(message: &str, field: Option<&str>) -> RawMessage {
+        RawMessage {
+            message: message.into(),
+            field: field.map(Into::into),
+        }
+    }
+
+    /// Values only the engine produces (sets, non-string keys, undefined) read as their JSON form was.
+    #[rstest]
+    #[case::undefined(Value::Undefined, Ok(vec![]))]
+    #[case::set_in_sorted_order(
+        Value::from(std::collections::BTreeSet::from([
+            obj(vec![(s("msg"), s("b")), (s("field"), s("spec.b"))]),
+            obj(vec![(s("msg"), s("a"))]),
+            s("plain"),
+        ])),
+        // Objects order by their sorted entries: "field" < "msg", so the object with a field is first.
+        Ok(vec![msg("plain", None), msg("b", Some("spec.b")), msg("a", None)])
+    )]
+    #[case::msg_before_message(
+        obj(vec![(s("message"), s("second")), (s("msg"), s("first"))]),
+        Ok(vec![msg("first", None)])
+    )]
+    #[case::non_string_field_is_no_field(
+        obj(vec![(s("msg"), s("m")), (s("field"), Value::from(1)), (s("path"), s("p"))]),
+        Ok(vec![msg("m", None)])
+    )]
+    #[case::path_when_field_is_absent(
+        obj(vec![(s("message"), s("m")), (s("path"), s("p"))]),
+        Ok(vec![msg("m", Some("p"))])
+    )]
+    #[case::non_string_keys_are_passed_over(
+        obj(vec![(Value::from(1), s("x")), (s("msg"), s("m"))]),
+        Ok(vec![msg("m", None)])
+    )]
+    #[case::non_string_msg(
+        obj(vec![(s("msg"), Value::from(1))]),
+        Err("violation object has no string \"msg\": {\"msg\":1}".to_string())
+    )]
+    #[case::set_in_a_set(
+        Value::from(std::collections::BTreeSet::from([Value::new_set()])),
+        Err("violation must be a string or an object with \"msg\", got an array".to_string())
+    )]
+    #[case::number(Value::from(2), Err("rule value must be a set of messages, got a number".to_string()))]
+    fn reads_engine_values(#[case] value: Value, #[case] want: Result<Vec<RawMessage>, String>) {
+        assert_eq!(read_messages(&value, "T"), want);
     }
 }

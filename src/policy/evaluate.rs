@@ -262,7 +262,7 @@ impl Evaluator {
             }
             decision.evaluated.push(policy.id.clone());
             match self.evaluate(index, policy, review, &[rule], deadline, &mut pass) {
-                Ok(values) => match values.into_iter().next().unwrap_or(Json::Null) {
+                Ok(values) => match values.into_iter().next().map_or(Json::Null, to_json) {
                     Json::Null => {}
                     Json::Array(items) => {
                         for item in items {
@@ -369,7 +369,7 @@ impl Evaluator {
         rules: &[&str],
         deadline: Instant,
         pass: &mut Pass,
-    ) -> Result<Vec<Json>, EvalFailure> {
+    ) -> Result<Vec<Value>, EvalFailure> {
         let now = Instant::now();
         if now >= deadline {
             return Err(EvalFailure(
@@ -419,7 +419,7 @@ impl Evaluator {
                             }
                         }
                         .map_err(|e| EvalFailure(e.to_string()))?;
-                        out.push(to_json(value));
+                        out.push(value);
                     }
                     if let (Some(shared), Some(slot)) = (shared, constants) {
                         if slot.get().is_none() {
@@ -452,7 +452,7 @@ impl Evaluator {
                     let value = engine
                         .eval_rule(rule.to_string())
                         .map_err(|e| EvalFailure(super::load::format_rego_error(&e)))?;
-                    out.push(to_json(value));
+                    out.push(value);
                 }
                 Ok(out)
             }))
