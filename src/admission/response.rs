@@ -2,7 +2,8 @@
 //! kube-rs #1781): uid echoed, the request's apiVersion, 403 and a message on deny, warnings bounded as
 //! the API server wants them, and base64 JSONPatch with `patchType: JSONPatch`.
 
-use serde_json::{json, Map, Value as Json};
+use serde::Serialize;
+use serde_json::Value as Json;
 
 use super::patch;
 use super::review::Review;
@@ -36,7 +37,7 @@ impl Endpoint {
 
 /// Strips control characters (warnings travel in an HTTP header) and bounds the length.
 fn clean(text: &str, max: usize) -> String {
-    if !text.chars().any(char::is_control) {
+    if !has_control(text) {
         return truncate(text.trim(), max);
     }
     let flat: String = text
@@ -46,6 +47,17 @@ fn clean(text: &str, max: usize) -> String {
     truncate(flat.trim(), max)
 }
 
+/// Whether `text` holds a control character (Unicode category Cc: U+0000–U+001F and U+007F–U+009F),
+/// read byte by byte: the C1 range is encoded as 0xC2 0x80–0x9F in UTF-8.
+fn has_control(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b < 0x20
+            || b == 0x7f
+            || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
+}
+
 /// Warnings for the response: `[policy] message`, each at most 120 bytes, 4096 in total; when the budget
 /// runs out the last warning says how many were left out.
 pub fn warnings(decision: &Decision) -> Vec<String> {
@@ -53,59 +65,99 @@ pub fn warnings(decision: &Decision) -> Vec<String> {
         .with_action(Action::Warn)
         .map(|r| clean(&format!("[{}] {}", r.policy, r.message), MAX_WARNING_LEN))
         .collect();
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<String> = Vec::with_capacity(all.len());
     let mut total = 0;
-    for (i, w) in all.iter().enumerate() {
-        let remaining_after = all.len() - i - 1;
+    let count = all.len();
+    for (i, w) in all.into_iter().enumerate() {
+        let remaining_after = count - i - 1;
         // Keep room for a closing "N more" note when more follow.
         let reserve = if remaining_after > 0 { 40 } else { 0 };
         if total + w.len() + reserve > MAX_WARNINGS_TOTAL {
-            out.push(format!("{} more warnings not shown", all.len() - i));
+            out.push(format!("{} more warnings not shown", count - i));
             break;
         }
         total += w.len();
-        out.push(w.clone());
+        out.push(w);
     }
     out
 }
 
 /// The deny message: every deny-level result as `[policy] message (field)`, joined with `; `.
 pub fn deny_message(decision: &Decision) -> String {
-    let parts: Vec<String> = decision
-        .with_action(Action::Deny)
-        .map(|r| match &r.field {
-            Some(f) => format!("[{}] {} ({f})", r.policy, r.message),
-            None => format!("[{}] {}", r.policy, r.message),
-        })
-        .collect();
-    clean(&parts.join("; "), MAX_MESSAGE_LEN)
+    use std::fmt::Write as _;
+    let mut message = String::new();
+    for r in decision.with_action(Action::Deny) {
+        if !message.is_empty() {
+            message.push_str("; ");
+        }
+        let _ = match &r.field {
+            Some(f) => write!(message, "[{}] {} ({f})", r.policy, r.message),
+            None => write!(message, "[{}] {}", r.policy, r.message),
+        };
+    }
+    clean(&message, MAX_MESSAGE_LEN)
 }
 
-/// The full AdmissionReview response for `review` at `endpoint`.
-pub fn build(review: &Review, decision: &Decision, endpoint: Endpoint) -> Json {
-    let mut response = Map::new();
-    response.insert("uid".into(), Json::String(review.uid.clone()));
+/// The AdmissionReview response, serialised straight to its wire form (keys in the order serde_json's
+/// map would give them, so [`build`] and [`write`] spell the same document).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    kind: &'static str,
+    response: Answer<'a>,
+}
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(rename = "patchType", skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Status>,
+    uid: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Status {
+    code: u16,
+    message: String,
+    reason: &'static str,
+}
+
+fn envelope<'a>(review: &'a Review, decision: &Decision, endpoint: Endpoint) -> Envelope<'a> {
     let allowed = decision.allowed();
-    response.insert("allowed".into(), Json::Bool(allowed));
-    if !allowed {
-        response.insert(
-            "status".into(),
-            json!({"code": 403, "reason": "Forbidden", "message": deny_message(decision)}),
-        );
+    let patched = endpoint == Endpoint::Mutate && allowed && !decision.patch.is_empty();
+    Envelope {
+        api_version: &review.api_version,
+        kind: "AdmissionReview",
+        response: Answer {
+            allowed,
+            patch: patched.then(|| patch::encode(&decision.patch)),
+            patch_type: patched.then_some("JSONPatch"),
+            status: (!allowed).then(|| Status {
+                code: 403,
+                message: deny_message(decision),
+                reason: "Forbidden",
+            }),
+            uid: &review.uid,
+            warnings: warnings(decision),
+        },
     }
-    let warnings = warnings(decision);
-    if !warnings.is_empty() {
-        response.insert("warnings".into(), json!(warnings));
-    }
-    if endpoint == Endpoint::Mutate && allowed && !decision.patch.is_empty() {
-        response.insert("patchType".into(), Json::String("JSONPatch".into()));
-        response.insert("patch".into(), Json::String(patch::encode(&decision.patch)));
-    }
-    json!({
-        "apiVersion": review.api_version,
-        "kind": "AdmissionReview",
-        "response": Json::Object(response),
-    })
+}
+
+/// The full AdmissionReview response for `review` at `endpoint`, as a JSON tree.
+pub fn build(review: &Review, decision: &Decision, endpoint: Endpoint) -> Json {
+    serde_json::to_value(envelope(review, decision, endpoint)).unwrap_or(Json::Null)
+}
+
+/// [`build`], serialised: the body the server sends, written without building the tree first.
+pub fn write(review: &Review, decision: &Decision, endpoint: Endpoint) -> String {
+    serde_json::to_string(&envelope(review, decision, endpoint)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -113,6 +165,7 @@ mod tests {
     use super::*;
     use crate::policy::decision::{PolicyResult, RuleKind};
     use crate::report::model::Severity;
+    use serde_json::json;
 
     fn result(action: Action, message: &str) -> PolicyResult {
         PolicyResult {
@@ -190,5 +243,80 @@ mod tests {
         let m = build(&review(), &d, Endpoint::Mutate);
         assert_eq!(m["response"]["patchType"], "JSONPatch");
         assert_eq!(m["response"]["patch"], patch::encode(&d.patch));
+    }
+
+    /// The response as the tree was built before the serialisable envelope: every key spelled out.
+    fn reference(review: &Review, decision: &Decision, endpoint: Endpoint) -> Json {
+        let mut response = serde_json::Map::new();
+        response.insert("uid".into(), json!(review.uid));
+        let allowed = decision.allowed();
+        response.insert("allowed".into(), json!(allowed));
+        if !allowed {
+            response.insert(
+                "status".into(),
+                json!({"code": 403, "reason": "Forbidden", "message": deny_message(decision)}),
+            );
+        }
+        let warnings = warnings(decision);
+        if !warnings.is_empty() {
+            response.insert("warnings".into(), json!(warnings));
+        }
+        if endpoint == Endpoint::Mutate && allowed && !decision.patch.is_empty() {
+            response.insert("patchType".into(), json!("JSONPatch"));
+            response.insert("patch".into(), json!(patch::encode(&decision.patch)));
+        }
+        json!({"apiVersion": review.api_version, "kind": "AdmissionReview", "response": response})
+    }
+
+    #[rstest::rstest]
+    #[case::allowed_quietly(vec![], false)]
+    #[case::denied(vec![(Action::Deny, "no \"quotes\" \\ here"), (Action::Deny, "two")], false)]
+    #[case::warned(vec![(Action::Warn, "careful\u{7}"), (Action::Dryrun, "seen")], false)]
+    #[case::denied_and_warned(vec![(Action::Warn, "w"), (Action::Deny, "é ✓ \u{85}")], false)]
+    #[case::patched(vec![(Action::Warn, "w")], true)]
+    #[case::patch_withheld_on_deny(vec![(Action::Deny, "no")], true)]
+    fn the_written_body_is_the_tree_serialised(
+        #[case] results: Vec<(Action, &str)>,
+        #[case] with_patch: bool,
+    ) {
+        let decision = Decision {
+            results: results.iter().map(|(a, m)| result(*a, m)).collect(),
+            patch: if with_patch {
+                vec![json!({"op": "add", "path": "/metadata/labels/a", "value": "b"})]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        };
+        for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
+            let want = reference(&review(), &decision, endpoint);
+            assert_eq!(build(&review(), &decision, endpoint), want);
+            let written = write(&review(), &decision, endpoint);
+            // The same bytes as serialising the tree (keys in the same order), and the same document.
+            assert_eq!(written, want.to_string());
+            assert_eq!(serde_json::from_str::<Json>(&written).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn control_characters_are_found_as_char_is_control_finds_them() {
+        let samples: Vec<char> = (0u32..0x300)
+            .chain([0x2028, 0x2029, 0x200b, 0xfeff, 0x1f600])
+            .filter_map(char::from_u32)
+            .collect();
+        for c in samples {
+            for text in [
+                c.to_string(),
+                format!("a{c}b"),
+                format!("é{c}"),
+                format!("{c}\u{c2}"),
+            ] {
+                assert_eq!(
+                    has_control(&text),
+                    text.chars().any(char::is_control),
+                    "{text:?}"
+                );
+            }
+        }
     }
 }

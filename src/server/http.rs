@@ -48,7 +48,12 @@ pub fn router(shared: Arc<Shared>, webhook: bool) -> Router {
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
+    json_text_response(status, body.to_string())
+}
+
+/// [`json_response`] for a body already serialised.
+fn json_text_response(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -465,7 +470,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             )
         }
     };
-    let body = response::build(&review, &decision, endpoint);
+    let body = response::write(&review, &decision, endpoint);
     let allowed = decision.allowed();
     let facts = RequestFacts::from_request(&review.request);
     let verdict = if allowed { "allow" } else { "deny" };
@@ -500,7 +505,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
     if !allowed {
         tracing::debug!(uid = %facts.uid, endpoint = endpoint.as_str(), denied = decision.with_action(Action::Deny).count(), "denied");
     }
-    json_response(StatusCode::OK, body)
+    json_text_response(StatusCode::OK, body)
 }
 
 #[cfg(test)]
