@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use regorus::languages::rego::compiler::Compiler;
-use regorus::rvm::vm::{RegoVM, VmError};
+use regorus::rvm::vm::{ExecutionMode, RegoVM, VmError};
 use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::value::Object;
 use regorus::{Engine, Value};
@@ -471,10 +471,15 @@ d := x if {
 #[case::g_empty("g_empty", Value::from(0_i64))]
 #[case::g_found("g_found", Value::from(7_i64))]
 #[case::default_after_empty_loop("d", Value::from("default"))]
-fn undefined_values_and_else_chains_follow_rego(#[case] rule: &str, #[case] expected: Value) {
+fn undefined_values_and_else_chains_follow_rego(
+    #[case] rule: &str,
+    #[case] expected: Value,
+    #[values(ExecutionMode::RunToCompletion, ExecutionMode::Suspendable)] mode: ExecutionMode,
+) {
     let entry = format!("data.undef.{rule}");
     let (mut engine, mut vm) = engines(UNDEFINED, Value::new_object(), &[entry.as_str()]);
     let input = json(r#"{"obj": {"a": {"y": 1}}}"#);
+    vm.set_execution_mode(mode);
     vm.set_input(input.clone());
     let from_vm = vm
         .execute_entry_point_by_name(&entry)
@@ -484,5 +489,5 @@ fn undefined_values_and_else_chains_follow_rego(#[case] rule: &str, #[case] expe
         .eval_rule(entry.clone())
         .expect("interpreter evaluates");
     assert_eq!(from_interpreter, expected, "interpreter");
-    assert_eq!(from_vm, expected, "VM");
+    assert_eq!(from_vm, expected, "VM ({mode:?})");
 }
