@@ -491,3 +491,58 @@ fn undefined_values_and_else_chains_follow_rego(
     assert_eq!(from_interpreter, expected, "interpreter");
     assert_eq!(from_vm, expected, "VM ({mode:?})");
 }
+
+/// `sprintf` of `format` with `args` (a JSON array), as the interpreter and the VM answer it; `None` when
+/// the call fails (an error or undefined).
+fn sprintf_of(format: &str, args: &str) -> (Option<Value>, Option<Value>) {
+    let policy = "package f\nimport rego.v1\nout := sprintf(input.format, input.args)\n";
+    let (mut engine, mut vm) = engines(policy, Value::new_object(), &["data.f.out"]);
+    let mut input = Value::new_object();
+    let fields = input.as_object_mut().expect("object");
+    fields.insert(Value::from("format"), Value::from(format));
+    fields.insert(Value::from("args"), json(args));
+    vm.set_input(input.clone());
+    let from_vm = vm
+        .execute_entry_point_by_name("data.f.out")
+        .ok()
+        .filter(|v| *v != Value::Undefined);
+    engine.set_input(input);
+    let from_interpreter = engine
+        .eval_rule("data.f.out".into())
+        .ok()
+        .filter(|v| *v != Value::Undefined);
+    (from_interpreter, from_vm)
+}
+
+/// `sprintf` copies the text between verbs in one piece (patch 20): literal text of every kind, each
+/// verb and width the bundle and common policies use, `%%`, and malformed formats.
+#[rstest]
+#[case::empty("", "[]", Some(""))]
+#[case::plain("plain text", "[]", Some("plain text"))]
+#[case::strings(
+    "container %s: no %s",
+    r#"["app", "probe"]"#,
+    Some("container app: no probe")
+)]
+#[case::multibyte("é %s ✓ %d…", r#"["ü", 7]"#, Some("é ü ✓ 7…"))]
+#[case::adjacent("%s%s", r#"["a", "b"]"#, Some("ab"))]
+#[case::percent("100%% of %v", "[[1]]", Some("100% of [1]"))]
+#[case::widths("%5d|%05d|%.2f", "[42, 42, 3.14159]", Some("   42|00042|3.14"))]
+#[case::quoted("%q at %v", r#"["x", {"a": 1}]"#, Some("\"x\" at {\"a\": 1}"))]
+#[case::verb_at_the_end("ends with %", "[]", None)]
+#[case::width_at_the_end("ends with %5", "[]", None)]
+#[case::too_few_arguments("%s and %s", r#"["one"]"#, None)]
+// A digit that is not ASCII is no width: an unknown verb, which consumes its argument and prints
+// nothing (the width parser took it for a digit and panicked).
+#[case::non_ascii_digit("%½s|%5½d", r#"["x", "y"]"#, Some("s|d"))]
+#[case::huge_width("%99999999999d", "[1]", None)]
+fn sprintf_formats_as_before(
+    #[case] format: &str,
+    #[case] args: &str,
+    #[case] expected: Option<&str>,
+) {
+    let (from_interpreter, from_vm) = sprintf_of(format, args);
+    let expected = expected.map(Value::from);
+    assert_eq!(from_interpreter, expected, "interpreter");
+    assert_eq!(from_vm, expected, "VM");
+}

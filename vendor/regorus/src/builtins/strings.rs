@@ -319,56 +319,57 @@ fn sprintf(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> 
     // repeated reallocation.
     let mut s = String::with_capacity(fmt.len().saturating_add(args.len().saturating_mul(16)));
     let mut args_idx = 0usize;
-    let mut chars = fmt.chars().peekable();
+    let mut chars = fmt.chars();
     let args_span = params[1].span();
     loop {
+        // regate patch 20: the text up to the next `%` is copied in one piece, not char by char.
+        let rest = chars.as_str();
+        let Some(at) = rest.find('%') else {
+            s.push_str(rest);
+            break;
+        };
+        s.push_str(&rest[..at]);
+        chars = rest[at + 1..].chars();
         let (verb, width) = match chars.next() {
-            Some('%') => match chars.next() {
-                Some('%') => {
-                    s.push('%');
-                    continue;
-                }
-                Some(c) if c == '.' || c.is_numeric() => {
-                    let first_char = c;
-                    let mut w = 0;
-                    if c != '.' {
-                        w = c.to_digit(10).expect("could not get digit from char");
-                    }
-
-                    while chars.peek().map(|c| c.is_numeric()) == Some(true) {
-                        w = w * 10
-                            + chars
-                                .next()
-                                .expect("could not get next digit")
-                                .to_digit(10)
-                                .expect("could not get digit from char");
-                    }
-                    let width = match first_char {
-                        '0' => Width::LeadingZeros(w as usize),
-                        '.' => Width::Decimals(w as usize),
-                        _ => Width::Cell(w as usize),
-                    };
-                    match chars.next() {
-                        Some(c) => (c, width),
-                        _ => {
-                            let span = params[0].span();
-                            bail!(span.error(
-                                "missing format verb after `%width` at end of format string"
-                            ));
-                        }
-                    }
-                }
-                Some(c) => (c, Width::None),
-                None => {
-                    let span = params[0].span();
-                    bail!(span.error("missing format verb after `%` at end of format string"));
-                }
-            },
-            Some(c) => {
-                s.push(c);
+            Some('%') => {
+                s.push('%');
                 continue;
             }
-            None => break,
+            // Widths are ASCII digits (`is_numeric` also admitted digits such as '½', whose
+            // `to_digit` then panicked).
+            Some(c) if c == '.' || c.is_ascii_digit() => {
+                let first_char = c;
+                let mut w = c.to_digit(10).unwrap_or(0);
+                while let Some(d) = chars.clone().next().and_then(|c| c.to_digit(10)) {
+                    chars.next();
+                    w = w.saturating_mul(10).saturating_add(d);
+                }
+                // As Go's fmt, which refuses widths and precisions over 1e6: a larger one would
+                // make the padding allocate gigabytes.
+                if w > 1_000_000 {
+                    let span = params[0].span();
+                    bail!(span.error("format width or precision is larger than 1000000"));
+                }
+                let width = match first_char {
+                    '0' => Width::LeadingZeros(w as usize),
+                    '.' => Width::Decimals(w as usize),
+                    _ => Width::Cell(w as usize),
+                };
+                match chars.next() {
+                    Some(c) => (c, width),
+                    _ => {
+                        let span = params[0].span();
+                        bail!(span.error(
+                            "missing format verb after `%width` at end of format string"
+                        ));
+                    }
+                }
+            }
+            Some(c) => (c, Width::None),
+            None => {
+                let span = params[0].span();
+                bail!(span.error("missing format verb after `%` at end of format string"));
+            }
         };
 
         if args_idx >= args.len() {
