@@ -130,20 +130,22 @@ impl RegoVM {
                 match self.jump_to_in(program, *body_entry_point) {
                     Ok(_) => {
                         if matches!(rule_info.rule_type, RuleType::Complete) || is_function_call {
-                            let current_result = self.get_register(result_reg)?.clone();
                             // regate patch 19: a body that ran to its end without producing a value
                             // (a loop that found nothing) has not succeeded: the next `else` body is
                             // tried, as when the body fails a condition.
-                            if current_result == Value::Undefined {
+                            let current_result = self.get_register(result_reg)?;
+                            if *current_result == Value::Undefined {
                                 continue;
                             }
                             if let Some(ref expected) = first_successful_result {
-                                if *expected != current_result {
+                                if expected != current_result {
                                     rule_failed_due_to_inconsistency = true;
                                     self.set_register(result_reg, Value::Undefined)?;
                                     break;
                                 }
                             } else {
+                                // One clone of the result (it was cloned out of the register and then
+                                // again into the option).
                                 first_successful_result = Some(current_result.clone());
                                 // All definitions produce the same static value;
                                 // no need to verify consistency with the rest.
