@@ -163,6 +163,26 @@ fn engines(policy: &str, data: Value, entry_points: &[&str]) -> (Engine, RegoVM)
     (engine, vm)
 }
 
+/// `entry` of `policy` (over `data`) for `input`, from the interpreter and from the VM run in `mode`;
+/// an evaluation error as its message.
+fn evaluate_both(
+    policy: &str,
+    data: Value,
+    entry: &str,
+    input: Value,
+    mode: ExecutionMode,
+) -> (Result<Value, String>, Result<Value, String>) {
+    let (mut engine, mut vm) = engines(policy, data, &[entry]);
+    vm.set_execution_mode(mode);
+    vm.set_input(input.clone());
+    let from_vm = vm
+        .execute_entry_point_by_name(entry)
+        .map_err(|e| e.to_string());
+    engine.set_input(input);
+    let from_interpreter = engine.eval_rule(entry.into()).map_err(|e| e.to_string());
+    (from_interpreter, from_vm)
+}
+
 /// What `data.chains.result` is for `case`, from the VM and from the interpreter.
 fn both(case: &str) -> (Value, Value) {
     let data = json(r#"{"tables": {"limits": {"Pod": {"cpu": "2"}}}}"#);
@@ -172,17 +192,17 @@ fn both(case: &str) -> (Value, Value) {
     fields.insert(Value::from("i"), Value::from(1_i64));
     fields.insert(Value::from("kind"), Value::from("Pod"));
 
-    let (mut engine, mut vm) = engines(CHAINS, data, &["data.chains.result"]);
-    vm.set_input(input.clone());
-    let from_vm = vm
-        .execute_entry_point_by_name("data.chains.result")
-        .expect("VM evaluates");
-
-    engine.set_input(input);
-    let from_interpreter = engine
-        .eval_rule("data.chains.result".into())
-        .expect("interpreter evaluates");
-    (from_vm, from_interpreter)
+    let (from_interpreter, from_vm) = evaluate_both(
+        CHAINS,
+        data,
+        "data.chains.result",
+        input,
+        ExecutionMode::RunToCompletion,
+    );
+    (
+        from_vm.expect("VM evaluates"),
+        from_interpreter.expect("interpreter evaluates"),
+    )
 }
 
 #[rstest]
@@ -476,18 +496,12 @@ fn undefined_values_and_else_chains_follow_rego(
     #[case] expected: Value,
     #[values(ExecutionMode::RunToCompletion, ExecutionMode::Suspendable)] mode: ExecutionMode,
 ) {
-    let entry = format!("data.undef.{rule}");
-    let (mut engine, mut vm) = engines(UNDEFINED, Value::new_object(), &[entry.as_str()]);
     let input = json(r#"{"obj": {"a": {"y": 1}}}"#);
-    vm.set_execution_mode(mode);
-    vm.set_input(input.clone());
-    let from_vm = vm
-        .execute_entry_point_by_name(&entry)
-        .expect("VM evaluates");
-    engine.set_input(input);
-    let from_interpreter = engine
-        .eval_rule(entry.clone())
-        .expect("interpreter evaluates");
+    let entry = format!("data.undef.{rule}");
+    let (from_interpreter, from_vm) =
+        evaluate_both(UNDEFINED, Value::new_object(), &entry, input, mode);
+    let from_interpreter = from_interpreter.expect("interpreter evaluates");
+    let from_vm = from_vm.expect("VM evaluates");
     assert_eq!(from_interpreter, expected, "interpreter");
     assert_eq!(from_vm, expected, "VM ({mode:?})");
 }
@@ -496,22 +510,19 @@ fn undefined_values_and_else_chains_follow_rego(
 /// the call fails (an error or undefined).
 fn sprintf_of(format: &str, args: &str) -> (Option<Value>, Option<Value>) {
     let policy = "package f\nimport rego.v1\nout := sprintf(input.format, input.args)\n";
-    let (mut engine, mut vm) = engines(policy, Value::new_object(), &["data.f.out"]);
     let mut input = Value::new_object();
     let fields = input.as_object_mut().expect("object");
     fields.insert(Value::from("format"), Value::from(format));
     fields.insert(Value::from("args"), json(args));
-    vm.set_input(input.clone());
-    let from_vm = vm
-        .execute_entry_point_by_name("data.f.out")
-        .ok()
-        .filter(|v| *v != Value::Undefined);
-    engine.set_input(input);
-    let from_interpreter = engine
-        .eval_rule("data.f.out".into())
-        .ok()
-        .filter(|v| *v != Value::Undefined);
-    (from_interpreter, from_vm)
+    let (from_interpreter, from_vm) = evaluate_both(
+        policy,
+        Value::new_object(),
+        "data.f.out",
+        input,
+        ExecutionMode::RunToCompletion,
+    );
+    let defined = |v: Result<Value, String>| v.ok().filter(|v| *v != Value::Undefined);
+    (defined(from_interpreter), defined(from_vm))
 }
 
 /// `sprintf` copies the text between verbs in one piece (patch 20): literal text of every kind, each
