@@ -311,7 +311,10 @@ fn the_instruction_limit_stops_at_the_same_instruction(#[values(1, 7, 60)] n: i6
     assert_eq!(vm.executed_instructions(), needed);
 
     vm.set_max_instructions(needed - 1);
-    match vm.execute_entry_point_by_name("data.steps.result") {
+    match vm
+        .execute_entry_point_by_name("data.steps.result")
+        .map_err(|e| *e)
+    {
         Err(VmError::InstructionLimitExceeded {
             limit, executed, ..
         }) => {
@@ -333,7 +336,10 @@ fn the_clock_is_read_every_interval_instructions(#[values(1, 2, 16, 100)] interv
         limit: Duration::ZERO,
         check_interval: NonZeroU32::new(interval).expect("non-zero"),
     }));
-    match vm.execute_entry_point_by_name("data.steps.result") {
+    match vm
+        .execute_entry_point_by_name("data.steps.result")
+        .map_err(|e| *e)
+    {
         Err(VmError::TimeLimitExceeded { .. }) => {}
         other => panic!("expected the time limit, got {other:?}"),
     }

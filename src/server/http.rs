@@ -472,10 +472,15 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
     };
     let body = response::write(&review, &decision, endpoint);
     let allowed = decision.allowed();
-    let facts = RequestFacts::from_request(&review.request);
     let verdict = if allowed { "allow" } else { "deny" };
     let elapsed = started.elapsed();
-    let labels = [endpoint.as_str(), facts.operation, verdict];
+    // The metrics need only the operation; the request's other facts are read for the decision log.
+    let operation = review
+        .request
+        .get("operation")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let labels = [endpoint.as_str(), operation, verdict];
     shared.metrics.requests.inc(&labels);
     shared.metrics.request_duration.observe(&labels, elapsed);
     for r in &decision.results {
@@ -485,6 +490,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             .inc(&[r.policy.as_str(), r.action.as_str()]);
     }
     if shared.decision_log.enabled() {
+        let facts = RequestFacts::from_request(&review.request);
         let tenant = facts
             .effective_namespace()
             .and_then(|ns| active.tenant_of(ns));
@@ -503,7 +509,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
         ));
     }
     if !allowed {
-        tracing::debug!(uid = %facts.uid, endpoint = endpoint.as_str(), denied = decision.with_action(Action::Deny).count(), "denied");
+        tracing::debug!(uid = %review.uid, endpoint = endpoint.as_str(), denied = decision.with_action(Action::Deny).count(), "denied");
     }
     json_text_response(StatusCode::OK, body)
 }

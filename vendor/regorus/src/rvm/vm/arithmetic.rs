@@ -21,7 +21,7 @@ impl RegoVM {
                 left: a.clone(),
                 right: b.clone(),
                 pc: self.pc,
-            }),
+            }.into()),
         }
     }
 
@@ -36,7 +36,7 @@ impl RegoVM {
                 left: a.clone(),
                 right: b.clone(),
                 pc: self.pc,
-            }),
+            }.into()),
         }
     }
 
@@ -48,7 +48,7 @@ impl RegoVM {
                 left: a.clone(),
                 right: b.clone(),
                 pc: self.pc,
-            }),
+            }.into()),
         }
     }
 
@@ -62,7 +62,7 @@ impl RegoVM {
                             left: a.clone(),
                             right: b.clone(),
                             pc: self.pc,
-                        });
+                        }.into());
                     }
                     return Ok(Value::Undefined);
                 }
@@ -73,7 +73,7 @@ impl RegoVM {
                 left: a.clone(),
                 right: b.clone(),
                 pc: self.pc,
-            }),
+            }.into()),
         }
     }
 
@@ -87,7 +87,7 @@ impl RegoVM {
                             left: a.clone(),
                             right: b.clone(),
                             pc: self.pc,
-                        });
+                        }.into());
                     }
                     return Ok(Value::Undefined);
                 }
@@ -97,7 +97,7 @@ impl RegoVM {
                         left: a.clone(),
                         right: b.clone(),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
 
                 Ok(Value::from(x.clone().modulo(y)?))
@@ -106,7 +106,7 @@ impl RegoVM {
                 left: a.clone(),
                 right: b.clone(),
                 pc: self.pc,
-            }),
+            }.into()),
         }
     }
 

@@ -231,7 +231,7 @@ impl RegoVM {
             return Err(VmError::InvalidIteration {
                 value: Value::String(Arc::from("No active comprehension")),
                 pc: self.pc,
-            });
+            }.into());
         };
 
         let value_to_add = self.get_register(value_reg)?.clone();
@@ -266,7 +266,7 @@ impl RegoVM {
                     return Err(VmError::InvalidIteration {
                         value: Value::String(Arc::from("Object comprehension requires key")),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
             }
             (_mode, other) => {
@@ -276,7 +276,7 @@ impl RegoVM {
                 return Err(VmError::InvalidIteration {
                     value: offending,
                     pc: self.pc,
-                });
+                }.into());
             }
         }
 
@@ -354,7 +354,7 @@ impl RegoVM {
                 return Err(VmError::InvalidIteration {
                     value: Value::String(Arc::from("No active comprehension")),
                     pc: self.pc,
-                });
+                }.into());
             }
         };
 
@@ -379,7 +379,7 @@ impl RegoVM {
                     return Err(VmError::InvalidIteration {
                         value: Value::String(Arc::from("Object comprehension requires key")),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
             }
             (_mode, other) => {
@@ -388,7 +388,7 @@ impl RegoVM {
                 return Err(VmError::InvalidIteration {
                     value: offending,
                     pc: self.pc,
-                });
+                }.into());
             }
         }
 
@@ -419,7 +419,7 @@ impl RegoVM {
                 return Err(VmError::InvalidIteration {
                     value: Value::String(Arc::from("No active comprehension")),
                     pc: self.pc,
-                });
+                }.into());
             }
         };
 
@@ -547,7 +547,7 @@ impl RegoVM {
                     return Err(VmError::InvalidIteration {
                         value: Value::String(Arc::from("No active comprehension context")),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
             };
 
@@ -605,7 +605,7 @@ impl RegoVM {
                     return Err(VmError::InvalidIteration {
                         value: Value::String(Arc::from(message.into_boxed_str())),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
             }
         }

@@ -1,6 +1,7 @@
 // Copyright (c) Microsoft Corporation.
 // Licensed under the MIT License.
 
+use alloc::boxed::Box;
 use crate::rvm::instructions::{GuardMode, Instruction, LiteralOrRegister};
 use crate::rvm::program::Program;
 use crate::value::Value;
@@ -16,7 +17,9 @@ pub(super) enum InstructionOutcome {
     Continue,
     Return(Value),
     Break,
-    Suspend { reason: SuspendReason },
+    /// Boxed (regate patch 21): a host-await reason holds two values, and an unboxed reason made every
+    /// instruction's result 64 bytes.
+    Suspend { reason: Box<SuspendReason> },
 }
 
 impl RegoVM {
@@ -59,7 +62,7 @@ impl RegoVM {
                     Err(VmError::LiteralIndexOutOfBounds {
                         index: literal_idx,
                         pc: self.pc,
-                    })
+                    }.into())
                 }
             }
             LoadTrue { dest } => {
@@ -226,7 +229,7 @@ impl RegoVM {
                             "#undefined: cannot compare values of different types (left={a:?}, right={b:?})"
                         ),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
 
                 self.set_register(dest, Value::Bool(a < b))?;
@@ -247,7 +250,7 @@ impl RegoVM {
                             "#undefined: cannot compare values of different types (left={a:?}, right={b:?})"
                         ),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
 
                 self.set_register(dest, Value::Bool(a <= b))?;
@@ -268,7 +271,7 @@ impl RegoVM {
                             "#undefined: cannot compare values of different types (left={a:?}, right={b:?})"
                         ),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
 
                 self.set_register(dest, Value::Bool(a > b))?;
@@ -289,7 +292,7 @@ impl RegoVM {
                             "#undefined: cannot compare values of different types (left={a:?}, right={b:?})"
                         ),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
 
                 self.set_register(dest, Value::Bool(a >= b))?;
@@ -314,7 +317,7 @@ impl RegoVM {
                             "#undefined: logical AND expects booleans (left={left_value:?}, right={right_value:?})"
                         ),
                         pc: self.pc,
-                    }),
+                    }.into()),
                 }
             }
             Or { dest, left, right } => {
@@ -336,7 +339,7 @@ impl RegoVM {
                             "#undefined: logical OR expects booleans (left={left_value:?}, right={right_value:?})"
                         ),
                         pc: self.pc,
-                    }),
+                    }.into()),
                 }
             }
             Not { dest, operand } => {
@@ -419,11 +422,11 @@ impl RegoVM {
                         Ok(InstructionOutcome::Continue)
                     }
                     ExecutionMode::Suspendable => Ok(InstructionOutcome::Suspend {
-                        reason: SuspendReason::HostAwait {
+                        reason: Box::new(SuspendReason::HostAwait {
                             dest,
                             argument,
                             identifier,
-                        },
+                        }),
                     }),
                 }
             }
@@ -480,7 +483,7 @@ impl RegoVM {
                         register: obj,
                         value: offending,
                         pc: self.pc,
-                    });
+                    }.into());
                 }
                 Ok(InstructionOutcome::Continue)
             }
@@ -564,7 +567,7 @@ impl RegoVM {
                         return Err(VmError::ObjectCreateInvalidTemplate {
                             template: obj_value,
                             pc: self.pc,
-                        });
+                        }.into());
                     }
 
                     self.set_register(params.dest, obj_value)?;
@@ -597,7 +600,7 @@ impl RegoVM {
                     Err(VmError::LiteralIndexOutOfBounds {
                         index: literal_idx,
                         pc: self.pc,
-                    })
+                    }.into())
                 }
             }
             ArrayNew { dest } => {
@@ -621,7 +624,7 @@ impl RegoVM {
                         register: arr,
                         value: offending,
                         pc: self.pc,
-                    });
+                    }.into());
                 }
                 Ok(InstructionOutcome::Continue)
             }
@@ -648,7 +651,7 @@ impl RegoVM {
                         register: arr,
                         value: offending,
                         pc: self.pc,
-                    });
+                    }.into());
                 }
                 Ok(InstructionOutcome::Continue)
             }
@@ -683,7 +686,7 @@ impl RegoVM {
                         index: params_index,
                         pc: self.pc,
                         available: program.instruction_data.array_create_params.len(),
-                    })
+                    }.into())
                 }
             }
             SetNew { dest } => {
@@ -709,7 +712,7 @@ impl RegoVM {
                         register: set,
                         value: offending,
                         pc: self.pc,
-                    });
+                    }.into());
                 }
                 Ok(InstructionOutcome::Continue)
             }
@@ -740,7 +743,7 @@ impl RegoVM {
                         index: params_index,
                         pc: self.pc,
                         available: program.instruction_data.set_create_params.len(),
-                    })
+                    }.into())
                 }
             }
             Contains {
@@ -858,7 +861,7 @@ impl RegoVM {
             | Instruction::AllOfNext { .. }) => Err(VmError::UnhandledInstruction {
                 instruction: alloc::format!("{:?} requires the azure_policy feature", instruction),
                 pc: self.pc,
-            }),
+            }.into()),
             other => self.execute_virtual_instruction(program, other),
         }
     }
@@ -1196,7 +1199,7 @@ impl RegoVM {
             unexpected => Err(VmError::UnhandledInstruction {
                 instruction: alloc::format!("{:?}", unexpected),
                 pc: self.pc,
-            }),
+            }.into()),
         }
     }
 }

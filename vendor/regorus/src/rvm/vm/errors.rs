@@ -358,4 +358,12 @@ impl From<anyhow::Error> for VmError {
     }
 }
 
-pub type Result<T> = core::result::Result<T, VmError>;
+/// regate patch 21: the error is boxed, so a `Result` is as small as its success value (a bare
+/// `VmError` made every `Result<()>` 72 bytes, returned through memory on every instruction).
+pub type Result<T> = core::result::Result<T, alloc::boxed::Box<VmError>>;
+
+impl From<anyhow::Error> for alloc::boxed::Box<VmError> {
+    fn from(err: anyhow::Error) -> Self {
+        alloc::boxed::Box::new(VmError::from(err))
+    }
+}

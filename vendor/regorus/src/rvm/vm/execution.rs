@@ -1,5 +1,6 @@
 // Copyright (c) Microsoft Corporation.
 // Licensed under the MIT License.
+use alloc::boxed::Box;
 use crate::rvm::instructions::Instruction;
 use crate::rvm::program::Program;
 use crate::value::Value;
@@ -46,7 +47,7 @@ impl RegoVM {
                     pc: entry_point_pc,
                     instruction_count: self.program.instructions.len(),
                     entry_point: entry_point_name,
-                });
+                }.into());
             }
 
             self.execution_mode = self.next_execution_mode;
@@ -164,7 +165,7 @@ impl RegoVM {
                     pc: entry_point_pc,
                     instruction_count: self.program.instructions.len(),
                     entry_point: String::from(name),
-                });
+                }.into());
             }
 
             self.execution_mode = self.next_execution_mode;
@@ -241,9 +242,9 @@ impl RegoVM {
                 }
                 InstructionOutcome::Suspend { reason } => {
                     return Err(VmError::UnsupportedSuspendInRunToCompletion {
-                        reason,
+                        reason: *reason,
                         pc: self.pc,
-                    });
+                    }.into());
                 }
             }
         }
@@ -377,7 +378,7 @@ impl RegoVM {
             }
             Err(err)
                 if matches!(
-                    err,
+                    *err,
                     VmError::MissingResumeValue { .. }
                         | VmError::UnexpectedResumeValue { .. }
                         | VmError::InvalidResumeState { .. }
@@ -407,7 +408,7 @@ impl RegoVM {
                 return Err(VmError::InvalidResumeState {
                     state: alloc::format!("{:?}", current_state),
                     pc: self.pc,
-                });
+                }.into());
             }
         };
 
@@ -441,7 +442,7 @@ impl RegoVM {
                     return Err(VmError::UnexpectedResumeValue {
                         reason: other_reason.clone(),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
             }
         }
@@ -568,12 +569,12 @@ impl RegoVM {
                     limit: self.max_instructions,
                     executed: self.executed_instructions,
                     pc: frame_pc,
-                });
+                }.into());
             }
 
             self.pc = frame_pc;
             if let Err(err) = self.tick_through(self.executed_instructions) {
-                self.execution_state = ExecutionState::Error { error: err.clone() };
+                self.execution_state = ExecutionState::Error { error: (*err).clone() };
                 return Err(err);
             }
             let instruction = program.instructions.get(self.pc).cloned().ok_or_else(|| 
@@ -634,7 +635,7 @@ impl RegoVM {
                     }
                 }
                 Ok(InstructionOutcome::Suspend { reason }) => {
-                    self.handle_instruction_suspend(reason, last_result);
+                    self.handle_instruction_suspend(*reason, last_result);
                     return Ok(());
                 }
                 Err(err) => {
@@ -771,7 +772,7 @@ impl RegoVM {
         Ok(())
     }
 
-    fn handle_instruction_error(&mut self, err: VmError, last_result: &mut Value) -> Result<bool> {
+    fn handle_instruction_error(&mut self, err: Box<VmError>, last_result: &mut Value) -> Result<bool> {
         // Resource-limit errors must never be absorbed by rule evaluation.
         // They represent engine-level constraints, not rule-level failures.
         // Returning Ok(false) causes the caller to clear execution_stack and
@@ -920,7 +921,7 @@ mod tests {
                         limit,
                         executed: expected_executed,
                         pc: expected_pc,
-                    })
+                    }.into())
                 );
             }
 
@@ -956,7 +957,7 @@ mod tests {
                         limit: 1,
                         executed: 1,
                         pc: 1,
-                    })
+                    }.into())
                 );
 
                 vm.set_max_instructions(2);
@@ -1045,7 +1046,7 @@ mod tests {
                 limit: 1,
                 executed: 1,
                 pc: 1,
-            })
+            }.into())
         );
         assert_eq!(vm.get_registers().get(1), Some(&Value::Undefined));
     }
@@ -1067,7 +1068,7 @@ mod tests {
                 limit: 3,
                 executed: 3,
                 pc: 3,
-            })
+            }.into())
         );
         assert!(matches!(
             lowered.execution_state(),
@@ -1104,7 +1105,7 @@ mod tests {
                 limit: 2,
                 executed: 3,
                 pc: 3,
-            })
+            }.into())
         );
 
         let mut raised = RegoVM::new();

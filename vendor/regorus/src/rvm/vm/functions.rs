@@ -83,7 +83,7 @@ impl RegoVM {
                 expected: expected_args,
                 actual: actual_args,
                 pc: self.pc,
-            });
+            }.into());
         }
 
         if args.iter().any(|a| a == &Value::Undefined) {
@@ -97,7 +97,7 @@ impl RegoVM {
             Ok(fcn) => fcn,
             Err(name) => {
                 self.cached_builtin_args = args;
-                return Err(VmError::BuiltinNotResolved { name, pc: self.pc });
+                return Err(VmError::BuiltinNotResolved { name, pc: self.pc }.into());
             }
         };
 
@@ -109,7 +109,7 @@ impl RegoVM {
             return Err(VmError::Internal {
                 message: alloc::string::String::from("builtin span missing"),
                 pc: self.pc,
-            });
+            }.into());
         };
         // Take the dummy_exprs vec out of self so we can pass it to the builtin
         // while still calling &mut self methods afterwards.

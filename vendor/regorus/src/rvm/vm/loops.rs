@@ -279,7 +279,7 @@ impl RegoVM {
 
                     (*return_pc, context.result_reg, context.mode, succeeded)
                 }
-                _ => return Err(VmError::AssertionFailed { pc: self.pc }),
+                _ => return Err(VmError::AssertionFailed { pc: self.pc }.into()),
             }
         };
 
@@ -322,7 +322,7 @@ impl RegoVM {
                                 context.key_reg,
                                 context.value_reg,
                             ),
-                            _ => return Err(VmError::AssertionFailed { pc: self.pc }),
+                            _ => return Err(VmError::AssertionFailed { pc: self.pc }.into()),
                         }
                     };
 
@@ -346,7 +346,7 @@ impl RegoVM {
                                 context.iteration_state.clone(),
                             )
                         }
-                        _ => return Err(VmError::AssertionFailed { pc: self.pc }),
+                        _ => return Err(VmError::AssertionFailed { pc: self.pc }.into()),
                     }
                 };
 
@@ -635,7 +635,7 @@ impl RegoVM {
         } else if self.handle_comprehension_condition_failure_run_to_completion()? {
             // handled by comprehension context
         } else {
-            return Err(VmError::AssertionFailed { pc: self.pc });
+            return Err(VmError::AssertionFailed { pc: self.pc }.into());
         }
 
         Ok(())
@@ -666,7 +666,7 @@ impl RegoVM {
                         context.loop_next_pc,
                         context.result_reg,
                     ),
-                    _ => return Err(VmError::AssertionFailed { pc: self.pc }),
+                    _ => return Err(VmError::AssertionFailed { pc: self.pc }.into()),
                 }
             };
 
@@ -715,7 +715,7 @@ impl RegoVM {
         } else if self.handle_comprehension_condition_failure_suspendable()? {
             Ok(())
         } else {
-            Err(VmError::AssertionFailed { pc: self.pc })
+            Err(VmError::AssertionFailed { pc: self.pc }.into())
         }
     }
 }

@@ -1,6 +1,7 @@
 // Copyright (c) Microsoft Corporation.
 // Licensed under the MIT License.
 
+use alloc::boxed::Box;
 use crate::rvm::program::Program;
 #[cfg(all(feature = "allocator-memory-limits", not(miri)))]
 use crate::utils::limits;
@@ -748,7 +749,7 @@ impl RegoVM {
                     Some(json) => match Value::from_json_str_for_resume(&json) {
                         Ok(value) => Some(value),
                         Err(ResumeJsonError::Malformed(error)) => {
-                            return Err(VmError::from(error));
+                            return Err(VmError::from(error).into());
                         }
                         Err(ResumeJsonError::Other(error)) => {
                             let error = VmError::from(error);
@@ -805,9 +806,11 @@ impl RegoVM {
                     .transpose()?;
                 let value = self.resume(resume_value)?;
                 let json = value.to_json_str().map_err(VmError::from)?;
-                CString::new(json).map_err(|_| VmError::Internal {
-                    message: String::from("RVM JSON result contained an interior NUL byte"),
-                    pc: self.pc,
+                CString::new(json).map_err(|_| {
+                    Box::new(VmError::Internal {
+                        message: String::from("RVM JSON result contained an interior NUL byte"),
+                        pc: self.pc,
+                    })
                 })
             })
         }
@@ -854,9 +857,11 @@ impl RegoVM {
         let output = (|| {
             let value = execute(self)?;
             let json = value.to_json_str().map_err(VmError::from)?;
-            CString::new(json).map_err(|_| VmError::Internal {
-                message: String::from("RVM JSON result contained an interior NUL byte"),
-                pc: self.pc,
+            CString::new(json).map_err(|_| {
+                Box::new(VmError::Internal {
+                    message: String::from("RVM JSON result contained an interior NUL byte"),
+                    pc: self.pc,
+                })
             })
         })();
 
@@ -924,15 +929,15 @@ impl RegoVM {
                 usage,
                 budget,
                 pc: self.pc,
-            });
+            }.into());
         }
 
         Ok(())
     }
 
     #[cfg(all(feature = "allocator-memory-limits", not(miri)))]
-    pub(super) fn apply_memory_budget_precedence(&mut self, err: VmError) -> VmError {
-        if matches!(err, VmError::MemoryLimitExceeded { .. }) {
+    pub(super) fn apply_memory_budget_precedence(&mut self, err: Box<VmError>) -> Box<VmError> {
+        if matches!(*err, VmError::MemoryLimitExceeded { .. }) {
             self.check_memory_budget().err().unwrap_or(err)
         } else {
             err
@@ -947,7 +952,7 @@ impl RegoVM {
 
     #[cfg(any(miri, not(feature = "allocator-memory-limits")))]
     #[allow(clippy::unused_self)]
-    pub(super) fn apply_memory_budget_precedence(&mut self, err: VmError) -> VmError {
+    pub(super) fn apply_memory_budget_precedence(&mut self, err: Box<VmError>) -> Box<VmError> {
         err
     }
 
@@ -995,7 +1000,7 @@ impl RegoVM {
                 limit: self.max_instructions,
                 executed,
                 pc: self.pc,
-            });
+            }.into());
         }
         self.tick_through(executed)
     }
@@ -1041,6 +1046,7 @@ impl RegoVM {
                     VmError::RegexSizeLimitExceeded { limit, pc: self.pc }
                 }
             })
+            .map_err(Box::new)
     }
 
     pub(super) fn snapshot_execution_timer_on_suspend(&mut self) {
@@ -1116,11 +1122,7 @@ impl RegoVM {
     pub(super) fn get_register(&self, index: u8) -> Result<&Value> {
         self.registers
             .get(usize::from(index))
-            .ok_or_else(|| VmError::RegisterIndexOutOfBounds {
-                index,
-                pc: self.pc,
-                register_count: self.registers.len(),
-            })
+            .ok_or_else(|| register_out_of_bounds(index, self.pc, self.registers.len()))
     }
 
     /// Take ownership of a register value, replacing it with `Value::Undefined`.
@@ -1131,13 +1133,11 @@ impl RegoVM {
     pub(super) fn take_register(&mut self, index: u8) -> Result<Value> {
         let register_count = self.registers.len();
 
-        let slot = self.registers.get_mut(usize::from(index)).ok_or_else(|| 
-            VmError::RegisterIndexOutOfBounds {
-                index,
-                pc: self.pc,
-                register_count,
-            },
-        )?;
+        let pc = self.pc;
+        let slot = self
+            .registers
+            .get_mut(usize::from(index))
+            .ok_or_else(|| register_out_of_bounds(index, pc, register_count))?;
         Ok(core::mem::replace(slot, Value::Undefined))
     }
 
@@ -1146,13 +1146,11 @@ impl RegoVM {
     pub(super) fn set_register(&mut self, index: u8, value: Value) -> Result<()> {
         let register_count = self.registers.len();
 
-        let slot = self.registers.get_mut(usize::from(index)).ok_or_else(|| 
-            VmError::RegisterIndexOutOfBounds {
-                index,
-                pc: self.pc,
-                register_count,
-            },
-        )?;
+        let pc = self.pc;
+        let slot = self
+            .registers
+            .get_mut(usize::from(index))
+            .ok_or_else(|| register_out_of_bounds(index, pc, register_count))?;
         *slot = value;
         Ok(())
     }
@@ -1224,9 +1222,11 @@ impl RegoVM {
             });
         }
         // SAFETY: we just ensured it's Some above
-        self.dummy_span.as_ref().ok_or_else(|| VmError::Internal {
-            message: String::from("dummy span not initialized"),
-            pc: self.pc,
+        self.dummy_span.as_ref().ok_or_else(|| {
+            Box::new(VmError::Internal {
+                message: String::from("dummy span not initialized"),
+                pc: self.pc,
+            })
         })
     }
 
@@ -1366,7 +1366,7 @@ result := sprintf("%s%s", [
             resume_to_large_native_output(over_budget_vm)?;
         anyhow::ensure!(matches!(
             over_budget_output,
-            Err(VmError::MemoryBudgetExceeded { usage, budget, .. })
+            Err(VmError::MemoryBudgetExceeded { usage, budget, .. }.into())
                 if usage == sampled_usage && budget == one_byte_over_budget
         ));
         anyhow::ensure!(matches!(
@@ -1869,4 +1869,16 @@ result := sprintf("%s%s", [
             super::MemoryBudgetLifecycle::Inactive
         ));
     }
+}
+
+/// The error for a register index past the window, built out of line (regate patch 21: the register
+/// accessors are inlined into every instruction, and a boxed error built in place kept them from it).
+#[cold]
+#[inline(never)]
+fn register_out_of_bounds(index: u8, pc: usize, register_count: usize) -> Box<VmError> {
+    Box::new(VmError::RegisterIndexOutOfBounds {
+        index,
+        pc,
+        register_count,
+    })
 }

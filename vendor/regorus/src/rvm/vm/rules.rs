@@ -1,6 +1,7 @@
 // Copyright (c) Microsoft Corporation.
 // Licensed under the MIT License.
 
+use alloc::boxed::Box;
 use crate::rvm::instructions::FunctionCallParams;
 use crate::rvm::program::{Program, RuleInfo, RuleType};
 use crate::value::Value;
@@ -227,7 +228,7 @@ impl RegoVM {
                 index: rule_index,
                 pc: self.pc,
                 available: self.rule_cache.len(),
-            });
+            }.into());
         }
 
         // regate patch 14: a computed rule is answered from the cache before the program handle is
@@ -324,7 +325,7 @@ impl RegoVM {
                 expected: rule_index,
                 actual: call_context.rule_index,
                 pc: self.pc,
-            });
+            }.into());
         }
         self.pc = call_context.return_pc;
 
@@ -397,7 +398,7 @@ impl RegoVM {
                 index: rule_index,
                 pc: self.pc,
                 available: self.rule_cache.len(),
-            });
+            }.into());
         }
 
         // Borrow the rule's description through a handle on the program instead of cloning it
@@ -872,7 +873,7 @@ impl RegoVM {
         // typed error rather than a debug-only panic so the public load_program
         // contract holds the same in debug and release.
         if self.call_rule_stack.pop().is_none() {
-            return Err(VmError::CallRuleStackUnderflow { pc: self.pc });
+            return Err(VmError::CallRuleStackUnderflow { pc: self.pc }.into());
         }
 
         self.pc = return_pc;
@@ -908,19 +909,23 @@ impl RegoVM {
             .rule_infos
             .get(idx)
             .cloned()
-            .ok_or_else(|| VmError::RuleInfoMissing {
-                index: rule_index,
-                pc: self.pc,
-                available: self.program.rule_infos.len(),
+            .ok_or_else(|| {
+                Box::new(VmError::RuleInfoMissing {
+                    index: rule_index,
+                    pc: self.pc,
+                    available: self.program.rule_infos.len(),
+                })
             })
     }
 
     pub(super) fn checked_add_one(&self, value: usize, context: &'static str) -> Result<usize> {
         value
             .checked_add(1)
-            .ok_or_else(|| VmError::ArithmeticError {
-                message: format!("{context} overflow"),
-                pc: self.pc,
+            .ok_or_else(|| {
+                Box::new(VmError::ArithmeticError {
+                    message: format!("{context} overflow"),
+                    pc: self.pc,
+                })
             })
     }
 
@@ -934,9 +939,11 @@ impl RegoVM {
     }
 
     pub(super) fn convert_pc(&self, value: u32, context: &'static str) -> Result<usize> {
-        usize::try_from(value).map_err(|_| VmError::ArithmeticError {
-            message: format!("{context} exceeds addressable range"),
-            pc: self.pc,
+        usize::try_from(value).map_err(|_| {
+            Box::new(VmError::ArithmeticError {
+                message: format!("{context} exceeds addressable range"),
+                pc: self.pc,
+            })
         })
     }
 }

@@ -1,6 +1,7 @@
 // Copyright (c) Microsoft Corporation.
 // Licensed under the MIT License.
 
+use alloc::boxed::Box;
 use crate::value::Value;
 use alloc::vec::Vec;
 
@@ -41,7 +42,7 @@ impl RegoVM {
 
     /// Release values retained by a failed run-to-completion execution and record its error.
     ///
-    pub(super) fn fail_run_to_completion(&mut self, error: VmError) -> VmError {
+    pub(super) fn fail_run_to_completion(&mut self, error: Box<VmError>) -> Box<VmError> {
         self.release_previous_execution_state();
         // A failed execution gives back the rule cache's memory too (the next one rebuilds it);
         // between successful executions only the computed entries are reset (regate patch 6).
@@ -52,28 +53,28 @@ impl RegoVM {
             self.finish_active_memory_budget_execution();
         }
         self.execution_state = ExecutionState::Error {
-            error: error.clone(),
+            error: (*error).clone(),
         };
         error
     }
 
     /// Publish an initial suspendable execution error without discarding legacy unbudgeted state.
     #[cfg(all(feature = "allocator-memory-limits", not(miri)))]
-    pub(super) fn fail_initial_suspendable_execution(&mut self, error: VmError) -> VmError {
+    pub(super) fn fail_initial_suspendable_execution(&mut self, error: Box<VmError>) -> Box<VmError> {
         if self.active_memory_budget_config.is_some() {
             return self.fail_suspendable_execution(error);
         }
 
         self.execution_state = ExecutionState::Error {
-            error: error.clone(),
+            error: (*error).clone(),
         };
         error
     }
 
     #[cfg(any(miri, not(feature = "allocator-memory-limits")))]
-    pub(super) fn fail_initial_suspendable_execution(&mut self, error: VmError) -> VmError {
+    pub(super) fn fail_initial_suspendable_execution(&mut self, error: Box<VmError>) -> Box<VmError> {
         self.execution_state = ExecutionState::Error {
-            error: error.clone(),
+            error: (*error).clone(),
         };
         error
     }
@@ -82,7 +83,7 @@ impl RegoVM {
     ///
     /// Unbudgeted executions preserve their legacy error state.
     #[cfg(all(feature = "allocator-memory-limits", not(miri)))]
-    pub(super) fn fail_suspendable_execution(&mut self, error: VmError) -> VmError {
+    pub(super) fn fail_suspendable_execution(&mut self, error: Box<VmError>) -> Box<VmError> {
         if self.active_memory_budget_config.is_none() {
             return error;
         }
@@ -90,14 +91,14 @@ impl RegoVM {
         self.release_previous_execution_state();
         self.finish_active_memory_budget_execution();
         self.execution_state = ExecutionState::Error {
-            error: error.clone(),
+            error: (*error).clone(),
         };
         error
     }
 
     #[cfg(any(miri, not(feature = "allocator-memory-limits")))]
     #[allow(clippy::unused_self)]
-    pub(super) fn fail_suspendable_execution(&mut self, error: VmError) -> VmError {
+    pub(super) fn fail_suspendable_execution(&mut self, error: Box<VmError>) -> Box<VmError> {
         error
     }
 
@@ -334,7 +335,7 @@ impl RegoVM {
                 register_count: self.registers.len(),
                 base_count: self.base_register_count,
                 pc: self.pc,
-            });
+            }.into());
         }
 
         // Check PC bounds
@@ -342,7 +343,7 @@ impl RegoVM {
             return Err(VmError::ProgramCounterOutOfBounds {
                 pc: self.pc,
                 instruction_count: self.program.instructions.len(),
-            });
+            }.into());
         }
 
         // Check rule cache bounds
@@ -351,7 +352,7 @@ impl RegoVM {
                 cache_size: self.rule_cache.len(),
                 rule_info_count: self.program.rule_infos.len(),
                 pc: self.pc,
-            });
+            }.into());
         }
 
         Ok(())

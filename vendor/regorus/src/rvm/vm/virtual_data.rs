@@ -68,7 +68,7 @@ impl RegoVM {
             return Err(VmError::InvalidRuleTreeEntry {
                 value: target.clone(),
                 pc: 0,
-            });
+            }.into());
         }
 
         Ok(())
@@ -183,7 +183,7 @@ impl RegoVM {
                     return Err(VmError::InvalidRuleIndex {
                         rule_index: Value::Number(rule_idx.clone()),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
             }
             Value::Object(ref obj) => {
@@ -275,7 +275,7 @@ impl RegoVM {
                     return Err(VmError::InvalidRuleIndex {
                         rule_index: Value::Number(rule_index_value.clone()),
                         pc: self.pc,
-                    });
+                    }.into());
                 }
             }
             Value::Undefined => {
@@ -323,7 +323,7 @@ impl RegoVM {
                 return Err(VmError::InvalidRuleTreeEntry {
                     value: current_node.clone(),
                     pc: self.pc,
-                });
+                }.into());
             }
         }
 
