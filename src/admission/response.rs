@@ -35,10 +35,15 @@ impl Endpoint {
     }
 }
 
-/// Strips control characters (warnings travel in an HTTP header) and bounds the length.
-fn clean(text: &str, max: usize) -> String {
-    if !has_control(text) {
-        return truncate(text.trim(), max);
+/// Strips control characters (warnings travel in an HTTP header) and bounds the length. Text that needs
+/// neither (the usual case) is returned as it is, without a copy.
+fn clean(text: String, max: usize) -> String {
+    if !has_control(&text) {
+        let trimmed = text.trim();
+        if trimmed.len() == text.len() && text.len() <= max {
+            return text;
+        }
+        return truncate(trimmed, max);
     }
     let flat: String = text
         .chars()
@@ -69,7 +74,11 @@ fn has_control(text: &str) -> bool {
 pub fn warnings(decision: &Decision) -> Vec<String> {
     let all: Vec<String> = decision
         .with_action(Action::Warn)
-        .map(|r| clean(&tagged(&r.policy, &r.message), MAX_WARNING_LEN))
+        .map(|r| {
+            let mut warning = String::with_capacity(r.policy.len() + r.message.len() + 3);
+            push_tagged(&mut warning, &r.policy, &r.message);
+            clean(warning, MAX_WARNING_LEN)
+        })
         .collect();
     let mut out: Vec<String> = Vec::with_capacity(all.len());
     let mut total = 0;
@@ -88,14 +97,12 @@ pub fn warnings(decision: &Decision) -> Vec<String> {
     out
 }
 
-/// `[policy] message`, built by appending (the formatting machinery cost more than the copying).
-fn tagged(policy: &str, message: &str) -> String {
-    let mut out = String::with_capacity(policy.len() + message.len() + 3);
+/// Appends `[policy] message` (appending cost less than the formatting machinery).
+fn push_tagged(out: &mut String, policy: &str, message: &str) {
     out.push('[');
     out.push_str(policy);
     out.push_str("] ");
     out.push_str(message);
-    out
 }
 
 /// The deny message: every deny-level result as `[policy] message (field)`, joined with `; `.
@@ -105,17 +112,14 @@ pub fn deny_message(decision: &Decision) -> String {
         if !message.is_empty() {
             message.push_str("; ");
         }
-        message.push('[');
-        message.push_str(&r.policy);
-        message.push_str("] ");
-        message.push_str(&r.message);
+        push_tagged(&mut message, &r.policy, &r.message);
         if let Some(f) = &r.field {
             message.push_str(" (");
             message.push_str(f);
             message.push(')');
         }
     }
-    clean(&message, MAX_MESSAGE_LEN)
+    clean(message, MAX_MESSAGE_LEN)
 }
 
 /// The AdmissionReview response, serialised straight to its wire form (keys in the order serde_json's
@@ -316,6 +320,21 @@ mod tests {
             assert_eq!(written, want.to_string());
             assert_eq!(serde_json::from_str::<Json>(&written).unwrap(), want);
         }
+    }
+
+    #[rstest::rstest]
+    #[case::kept_as_it_is("plain text", 20, "plain text")]
+    #[case::kept_at_the_limit("exactly10!", 10, "exactly10!")]
+    #[case::trimmed("  padded ", 20, "padded")]
+    #[case::truncated("a longer message", 10, "a longe…")]
+    #[case::trimmed_then_truncated("  a longer message", 10, "a longe…")]
+    #[case::control_flattened("bell\u{7}ringing\n", 20, "bell ringing")]
+    fn clean_returns_what_the_header_may_carry(
+        #[case] text: &str,
+        #[case] max: usize,
+        #[case] expected: &str,
+    ) {
+        assert_eq!(clean(text.to_string(), max), expected);
     }
 
     #[rstest::rstest]
