@@ -1,6 +1,9 @@
 //! The few request facts the engine itself reads (for match/exclude, decision logs and reports), pulled
-//! from the raw request without altering it.
+//! from the raw request without altering it: from JSON, or from the engine's value the server reads
+//! request bodies into (`crate::policy::value_json`); both readings go through [`Tree`], so they agree.
 
+use regorus::value::Object;
+use regorus::Value;
 use serde_json::{Map, Value as Json};
 
 /// Facts about one AdmissionRequest, borrowed from it (nothing is copied: the server reads them for
@@ -19,32 +22,172 @@ pub struct RequestFacts<'a> {
     pub username: &'a str,
     pub dry_run: bool,
     /// Labels of the object (of the old object for DELETE, or when there is no object).
-    labels: Option<&'a Map<String, Json>>,
+    labels: Labels<'a>,
 }
 
-fn str_at<'a>(value: &'a Json, path: &[&str]) -> &'a str {
+/// An object's label map, in whichever tree the request was read into.
+#[derive(Debug, Clone, Copy, Default)]
+enum Labels<'a> {
+    #[default]
+    None,
+    Json(&'a Map<String, Json>),
+    Value(&'a Object),
+}
+
+impl<'a> Labels<'a> {
+    /// The labels whose values are strings (the only ones [`RequestFacts::label`] reports), sorted.
+    fn strings(self) -> std::collections::BTreeMap<&'a str, &'a str> {
+        match self {
+            Labels::None => Default::default(),
+            Labels::Json(map) => map
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                .collect(),
+            Labels::Value(object) => object
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_text()?, v.as_text()?)))
+                .collect(),
+        }
+    }
+}
+
+/// The same labels, whichever tree they were read from.
+impl PartialEq for Labels<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.strings() == other.strings()
+    }
+}
+
+/// Read access to a JSON document held as `serde_json` JSON or as a regorus value: what the envelope
+/// checks ([`crate::admission::review`]) and the facts need, so one reading serves both trees.
+pub trait Tree {
+    /// The member `key` of an object (`None` for other values or a missing key).
+    fn field(&self, key: &str) -> Option<&Self>;
+    fn as_text(&self) -> Option<&str>;
+    fn as_flag(&self) -> Option<bool>;
+    fn is_map(&self) -> bool;
+    fn is_nothing(&self) -> bool;
+    fn is_text(&self) -> bool {
+        self.as_text().is_some()
+    }
+    /// Scalars as text for error messages (`"x"` as x, others as JSON).
+    fn display_scalar(&self) -> String;
+}
+
+/// A label map read out of either tree.
+trait LabelMap: Tree {
+    fn labels(&self) -> Labels<'_>;
+}
+
+impl Tree for Json {
+    fn field(&self, key: &str) -> Option<&Json> {
+        self.get(key)
+    }
+    fn as_text(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn as_flag(&self) -> Option<bool> {
+        self.as_bool()
+    }
+    fn is_map(&self) -> bool {
+        self.is_object()
+    }
+    fn is_nothing(&self) -> bool {
+        self.is_null()
+    }
+    fn display_scalar(&self) -> String {
+        match self {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl LabelMap for Json {
+    fn labels(&self) -> Labels<'_> {
+        self.as_object().map_or(Labels::None, Labels::Json)
+    }
+}
+
+impl Tree for Value {
+    fn field(&self, key: &str) -> Option<&Value> {
+        // Request objects are small; a scan by string avoids building a key value per lookup.
+        let Value::Object(object) = self else {
+            return None;
+        };
+        object.iter().find_map(|(k, v)| match k {
+            Value::String(s) if &**s == key => Some(v),
+            _ => None,
+        })
+    }
+    fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn as_flag(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    fn is_map(&self) -> bool {
+        matches!(self, Value::Object(_))
+    }
+    fn is_nothing(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+    fn display_scalar(&self) -> String {
+        match self {
+            Value::String(s) => s.to_string(),
+            other => serde_json::to_string(other).unwrap_or_default(),
+        }
+    }
+}
+
+impl LabelMap for Value {
+    fn labels(&self) -> Labels<'_> {
+        match self {
+            Value::Object(o) => Labels::Value(o),
+            _ => Labels::None,
+        }
+    }
+}
+
+fn str_at<'a, T: Tree + ?Sized>(value: &'a T, path: &[&str]) -> &'a str {
     let mut cur = value;
     for key in path {
-        match cur.get(key) {
+        match cur.field(key) {
             Some(next) => cur = next,
             None => return "",
         }
     }
-    cur.as_str().unwrap_or("")
+    cur.as_text().unwrap_or("")
 }
 
 impl<'a> RequestFacts<'a> {
     /// Reads the facts from a raw AdmissionRequest.
     pub fn from_request(request: &'a Json) -> RequestFacts<'a> {
-        let object = request.get("object").filter(|o| o.is_object());
-        let old = request.get("oldObject").filter(|o| o.is_object());
+        Self::read(request)
+    }
+
+    /// Reads the facts from an AdmissionRequest held as the engine's value.
+    pub fn from_value(request: &'a Value) -> RequestFacts<'a> {
+        Self::read(request)
+    }
+
+    fn read<T: LabelMap>(request: &'a T) -> RequestFacts<'a> {
+        let object = request.field("object").filter(|o| o.is_map());
+        let old = request.field("oldObject").filter(|o| o.is_map());
         let subject = match str_at(request, &["operation"]) {
             "DELETE" => old.or(object),
             _ => object.or(old),
         };
         let labels = subject
-            .and_then(|o| o.pointer("/metadata/labels"))
-            .and_then(Json::as_object);
+            .and_then(|o| o.field("metadata"))
+            .and_then(|m| m.field("labels"))
+            .map_or(Labels::None, LabelMap::labels);
         let mut name = str_at(request, &["name"]);
         if name.is_empty() {
             if let Some(o) = subject {
@@ -63,8 +206,8 @@ impl<'a> RequestFacts<'a> {
             name,
             username: str_at(request, &["userInfo", "username"]),
             dry_run: request
-                .get("dryRun")
-                .and_then(Json::as_bool)
+                .field("dryRun")
+                .and_then(Tree::as_flag)
                 .unwrap_or(false),
             labels,
         }
@@ -72,7 +215,14 @@ impl<'a> RequestFacts<'a> {
 
     /// The object's label `key`, when it is set to a string (other values count as unset).
     pub fn label(&self, key: &str) -> Option<&'a str> {
-        self.labels?.get(key)?.as_str()
+        match self.labels {
+            Labels::None => None,
+            Labels::Json(map) => map.get(key)?.as_str(),
+            Labels::Value(object) => object
+                .iter()
+                .find_map(|(k, v)| (k.as_text() == Some(key)).then_some(v))?
+                .as_text(),
+        }
     }
 
     /// The namespace used for namespace matching: the request's namespace, or for a `Namespace` object its

@@ -10,4 +10,4 @@ pub mod synthesize;
 
 pub use facts::RequestFacts;
 pub use response::Endpoint;
-pub use review::{Review, ReviewError};
+pub use review::{ParsedReview, RequestRef, Review, ReviewError, ValueReview};

@@ -153,11 +153,16 @@ struct Status {
     reason: &'static str,
 }
 
-fn envelope<'a>(review: &'a Review, decision: &Decision, endpoint: Endpoint) -> Envelope<'a> {
+fn envelope<'a>(
+    api_version: &'a str,
+    uid: &'a str,
+    decision: &Decision,
+    endpoint: Endpoint,
+) -> Envelope<'a> {
     let allowed = decision.allowed();
     let patched = endpoint == Endpoint::Mutate && allowed && !decision.patch.is_empty();
     Envelope {
-        api_version: &review.api_version,
+        api_version,
         kind: "AdmissionReview",
         response: Answer {
             allowed,
@@ -168,7 +173,7 @@ fn envelope<'a>(review: &'a Review, decision: &Decision, endpoint: Endpoint) -> 
                 message: deny_message(decision),
                 reason: "Forbidden",
             }),
-            uid: &review.uid,
+            uid,
             warnings: warnings(decision),
         },
     }
@@ -176,12 +181,19 @@ fn envelope<'a>(review: &'a Review, decision: &Decision, endpoint: Endpoint) -> 
 
 /// The full AdmissionReview response for `review` at `endpoint`, as a JSON tree.
 pub fn build(review: &Review, decision: &Decision, endpoint: Endpoint) -> Json {
-    serde_json::to_value(envelope(review, decision, endpoint)).unwrap_or(Json::Null)
+    serde_json::to_value(envelope(
+        &review.api_version,
+        &review.uid,
+        decision,
+        endpoint,
+    ))
+    .unwrap_or(Json::Null)
 }
 
-/// [`build`], serialised: the body the server sends, written without building the tree first.
-pub fn write(review: &Review, decision: &Decision, endpoint: Endpoint) -> String {
-    serde_json::to_string(&envelope(review, decision, endpoint)).unwrap_or_default()
+/// [`build`], serialised: the body the server sends for a review of `api_version` with `uid`, written
+/// without building the tree first.
+pub fn write(api_version: &str, uid: &str, decision: &Decision, endpoint: Endpoint) -> String {
+    serde_json::to_string(&envelope(api_version, uid, decision, endpoint)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -315,7 +327,8 @@ mod tests {
         for endpoint in [Endpoint::Validate, Endpoint::Mutate] {
             let want = reference(&review(), &decision, endpoint);
             assert_eq!(build(&review(), &decision, endpoint), want);
-            let written = write(&review(), &decision, endpoint);
+            let review = review();
+            let written = write(&review.api_version, &review.uid, &decision, endpoint);
             // The same bytes as serialising the tree (keys in the same order), and the same document.
             assert_eq!(written, want.to_string());
             assert_eq!(serde_json::from_str::<Json>(&written).unwrap(), want);

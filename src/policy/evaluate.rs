@@ -48,7 +48,8 @@ struct Pass {
 /// The request as a regorus value, converted on first use (requests no policy applies to are never
 /// converted) and shared by every policy of the request.
 struct LazyValue<'a> {
-    json: &'a Json,
+    /// The request as JSON, converted on first use; `None` when the value was given.
+    json: Option<&'a Json>,
     value: Option<Value>,
     /// Image signature verdicts (`input.images`), when the entry point verified images.
     images: Option<Value>,
@@ -69,15 +70,27 @@ pub struct Extras<'a> {
 impl<'a> LazyValue<'a> {
     fn new(json: &'a Json, extras: Extras) -> LazyValue<'a> {
         LazyValue {
-            json,
+            json: Some(json),
             value: None,
             images: extras.images.map(to_value),
             skip_inventory: extras.skip_inventory,
         }
     }
 
+    /// For a request already held as the engine's value.
+    fn from_value(value: &Value, extras: Extras) -> LazyValue<'static> {
+        LazyValue {
+            json: None,
+            value: Some(value.clone()),
+            images: extras.images.map(to_value),
+            skip_inventory: extras.skip_inventory,
+        }
+    }
+
     fn get(&mut self) -> &Value {
-        self.value.get_or_insert_with(|| to_value(self.json))
+        let json = self.json;
+        self.value
+            .get_or_insert_with(|| json.map_or(Value::Null, to_value))
     }
 }
 
@@ -170,17 +183,34 @@ impl Evaluator {
 
     /// [`Evaluator::validate`] with [`Extras`].
     pub fn validate_with(&self, request: &Json, extras: Extras, deadline: Instant) -> Decision {
-        self.validate_lazy(request, &mut LazyValue::new(request, extras), deadline)
+        let facts = RequestFacts::from_request(request);
+        self.validate_lazy(&facts, &mut LazyValue::new(request, extras), deadline)
     }
 
-    fn validate_lazy(&self, request: &Json, review: &mut LazyValue, deadline: Instant) -> Decision {
-        let facts = RequestFacts::from_request(request);
+    /// [`Evaluator::validate_with`] for a request already held as the engine's value (the server reads
+    /// bodies straight into it, `crate::policy::value_json`); decides as `validate_with` does for the
+    /// same request read as JSON.
+    pub fn validate_value(&self, request: &Value, extras: Extras, deadline: Instant) -> Decision {
+        let facts = RequestFacts::from_value(request);
+        self.validate_lazy(
+            &facts,
+            &mut LazyValue::from_value(request, extras),
+            deadline,
+        )
+    }
+
+    fn validate_lazy(
+        &self,
+        facts: &RequestFacts,
+        review: &mut LazyValue,
+        deadline: Instant,
+    ) -> Decision {
         let mut decision = Decision::default();
         let mut pass = Pass::default();
         for (index, policy) in self.set.policies.iter().enumerate() {
             if (policy.deny_rule.is_none() && policy.warn_rule.is_none())
                 || (review.skip_inventory && policy.metadata.requires_inventory)
-                || !self.applies(policy, &facts)
+                || !self.applies(policy, facts)
             {
                 continue;
             }
@@ -316,7 +346,10 @@ impl Evaluator {
                 mutated["object"] = object;
                 self.validate_with(&mutated, extras, deadline)
             }
-            None => self.validate_lazy(request, &mut review, deadline),
+            None => {
+                let facts = RequestFacts::from_request(request);
+                self.validate_lazy(&facts, &mut review, deadline)
+            }
         };
         mutation.results.extend(validation.results);
         mutation.deadline_exceeded |= validation.deadline_exceeded;

@@ -12,6 +12,7 @@ pub mod matcher;
 pub mod metadata;
 pub mod rule_reuse;
 pub mod testrunner;
+pub mod value_json;
 
 pub use decision::{Decision, PolicyResult, RuleKind};
 pub use evaluate::{Evaluator, Extras};

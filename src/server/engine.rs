@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use crate::admission::{Endpoint, RequestFacts};
+use crate::admission::{Endpoint, RequestFacts, RequestRef};
 use crate::cluster::state::{empty_inventory, StateSnapshot};
 use crate::policy::bundle::{BundleSources, FileKind};
 use crate::policy::config::OnError;
@@ -268,13 +268,18 @@ impl Active {
     }
 }
 
-fn relevant(policy: &Policy, endpoint: Endpoint, facts: &RequestFacts, request: &Json) -> bool {
+fn relevant(
+    policy: &Policy,
+    endpoint: Endpoint,
+    facts: &RequestFacts,
+    request: RequestRef,
+) -> bool {
     match endpoint {
         Endpoint::Validate => policy.deny_rule.is_some() || policy.warn_rule.is_some(),
         Endpoint::Mutate => {
             policy.patch_rule.is_some()
                 && matches!(facts.operation, "CREATE" | "UPDATE")
-                && request.get("object").is_some_and(Json::is_object)
+                && request.has_object()
         }
     }
 }
@@ -292,7 +297,7 @@ pub fn unavailable_result(policy: &Policy, reason: &str, mode: FailureMode) -> P
 /// `images` are the image signature verdicts (`input.images`) when verification is on.
 pub fn decide(
     active: &Active,
-    request: &Json,
+    request: RequestRef,
     endpoint: Endpoint,
     deadline: Instant,
     unavailable: Option<&str>,
@@ -304,15 +309,25 @@ pub fn decide(
             images,
             skip_inventory,
         };
-        match endpoint {
-            Endpoint::Validate => active.evaluator.validate_with(request, extras, deadline),
-            Endpoint::Mutate => active.evaluator.mutate_with(request, extras, deadline).0,
+        match (endpoint, request) {
+            (Endpoint::Validate, RequestRef::Json(r)) => {
+                active.evaluator.validate_with(r, extras, deadline)
+            }
+            (Endpoint::Validate, RequestRef::Value(r)) => {
+                active.evaluator.validate_value(r, extras, deadline)
+            }
+            (Endpoint::Mutate, request) => {
+                active
+                    .evaluator
+                    .mutate_with(&request.to_json(), extras, deadline)
+                    .0
+            }
         }
     };
     let Some(reason) = unavailable else {
         return run(false);
     };
-    let facts = RequestFacts::from_request(request);
+    let facts = request.facts();
     let affected: Vec<&Policy> = active
         .bundle
         .set
@@ -458,86 +473,90 @@ mod tests {
             "kind": {"group": "", "version": "v1", "kind": "Pod"},
             "object": {"metadata": {"name": "p", "labels": {"owner": "x", "checked-by": "y"}},
                        "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}});
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let normal = decide(
-            &active,
-            &request,
-            Endpoint::Validate,
-            deadline,
-            None,
-            FailureMode::Deny,
-            None,
-        );
-        assert_eq!(
-            normal.results.iter().filter(|r| r.policy == "inv").count(),
-            1
-        );
-        assert_eq!(
-            normal
+        // Both readings of the request (JSON, and the value the server reads `/validate` bodies into).
+        let value = crate::policy::evaluate::to_value(&request);
+        for request in [RequestRef::Json(&request), RequestRef::Value(&value)] {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let normal = decide(
+                &active,
+                request,
+                Endpoint::Validate,
+                deadline,
+                None,
+                FailureMode::Deny,
+                None,
+            );
+            assert_eq!(
+                normal.results.iter().filter(|r| r.policy == "inv").count(),
+                1
+            );
+            assert_eq!(
+                normal
+                    .results
+                    .iter()
+                    .find(|r| r.policy == "inv")
+                    .unwrap()
+                    .message,
+                "namespace unknown"
+            );
+            let failed = decide(
+                &active,
+                request,
+                Endpoint::Validate,
+                deadline,
+                Some("not yet synced"),
+                FailureMode::Deny,
+                None,
+            );
+            let inv: Vec<_> = failed
                 .results
                 .iter()
-                .find(|r| r.policy == "inv")
-                .unwrap()
-                .message,
-            "namespace unknown"
-        );
-        let failed = decide(
-            &active,
-            &request,
-            Endpoint::Validate,
-            deadline,
-            Some("not yet synced"),
-            FailureMode::Deny,
-            None,
-        );
-        let inv: Vec<_> = failed
-            .results
-            .iter()
-            .filter(|r| r.policy == "inv")
-            .collect();
-        assert_eq!(inv.len(), 1);
-        assert_eq!(inv[0].message, "cluster state unavailable: not yet synced");
-        assert_eq!(inv[0].action, Action::Deny);
-        assert!(!failed.allowed());
-        let open = decide(
-            &active,
-            &request,
-            Endpoint::Validate,
-            deadline,
-            Some("not yet synced"),
-            FailureMode::Allow,
-            None,
-        );
-        assert!(open.allowed());
-        // Mutation: the inventory policy's patch is not applied while state is unavailable.
-        let m = decide(
-            &active,
-            &request,
-            Endpoint::Mutate,
-            deadline,
-            Some("x"),
-            FailureMode::Allow,
-            None,
-        );
-        assert!(
-            m.patch
+                .filter(|r| r.policy == "inv")
+                .collect();
+            assert_eq!(inv.len(), 1);
+            assert_eq!(inv[0].message, "cluster state unavailable: not yet synced");
+            assert_eq!(inv[0].action, Action::Deny);
+            assert!(!failed.allowed());
+            let open = decide(
+                &active,
+                request,
+                Endpoint::Validate,
+                deadline,
+                Some("not yet synced"),
+                FailureMode::Allow,
+                None,
+            );
+            assert!(open.allowed());
+            // Mutation: the inventory policy's patch is not applied while state is unavailable.
+            let m = decide(
+                &active,
+                request,
+                Endpoint::Mutate,
+                deadline,
+                Some("x"),
+                FailureMode::Allow,
+                None,
+            );
+            assert!(
+                m.patch
+                    .iter()
+                    .all(|op| op["path"] != "/metadata/labels/inv"),
+                "{:?}",
+                m.patch
+            );
+            let m = decide(
+                &active,
+                request,
+                Endpoint::Mutate,
+                deadline,
+                None,
+                FailureMode::Allow,
+                None,
+            );
+            assert!(m
+                .patch
                 .iter()
-                .all(|op| op["path"] != "/metadata/labels/inv"),
-            "{:?}",
-            m.patch
-        );
-        let m = decide(
-            &active,
-            &request,
-            Endpoint::Mutate,
-            deadline,
-            None,
-            FailureMode::Allow,
-            None,
-        );
-        assert!(m
-            .patch
-            .iter()
-            .any(|op| op["path"] == "/metadata/labels/inv"));
+                .any(|op| op["path"] == "/metadata/labels/inv"));
+        }
     }
 }

@@ -18,7 +18,7 @@ use serde_json::json;
 use super::decision_log;
 use super::engine::{decide, failure_decision};
 use super::Shared;
-use crate::admission::{response, Endpoint, RequestFacts, Review};
+use crate::admission::{response, Endpoint, ParsedReview};
 use crate::images::verify;
 use crate::report::model::Action;
 
@@ -312,7 +312,9 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             )
         }
     };
-    let review = match Review::parse(&bytes) {
+    // `/validate` reads the request straight into the engine's value; `/mutate` as JSON, against which
+    // its patches are computed.
+    let review = match ParsedReview::parse(&bytes, endpoint == Endpoint::Mutate) {
         Ok(r) => r,
         Err(err) => {
             return reject(
@@ -346,7 +348,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
     let images = match shared.verifier(&set.config.image_verification) {
         Ok(None) => None,
         Ok(Some(verifier)) => {
-            let wanted = verify::request_images(&review.request);
+            let wanted = verify::request_images(&review.request().to_json());
             if wanted.is_empty() {
                 None
             } else {
@@ -356,7 +358,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
         }
         Err(message) => {
             let verdict = verify::Verdict::failed(message, true);
-            let verdicts = verify::request_images(&review.request)
+            let verdicts = verify::request_images(&review.request().to_json())
                 .into_iter()
                 .map(|image| (image, verdict.clone()))
                 .collect();
@@ -396,7 +398,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             let t = Instant::now();
             let decision = decide(
                 &active,
-                &review.request,
+                review.request(),
                 endpoint,
                 deadline,
                 unavailable.as_deref(),
@@ -453,7 +455,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             (decision, failure)
         }
         Ok(Err(err)) => {
-            tracing::error!(uid = %review.uid, error = %err, "evaluation task failed");
+            tracing::error!(uid = %review.uid(), error = %err, "evaluation task failed");
             let message = "evaluation failed: the evaluation task did not complete";
             (
                 failure_decision(set.config.on_error, message),
@@ -463,23 +465,19 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
         Err(_) => {
             shared.metrics.deadline_exceeded.inc(&[endpoint.as_str()]);
             let message = format!("evaluation deadline exceeded ({} ms)", budget.as_millis());
-            tracing::warn!(uid = %review.uid, budget_ms = budget.as_millis() as u64, "evaluation deadline exceeded");
+            tracing::warn!(uid = %review.uid(), budget_ms = budget.as_millis() as u64, "evaluation deadline exceeded");
             (
                 failure_decision(set.config.on_error, &message),
                 Some(message),
             )
         }
     };
-    let body = response::write(&review, &decision, endpoint);
+    let body = response::write(review.api_version(), review.uid(), &decision, endpoint);
     let allowed = decision.allowed();
     let verdict = if allowed { "allow" } else { "deny" };
     let elapsed = started.elapsed();
     // The metrics need only the operation; the request's other facts are read for the decision log.
-    let operation = review
-        .request
-        .get("operation")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
+    let operation = review.request().text("operation");
     let labels = [endpoint.as_str(), operation, verdict];
     shared.metrics.requests.inc(&labels);
     shared.metrics.request_duration.observe(&labels, elapsed);
@@ -490,7 +488,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             .inc(&[r.policy.as_str(), r.action.as_str()]);
     }
     if shared.decision_log.enabled() {
-        let facts = RequestFacts::from_request(&review.request);
+        let facts = review.request().facts();
         let tenant = facts
             .effective_namespace()
             .and_then(|ns| active.tenant_of(ns));
@@ -509,7 +507,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
         ));
     }
     if !allowed {
-        tracing::debug!(uid = %review.uid, endpoint = endpoint.as_str(), denied = decision.with_action(Action::Deny).count(), "denied");
+        tracing::debug!(uid = %review.uid(), endpoint = endpoint.as_str(), denied = decision.with_action(Action::Deny).count(), "denied");
     }
     json_text_response(StatusCode::OK, body)
 }
