@@ -35,6 +35,9 @@ pub struct Evaluator {
     /// the VM and seeded into every later one. Valid for this evaluator's life: its data (the bundle's
     /// data and one inventory snapshot) and each policy's parameters never change.
     constants: Vec<OnceLock<Vec<(usize, Value)>>>,
+    /// The keys of `input` (`images`, `parameters`, `review`), made once: a string value is an
+    /// allocation, and every policy of every request builds an input object.
+    input_keys: [Value; 3],
 }
 
 /// The VM of one pass over a request's policies (validate, or mutate) and what it last ran.
@@ -146,6 +149,7 @@ impl Evaluator {
             interpreter: Mutex::new(engine),
             vms: Mutex::new(Vec::new()),
             constants: set.policies.iter().map(|_| OnceLock::new()).collect(),
+            input_keys: ["images", "parameters", "review"].map(Value::from),
             set,
         })
     }
@@ -215,15 +219,22 @@ impl Evaluator {
                 continue;
             }
             decision.evaluated.push(policy.id.clone());
-            let rules: Vec<(RuleKind, &str)> = [
-                policy.deny_rule.as_deref().map(|r| (RuleKind::Deny, r)),
-                policy.warn_rule.as_deref().map(|r| (RuleKind::Warn, r)),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            let paths: Vec<&str> = rules.iter().map(|(_, p)| *p).collect();
-            match self.evaluate(index, policy, review, &paths, deadline, &mut pass) {
+            // The policy's entry points, on the stack (this runs for every policy of every request).
+            let mut rules = [(RuleKind::Deny, ""); 2];
+            let mut paths = [""; 2];
+            let mut n = 0;
+            for (kind, rule) in [
+                (RuleKind::Deny, &policy.deny_rule),
+                (RuleKind::Warn, &policy.warn_rule),
+            ] {
+                if let Some(rule) = rule.as_deref() {
+                    rules[n] = (kind, rule);
+                    paths[n] = rule;
+                    n += 1;
+                }
+            }
+            let (rules, paths) = (&rules[..n], &paths[..n]);
+            match self.evaluate(index, policy, review, paths, deadline, &mut pass) {
                 Ok(values) => {
                     for ((kind, _), value) in rules.iter().zip(values) {
                         match read_messages(&value, &policy.metadata.title) {
@@ -415,12 +426,15 @@ impl Evaluator {
             limit: budget,
             check_interval: NonZeroU32::new(TIMER_CHECK_INTERVAL).unwrap_or(NonZeroU32::MIN),
         };
-        let mut entries = Vec::with_capacity(3);
+        // Exactly as long as needed: the object keeps the vector's buffer, a spare slot would be a
+        // reallocation to shrink it.
+        let [images_key, parameters_key, review_key] = &self.input_keys;
+        let mut entries = Vec::with_capacity(2 + usize::from(review.images.is_some()));
         if let Some(images) = &review.images {
-            entries.push((Value::from("images"), images.clone()));
+            entries.push((images_key.clone(), images.clone()));
         }
-        entries.push((Value::from("parameters"), policy.parameters_value.clone()));
-        entries.push((Value::from("review"), review.get().clone()));
+        entries.push((parameters_key.clone(), policy.parameters_value.clone()));
+        entries.push((review_key.clone(), review.get().clone()));
         let input = Value::from(Object::from_entries(entries));
         let started = Instant::now();
         let result = match &policy.backend {

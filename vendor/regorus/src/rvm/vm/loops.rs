@@ -635,7 +635,7 @@ impl RegoVM {
         } else if self.handle_comprehension_condition_failure_run_to_completion()? {
             // handled by comprehension context
         } else {
-            return Err(VmError::AssertionFailed { pc: self.pc }.into());
+            return Err(self.assertion_failed());
         }
 
         Ok(())
@@ -715,7 +715,7 @@ impl RegoVM {
         } else if self.handle_comprehension_condition_failure_suspendable()? {
             Ok(())
         } else {
-            Err(VmError::AssertionFailed { pc: self.pc }.into())
+            Err(self.assertion_failed())
         }
     }
 }

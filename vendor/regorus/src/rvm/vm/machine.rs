@@ -103,6 +103,16 @@ pub struct RegoVM {
     /// Maximum number of instructions to execute (default: 25000)
     pub(super) max_instructions: usize,
 
+    /// regate patch 22: the box of the last body failure (`AssertionFailed`) that a rule call caught and
+    /// discarded, reused for the next one (a failing condition is the common way a rule body ends).
+    pub(super) spare_error: Option<Box<VmError>>,
+
+    /// regate patch 22: emptied loop and comprehension stacks of finished rule calls, for the next calls
+    /// (each rule call runs its bodies on stacks of its own; a new empty vector allocates at its first
+    /// loop).
+    pub(super) loop_stack_pool: Vec<Vec<super::context::LoopContext>>,
+    pub(super) comprehension_stack_pool: Vec<Vec<super::context::ComprehensionContext>>,
+
     /// Current count of executed instructions
     pub(super) executed_instructions: usize,
     /// regate patch 16: the instruction count before which the run loop neither checks the
@@ -273,6 +283,9 @@ impl RegoVM {
             base_register_count: 2, // Default to 2 registers for basic operations
             register_window_pool: Vec::new(), // Initialize register window pool
             max_instructions: 25000, // Default maximum instruction limit
+            spare_error: None,
+            loop_stack_pool: Vec::new(),
+            comprehension_stack_pool: Vec::new(),
             executed_instructions: 0,
             step_checks_due: 0,
             timer_ticked_through: 0,
@@ -1881,4 +1894,29 @@ fn register_out_of_bounds(index: u8, pc: usize, register_count: usize) -> Box<Vm
         pc,
         register_count,
     })
+}
+
+impl RegoVM {
+    /// regate patch 22: a body's condition failed: `AssertionFailed` at the current instruction, in the
+    /// spare box when there is one.
+    #[inline]
+    pub(super) fn assertion_failed(&mut self) -> Box<VmError> {
+        let error = VmError::AssertionFailed { pc: self.pc };
+        match self.spare_error.take() {
+            Some(mut spare) => {
+                *spare = error;
+                spare
+            }
+            None => Box::new(error),
+        }
+    }
+
+    /// regate patch 22: keeps the box of an error a rule call caught and discarded for
+    /// [`RegoVM::assertion_failed`].
+    #[inline]
+    pub(super) fn recycle_error(&mut self, error: Box<VmError>) {
+        if self.spare_error.is_none() {
+            self.spare_error = Some(error);
+        }
+    }
 }

@@ -48,8 +48,25 @@ impl RegoVM {
             self.return_register_window(current_register_window);
             self.registers = restored_registers;
         }
-        mem::swap(&mut self.loop_stack, previous_loop_stack);
-        mem::swap(&mut self.comprehension_stack, previous_comprehension_stack);
+        self.restore_rule_stacks(
+            mem::take(previous_loop_stack),
+            mem::take(previous_comprehension_stack),
+        );
+    }
+
+    /// regate patch 22: puts the caller's loop and comprehension stacks back and returns the finished
+    /// call's, emptied, to the pools.
+    fn restore_rule_stacks(
+        &mut self,
+        previous_loop_stack: Vec<super::context::LoopContext>,
+        previous_comprehension_stack: Vec<super::context::ComprehensionContext>,
+    ) {
+        let mut used = mem::replace(&mut self.loop_stack, previous_loop_stack);
+        used.clear();
+        self.loop_stack_pool.push(used);
+        let mut used = mem::replace(&mut self.comprehension_stack, previous_comprehension_stack);
+        used.clear();
+        self.comprehension_stack_pool.push(used);
     }
 
     pub(super) fn execute_rule_definitions_common(
@@ -87,14 +104,13 @@ impl RegoVM {
         let mut previous_registers = Vec::default();
         mem::swap(&mut previous_registers, &mut self.registers);
 
-        let mut previous_loop_stack = Vec::default();
-        mem::swap(&mut previous_loop_stack, &mut self.loop_stack);
+        // regate patch 22: the call's own stacks come from the pools.
+        let fresh_loop_stack = self.loop_stack_pool.pop().unwrap_or_default();
+        let mut previous_loop_stack = mem::replace(&mut self.loop_stack, fresh_loop_stack);
 
-        let mut previous_comprehension_stack = Vec::default();
-        mem::swap(
-            &mut previous_comprehension_stack,
-            &mut self.comprehension_stack,
-        );
+        let fresh_comprehension_stack = self.comprehension_stack_pool.pop().unwrap_or_default();
+        let mut previous_comprehension_stack =
+            mem::replace(&mut self.comprehension_stack, fresh_comprehension_stack);
 
         self.register_stack.push(previous_registers);
         self.registers = register_window;
@@ -122,7 +138,8 @@ impl RegoVM {
                             );
                             return Err(e);
                         }
-                        Err(_e) => {
+                        Err(e) => {
+                            self.recycle_error(e);
                             continue 'outer;
                         }
                     }
@@ -184,7 +201,7 @@ impl RegoVM {
                         );
                         return Err(e);
                     }
-                    Err(_e) => {}
+                    Err(e) => self.recycle_error(e),
                 }
             }
 
@@ -209,8 +226,7 @@ impl RegoVM {
             self.registers = restored_registers;
         }
 
-        self.loop_stack = previous_loop_stack;
-        self.comprehension_stack = previous_comprehension_stack;
+        self.restore_rule_stacks(previous_loop_stack, previous_comprehension_stack);
 
         Ok((final_result, rule_failed_due_to_inconsistency))
     }
