@@ -563,3 +563,30 @@ fn sprintf_formats_as_before(
     assert_eq!(from_interpreter, expected, "interpreter");
     assert_eq!(from_vm, expected, "VM");
 }
+
+/// `sprintf` formats in one reused buffer per thread (patch 23): results stay whole and separate
+/// across calls that fail half-way, outgrow the buffer, or follow a long one with a short one.
+#[test]
+fn sprintf_results_do_not_share_their_buffer() {
+    let long = "x".repeat(5000);
+    let calls: [(&str, String, Option<String>); 6] = [
+        ("%s|%s", r#"["a", "b"]"#.into(), Some("a|b".into())),
+        ("%s and %s", r#"["half"]"#.into(), None),
+        ("<%s>", format!(r#"["{long}"]"#), Some(format!("<{long}>"))),
+        ("%d", "[7]".into(), Some("7".into())),
+        ("%s-%s", r#"["c", "d"]"#.into(), Some("c-d".into())),
+        ("", "[]".into(), Some(String::new())),
+    ];
+    let mut seen = Vec::new();
+    for (format, args, expected) in &calls {
+        let (from_interpreter, from_vm) = sprintf_of(format, args);
+        let expected = expected.as_deref().map(Value::from);
+        assert_eq!(from_interpreter, expected, "interpreter, {format}");
+        assert_eq!(from_vm, expected, "VM, {format}");
+        seen.push(from_vm);
+    }
+    // Earlier results are unchanged by later calls.
+    for ((_, _, expected), got) in calls.iter().zip(&seen) {
+        assert_eq!(got, &expected.as_deref().map(Value::from));
+    }
+}

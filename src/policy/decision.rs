@@ -101,8 +101,9 @@ pub fn read_messages(value: &Value, title: &str) -> Result<Vec<RawMessage>, Stri
 
 fn read_item(item: &Value) -> Result<RawMessage, String> {
     match item {
+        // `str::to_owned` copies in one piece; `to_string` on the shared string went through `Display`.
         Value::String(s) => Ok(RawMessage {
-            message: s.to_string(),
+            message: (**s).to_owned(),
             field: None,
         }),
         Value::Object(m) => {
@@ -124,9 +125,9 @@ fn read_item(item: &Value) -> Result<RawMessage, String> {
             let field = entry("field")
                 .or_else(|| entry("path"))
                 .and_then(|v| v.as_string().ok())
-                .map(|f| f.to_string());
+                .map(|f| (**f).to_owned());
             Ok(RawMessage {
-                message: message.to_string(),
+                message: (**message).to_owned(),
                 field,
             })
         }

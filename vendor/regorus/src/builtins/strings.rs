@@ -316,8 +316,10 @@ fn sprintf(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> 
     let args = ensure_array(name, &params[1], args[1].clone())?;
 
     // regate patch: sized up front (the format plus a little per argument) instead of grown by
-    // repeated reallocation.
-    let mut s = String::with_capacity(fmt.len().saturating_add(args.len().saturating_mul(16)));
+    // repeated reallocation; patch 23: in this thread's reused buffer, since the result is copied into
+    // the string value anyway.
+    let mut s = sprintf_buffer::take();
+    s.reserve(fmt.len().saturating_add(args.len().saturating_mul(16)));
     let mut args_idx = 0usize;
     let mut chars = fmt.chars();
     let args_span = params[1].span();
@@ -511,7 +513,44 @@ fn sprintf(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> 
         ));
     }
 
-    Ok(Value::String(s.into()))
+    let value = Value::String(s.as_str().into());
+    sprintf_buffer::give_back(s);
+    Ok(value)
+}
+
+/// regate patch 23: one formatting buffer per thread for `sprintf` (a message is formatted there and
+/// copied once into its string value, instead of formatted into a string of its own that was then
+/// copied and freed). Without `std` there are no thread locals, and each call has its own buffer.
+mod sprintf_buffer {
+    use alloc::string::String;
+
+    /// Buffers that grew past this are freed rather than kept.
+    const KEEP_MAX: usize = 4096;
+
+    #[cfg(feature = "std")]
+    std::thread_local! {
+        static BUFFER: core::cell::Cell<String> = const { core::cell::Cell::new(String::new()) };
+    }
+
+    /// An empty buffer (this thread's, when it has one).
+    pub(super) fn take() -> String {
+        #[cfg(feature = "std")]
+        let mut s = BUFFER.with(core::cell::Cell::take);
+        #[cfg(not(feature = "std"))]
+        let mut s = String::new();
+        s.clear();
+        s
+    }
+
+    /// Returns the buffer for the next call, unless it grew large.
+    pub(super) fn give_back(s: String) {
+        #[cfg(feature = "std")]
+        if s.capacity() <= KEEP_MAX {
+            BUFFER.with(|b| b.set(s));
+        }
+        #[cfg(not(feature = "std"))]
+        let _ = (s, KEEP_MAX);
+    }
 }
 
 fn any_prefix_match(
