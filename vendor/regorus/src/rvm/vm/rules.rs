@@ -351,7 +351,8 @@ impl RegoVM {
             Value::Undefined
         };
 
-        self.set_register(dest, result_from_rule.clone())?;
+        // regate patch 22: moved into the register (it was cloned there and then dropped).
+        self.set_register(dest, result_from_rule)?;
 
         if self.get_register(dest)? == &Value::Undefined && !rule_failed_due_to_inconsistency {
             match call_context.rule_type {
