@@ -13,25 +13,36 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 /// Parses one JSON document (trailing whitespace only) into a regorus value.
 pub fn parse(text: &[u8]) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let value = ValueSeed.deserialize(&mut de)?;
+    let mut scratch = Scratch::default();
+    let value = ValueSeed(&mut scratch).deserialize(&mut de)?;
     de.end()?;
     Ok(value)
 }
 
-/// Deserialises any JSON value into a regorus value.
-struct ValueSeed;
+/// Elements and entries of the arrays and objects still open, shared by every nesting level: a
+/// container's items are collected here and moved out in one exactly sized allocation when it
+/// closes (serde_json gives no length up front, so a vector per container would grow and then be
+/// shrunk to fit).
+#[derive(Default)]
+struct Scratch {
+    items: Vec<Value>,
+    entries: Vec<(Value, Value)>,
+}
 
-impl<'de> DeserializeSeed<'de> for ValueSeed {
+/// Deserialises any JSON value into a regorus value.
+struct ValueSeed<'s>(&'s mut Scratch);
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
+        deserializer.deserialize_any(ValueVisitor(self.0))
     }
 }
 
-struct ValueVisitor;
+struct ValueVisitor<'s>(&'s mut Scratch);
 
-impl<'de> Visitor<'de> for ValueVisitor {
+impl<'de> Visitor<'de> for ValueVisitor<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -71,19 +82,23 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(item) = seq.next_element_seed(ValueSeed)? {
-            items.push(item);
+        let scratch = self.0;
+        let start = scratch.items.len();
+        while let Some(item) = seq.next_element_seed(ValueSeed(scratch))? {
+            scratch.items.push(item);
         }
+        let items: Vec<Value> = scratch.items.drain(start..).collect();
         Ok(Value::from(items))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        let scratch = self.0;
+        let start = scratch.entries.len();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            let value = map.next_value_seed(ValueSeed)?;
-            entries.push((key, value));
+            let value = map.next_value_seed(ValueSeed(scratch))?;
+            scratch.entries.push((key, value));
         }
+        let entries: Vec<(Value, Value)> = scratch.entries.drain(start..).collect();
         // Sorted (and a repeated key's last value kept) as serde_json's map would hold them.
         Ok(Value::from(Object::from_entries(entries)))
     }
