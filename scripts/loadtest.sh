@@ -7,6 +7,8 @@
 # only goes to 127.0.0.1; every run is bounded in time. Not part of the test suite.
 #
 # Usage: scripts/loadtest.sh [RATE ...]            (default rates: 100 250 500 1000 2000)
+#        RATE `max` is a closed loop: each connection sends its next review as soon as the last is
+#        answered, which finds the maximum (e.g. `DURATION=30s scripts/loadtest.sh max`).
 # Environment:
 #   DURATION=10s        length of each run
 #   CONNECTIONS=8       concurrent keep-alive connections of oha
@@ -111,7 +113,9 @@ run_rate() {
 	rm -f "$db"
 	# -w: requests still running at the end are waited for, not counted as errors.
 	# --db-url: one row per successful request (start and duration), for the steady-state percentiles.
-	taskset -c "$LOAD_CPU" oha --no-tui --output-format json -z "$DURATION" -w -q "$rate" \
+	local pace=(-q "$rate")
+	[ "$rate" = max ] && pace=()
+	taskset -c "$LOAD_CPU" oha --no-tui --output-format json -z "$DURATION" -w "${pace[@]}" \
 		-c "$CONNECTIONS" -m POST -T application/json -D "$REVIEW" --cacert "$WORK/ca.crt" \
 		--db-url "$db" "https://127.0.0.1:$PORT/validate?timeout=10s" >"$out" 2>/dev/null || true
 	python3 - "$out" "$db" "$WARMUP" <<'EOF'
