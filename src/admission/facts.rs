@@ -2,7 +2,6 @@
 //! from the raw request without altering it: from JSON, or from the engine's value the server reads
 //! request bodies into (`crate::policy::value_json`); both readings go through [`Tree`], so they agree.
 
-use regorus::value::Object;
 use regorus::Value;
 use serde_json::{Map, Value as Json};
 
@@ -31,7 +30,8 @@ enum Labels<'a> {
     #[default]
     None,
     Json(&'a Map<String, Json>),
-    Value(&'a Object),
+    /// The labels object, as the engine's value.
+    Value(&'a Value),
 }
 
 impl<'a> Labels<'a> {
@@ -43,10 +43,11 @@ impl<'a> Labels<'a> {
                 .iter()
                 .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
                 .collect(),
-            Labels::Value(object) => object
+            Labels::Value(Value::Object(object)) => object
                 .iter()
                 .filter_map(|(k, v)| Some((k.as_text()?, v.as_text()?)))
                 .collect(),
+            Labels::Value(_) => Default::default(),
         }
     }
 }
@@ -67,6 +68,10 @@ pub trait Tree {
     fn as_flag(&self) -> Option<bool>;
     fn is_map(&self) -> bool;
     fn is_nothing(&self) -> bool;
+    /// The elements of an array (empty for other values).
+    fn items(&self) -> &[Self]
+    where
+        Self: Sized;
     fn is_text(&self) -> bool {
         self.as_text().is_some()
     }
@@ -94,6 +99,9 @@ impl Tree for Json {
     }
     fn is_nothing(&self) -> bool {
         self.is_null()
+    }
+    fn items(&self) -> &[Json] {
+        self.as_array().map_or(&[], Vec::as_slice)
     }
     fn display_scalar(&self) -> String {
         match self {
@@ -138,6 +146,12 @@ impl Tree for Value {
     fn is_nothing(&self) -> bool {
         matches!(self, Value::Null)
     }
+    fn items(&self) -> &[Value] {
+        match self {
+            Value::Array(items) => items.as_slice(),
+            _ => &[],
+        }
+    }
     fn display_scalar(&self) -> String {
         match self {
             Value::String(s) => s.to_string(),
@@ -149,7 +163,7 @@ impl Tree for Value {
 impl LabelMap for Value {
     fn labels(&self) -> Labels<'_> {
         match self {
-            Value::Object(o) => Labels::Value(o),
+            Value::Object(_) => Labels::Value(self),
             _ => Labels::None,
         }
     }
@@ -218,10 +232,7 @@ impl<'a> RequestFacts<'a> {
         match self.labels {
             Labels::None => None,
             Labels::Json(map) => map.get(key)?.as_str(),
-            Labels::Value(object) => object
-                .iter()
-                .find_map(|(k, v)| (k.as_text() == Some(key)).then_some(v))?
-                .as_text(),
+            Labels::Value(labels) => labels.field(key)?.as_text(),
         }
     }
 

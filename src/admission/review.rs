@@ -119,11 +119,6 @@ impl ValueReview {
             request,
         })
     }
-
-    /// The facts the engine reads from the request.
-    pub fn facts(&self) -> RequestFacts<'_> {
-        RequestFacts::from_value(&self.request)
-    }
 }
 
 /// A review read for the endpoint that answers it: `/validate` reads the request straight into the
@@ -198,8 +193,8 @@ impl<'a> RequestRef<'a> {
         }
     }
 
-    /// The request as JSON: borrowed, or written out from the value (for the rare paths that need JSON
-    /// after a body was read into a value, such as image signature lookups).
+    /// The request as JSON: borrowed, or written out from the value (mutation, which computes its patches
+    /// against JSON; the server reads `/mutate` bodies as JSON, so it never pays this).
     pub fn to_json(self) -> std::borrow::Cow<'a, Json> {
         match self {
             RequestRef::Json(r) => std::borrow::Cow::Borrowed(r),
@@ -412,7 +407,7 @@ mod tests {
                         (&json.uid, &json.api_version)
                     );
                     assert_eq!(
-                        value.facts(),
+                        RequestFacts::from_value(&value.request),
                         RequestFacts::from_request(&json.request),
                         "{}",
                         path.display()

@@ -23,6 +23,7 @@ use super::registry::{referrers::referrers_tag, RegistryClient, RegistryError};
 use super::signature::{
     verify_bundle, verify_simple_signing, PublicKey, VerifyError, BUNDLE_MEDIA_TYPE_V0_3,
 };
+use crate::admission::facts::Tree;
 
 /// Media type of cosign's legacy simple-signing layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -558,10 +559,11 @@ fn short(digest: &str) -> &str {
 /// Every image a request runs, as written: the containers, init containers and ephemeral containers of
 /// every pod spec of the object (Pod, PodTemplate and the workload templates), and `image` volumes.
 /// Mirrors `regate.lib.k8s.images`, keyed by the request kind like the policy library.
-pub fn request_images(request: &Json) -> Vec<String> {
+pub fn request_images<T: Tree>(request: &T) -> Vec<String> {
     let kind = request
-        .pointer("/kind/kind")
-        .and_then(Json::as_str)
+        .field("kind")
+        .and_then(|k| k.field("kind"))
+        .and_then(Tree::as_text)
         .unwrap_or("");
     let spec_path: &[&str] = match kind {
         "Pod" => &["spec"],
@@ -575,29 +577,30 @@ pub fn request_images(request: &Json) -> Vec<String> {
         | "ReplicationController" => &["spec", "template", "spec"],
         _ => return Vec::new(),
     };
-    let object = if request.get("operation").and_then(Json::as_str) == Some("DELETE") {
-        request.get("oldObject")
+    let object = if request.field("operation").and_then(Tree::as_text) == Some("DELETE") {
+        request.field("oldObject")
     } else {
-        request.get("object")
+        request.field("object")
     };
+    let spec = object.and_then(|o| spec_path.iter().try_fold(o, |at, p| at.field(p)));
     let mut out = BTreeSet::new();
-    if let Some(object) = object {
-        let mut spec = object;
-        for p in spec_path {
-            spec = &spec[*p];
-        }
+    if let Some(spec) = spec {
+        let image = |v: &T, path: &[&str]| {
+            path.iter()
+                .try_fold(v, |at, p| at.field(p))
+                .and_then(Tree::as_text)
+                .map(str::to_string)
+        };
         for field in ["containers", "initContainers", "ephemeralContainers"] {
-            for c in spec[field].as_array().into_iter().flatten() {
-                if let Some(image) = c["image"].as_str() {
-                    out.insert(image.to_string());
-                }
-            }
+            let containers = spec.field(field).map_or(&[][..], Tree::items);
+            out.extend(containers.iter().filter_map(|c| image(c, &["image"])));
         }
-        for v in spec["volumes"].as_array().into_iter().flatten() {
-            if let Some(image) = v.pointer("/image/reference").and_then(Json::as_str) {
-                out.insert(image.to_string());
-            }
-        }
+        let volumes = spec.field("volumes").map_or(&[][..], Tree::items);
+        out.extend(
+            volumes
+                .iter()
+                .filter_map(|v| image(v, &["image", "reference"])),
+        );
     }
     out.into_iter().collect()
 }
@@ -658,6 +661,9 @@ mod tests {
     #[case::malformed_is_empty(json!({"kind": {"kind": "Pod"}, "operation": "CREATE", "object": {"spec": {"containers": "x"}}}), vec![])]
     fn finds_every_image(#[case] request: Json, #[case] expected: Vec<&str>) {
         assert_eq!(request_images(&request), expected);
+        // The same from the engine's value the server reads `/validate` bodies into.
+        let value = crate::policy::evaluate::to_value(&request);
+        assert_eq!(request_images(&value), expected);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use regorus::Value;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use crate::admission::facts::Tree;
 use crate::report::model::{Action, Severity};
 
 /// Which rule produced a result.
@@ -106,13 +107,9 @@ fn read_item(item: &Value) -> Result<RawMessage, String> {
             message: (**s).to_owned(),
             field: None,
         }),
-        Value::Object(m) => {
+        Value::Object(_) => {
             // Violation objects have a few entries: a scan finds a key without allocating one.
-            let entry = |key: &str| {
-                m.iter()
-                    .find(|(k, _)| matches!(k, Value::String(s) if &**s == key))
-                    .map(|(_, v)| v)
-            };
+            let entry = |key: &str| item.field(key);
             let message = entry("msg")
                 .or_else(|| entry("message"))
                 .and_then(|v| v.as_string().ok())

@@ -18,7 +18,7 @@ use serde_json::json;
 use super::decision_log;
 use super::engine::{decide, failure_decision};
 use super::Shared;
-use crate::admission::{response, Endpoint, ParsedReview};
+use crate::admission::{response, Endpoint, ParsedReview, RequestRef};
 use crate::images::verify;
 use crate::report::model::Action;
 
@@ -345,10 +345,15 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
 
     // Image signatures (registry I/O, off the evaluation slots), within three quarters of the budget so
     // evaluation keeps its share; unfinished lookups become registry-error verdicts.
+    // Read from whichever tree the body was read into (no conversion for `/validate`).
+    let request_images = || match review.request() {
+        RequestRef::Json(r) => verify::request_images(r),
+        RequestRef::Value(r) => verify::request_images(r),
+    };
     let images = match shared.verifier(&set.config.image_verification) {
         Ok(None) => None,
         Ok(Some(verifier)) => {
-            let wanted = verify::request_images(&review.request().to_json());
+            let wanted = request_images();
             if wanted.is_empty() {
                 None
             } else {
@@ -358,7 +363,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
         }
         Err(message) => {
             let verdict = verify::Verdict::failed(message, true);
-            let verdicts = verify::request_images(&review.request().to_json())
+            let verdicts = request_images()
                 .into_iter()
                 .map(|image| (image, verdict.clone()))
                 .collect();
