@@ -7,9 +7,19 @@
 # bytes for memory. Integer arithmetic keeps comparisons exact ("0.1" is 100m, not 100.00000000000001).
 package regate.lib.quantity
 
-# <sign><digits>[.<digits>]<suffix>; suffix is binary (Ki..Ei), decimal (n u m "" k M G T P E) or an
-# exponent (e3, E-2).
-_re := `^([+-]?)([0-9]*)(?:\.([0-9]*))?(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]{1,2})?$`
+# Kubernetes' grammar (apimachinery resource.Quantity):
+#   <quantity>        ::= <signedNumber><suffix>
+#   <signedNumber>    ::= <sign><numericalValue> | <numericalValue>
+#   <numericalValue>  ::= <digits> | <digits>.<digits> | <digits>. | .<digits>
+#   <suffix>          ::= Ki | Mi | Gi | Ti | Pi | Ei | n | u | m | "" | k | M | G | T | P | E
+#                       | e<signedNumber> | E<signedNumber>
+# Digit groups may start with zeros ("0.05", "1.05Gi", "007"). The exponent is an integer (Kubernetes
+# reads it with ParseInt); exponents beyond 99 are rejected here (no resource value needs them, and they
+# would only build enormous numbers). A lone sign or point (".", "+"), which the grammar excludes, is
+# rejected too.
+_re := `^([+-]?)([0-9]*)(?:\.([0-9]*))?(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$`
+
+_exponent_re := `^[eE]([+-]?)([0-9]+)$`
 
 _suffix := {
 	"": [1, 1],
@@ -48,18 +58,24 @@ pow10(k) := p if {
 _multiplier(s) := m if {
 	m := _suffix[s]
 } else := [pow10(e), 1] if {
-	regex.match(`^[eE][+-]?[0-9]+$`, s)
-	e := to_number(substring(s, 1, count(s) - 1))
-	e >= 0
-} else := [1, pow10(0 - e)] if {
-	regex.match(`^[eE][+-]?[0-9]+$`, s)
-	e := to_number(substring(s, 1, count(s) - 1))
-	e < 0
+	x := regex.find_all_string_submatch_n(_exponent_re, s, 1)[0]
+	x[1] != "-"
+	e := _digits(x[2])
+	e <= 99
+} else := [1, pow10(e)] if {
+	x := regex.find_all_string_submatch_n(_exponent_re, s, 1)[0]
+	x[1] == "-"
+	e := _digits(x[2])
+	e <= 99
 }
 
 _sign(s) := -1 if s == "-" else := 1
 
-_digits(s) := 0 if s == "" else := to_number(s)
+# A digit string as a number. Leading zeros are stripped first: Kubernetes reads "05" as 5, OPA's
+# to_number too, but regorus's to_number rejects leading zeros (and a leading "+").
+_digits(s) := 0 if {
+	trim_left(s, "0") == ""
+} else := to_number(trim_left(s, "0"))
 
 # The quantity as {"num", "den"} base units; undefined when `q` is not a valid quantity.
 parse(q) := {"num": q, "den": 1} if {

@@ -126,8 +126,8 @@ deny contains {"msg": msg, "field": field} if {
 	some c in k8s.containers
 	some i, e in _list(c.container.env)
 	is_string(e.value)
-	e.value != ""
-	what := env_finding(e.name, e.value)
+	trim_space(e.value) != ""
+	what := env_finding(e.name, trim_space(e.value))
 	field := sprintf("%s.env[%d].value", [c.path, i])
 	msg := sprintf("container %s: env %s %s; use valueFrom.secretKeyRef", [c.name, e.name, what])
 }
@@ -164,10 +164,14 @@ deny contains {"msg": msg, "field": field} if {
 	msg := sprintf("ConfigMap holds a %s at %s; use a Secret synced by an ExternalSecret", [p, field])
 }
 
+# A value is judged without surrounding white space: a YAML block scalar (`key: |`) ends in a newline
+# that the application reading the key usually strips, so "s3cr3t\n" is a single-line value.
 deny contains {"msg": msg, "field": field} if {
 	is_configmap
-	some k, v in _map(input.review.object.data)
-	is_string(v)
+	some k, raw in _map(input.review.object.data)
+	is_string(raw)
+	v := trim_space(raw)
+	v != ""
 	not credential_pattern(v)
 	not contains(v, "\n")
 	credential_name(k)
@@ -176,14 +180,27 @@ deny contains {"msg": msg, "field": field} if {
 	msg := sprintf("ConfigMap key %s holds a literal credential; use a Secret synced by an ExternalSecret", [k])
 }
 
-# binaryData is base64: a PEM private key shows as one of three encodings of "PRIVATE KEY---".
+# binaryData is base64: a PEM private key shows as one of three encodings of "PRIVATE KEY---". The API
+# server's base64 decoder skips line breaks (and a client may wrap the encoding at 76 columns), so white
+# space is removed before searching.
 deny contains {"msg": msg, "field": field} if {
 	is_configmap
 	some k, v in _map(input.review.object.binaryData)
 	is_string(v)
-	regex.match(`UFJJVkFURSBLRVktLS0t|SVZBVEUgS0VZLS0t|UklWQVRFIEtFWS0t`, v)
+	regex.match(`UFJJVkFURSBLRVktLS0t|SVZBVEUgS0VZLS0t|UklWQVRFIEtFWS0t`, regex.replace(v, `\s+`, ""))
 	field := sprintf("binaryData.%s", [k])
 	msg := sprintf("ConfigMap holds a PEM private key at %s; use a Secret synced by an ExternalSecret", [field])
+}
+
+# A credential-named binaryData key: binary content under such a name is the credential itself.
+deny contains {"msg": msg, "field": field} if {
+	is_configmap
+	some k, v in _map(input.review.object.binaryData)
+	is_string(v)
+	v != ""
+	credential_name(k)
+	field := sprintf("binaryData.%s", [k])
+	msg := sprintf("ConfigMap key %s holds a literal credential; use a Secret synced by an ExternalSecret", [k])
 }
 
 # --- detectors -----------------------------------------------------------------------------------
@@ -215,16 +232,24 @@ url_with_password(value) if {
 	not regex.match(`^(\$\(|\$\{|\{\{|%24)`, m[1])
 }
 
-# Env and ConfigMap key names that announce a credential. A name whose last part says it holds a
+# Env and ConfigMap key names that announce a credential: a credential word as a word of the name, or
+# ending a word for the unmistakable ones (`dbpassword`, `MYSQLPASSWORD`, `googleapikey`). A name whose last part says it holds a
 # reference or a command (..._FILE, _PATH, _NAME, _REF, _URL, _ENABLED, _CMD, _USERNAME, ...) is not one,
 # nor are names listed in the parameter notCredentialNames (identifiers that merely contain TOKEN, such as
 # ETCD_INITIAL_CLUSTER_TOKEN). Value patterns and the entropy check still apply to those.
 credential_name(name) if {
-	n := upper(replace(replace(name, "-", "_"), ".", "_"))
-	regex.match(`(^|_)(PASSWORD|PASSWD|SECRET|TOKEN|APIKEY|API_KEY|ACCESS_KEY|SECRET_KEY|PRIVATE_KEY|CREDENTIALS?|PASSPHRASE|AUTH_KEY)(_|$)`, n)
+	n := _name_words(name)
+	regex.match(`((^|_)(SECRET|TOKEN|API_KEY|ACCESS_KEY|SECRET_KEY|PRIVATE_KEY|CREDENTIALS?|AUTH_KEY)|PASSWORD|PASSWD|PASSPHRASE|APIKEY|SECRETKEY|PRIVATEKEY)(_|$)`, n)
 	not regex.match(`_(FILE|FILES|PATH|DIR|NAME|NAMES|REF|URL|URI|ENDPOINT|HOST|PORT|ENABLED|ENABLE|DISABLED|REQUIRED|TTL|EXPIRY|EXPIRATION|LIFETIME|TIMEOUT|LENGTH|TYPE|MODE|HEADER|FIELD|ID|ISSUER|AUDIENCE|SCOPE|SCOPES|VERSION|ALGORITHM|SIZE|LIMIT|PROVIDER|FORMAT|LOCATION|KIND|KEY_NAME|SOURCE|MOUNT|POLICY|ROLE|CMD|COMMAND|USER|USERNAME)$`, n)
 	not name in k8s.param("notCredentialNames", [])
 }
+
+# A name as upper-case words joined by `_`: `-`, `.` and white space separate words, and so do camelCase
+# humps (`dbPassword` -> DB_PASSWORD, `APIKey` -> API_KEY, `clientSecret2` -> CLIENT_SECRET2).
+_name_words(name) := upper(regex.replace(
+	regex.replace(regex.replace(name, `[-.\s]+`, "_"), `([a-z0-9])([A-Z])`, "${1}_${2}"),
+	`([A-Z])([A-Z][a-z])`, "${1}_${2}",
+))
 
 # Values that are evidently not a credential: references, switches, numbers, paths, plain URLs.
 benign_value(v) if regex.match(`^\$\([A-Za-z_][A-Za-z0-9_]*\)$`, v)

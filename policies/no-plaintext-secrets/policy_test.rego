@@ -286,3 +286,59 @@ test_not_credential_names_keep_value_checks if {
 	# without the parameter the name check applies
 	fx.has(deny(object.union(fx.review_for("Pod", env_spec(env)), {"parameters": params})), "env ETCD_INITIAL_CLUSTER_TOKEN has a literal value")
 }
+
+# --- name and value normalisation (camelCase names, block scalars, wrapped base64) ---
+
+test_camel_case_credential_names_are_words if {
+	every name in ["dbPassword", "DbPassword", "apiKey", "APIKey", "clientSecret", "authToken", "privateKey", "secretKey", "mysqlRootPassword", "dbpassword", "MYSQLPASSWORD", "googleapikey", "db.password", "db password"] {
+		credential_name_of(name)
+	}
+	every name in ["dbPasswordFile", "tokenUrl", "secretName", "apiKeyId", "passwordMinLength", "secretary", "tokenizer", "Tokens", "passwordless"] {
+		not credential_name_of(name)
+	}
+}
+
+credential_name_of(name) if nps.credential_name(name) with input as {"parameters": params}
+
+test_camel_case_env_name_is_denied if {
+	v := deny(object.union(fx.review_for("Deployment", env_spec([{"name": "dbPassword", "value": "hunter2"}])), {"parameters": params}))
+	fx.has(v, "container app: env dbPassword has a literal value")
+}
+
+test_camel_case_configmap_key_is_denied if {
+	every k in ["dbPassword", "apiKey", "clientSecret"] {
+		fx.has(deny(creq(cmap({k: "hunter2"}))), sprintf("ConfigMap key %s holds a literal credential", [k]))
+	}
+}
+
+# `password: |` in YAML gives "hunter2\n"; the trailing newline must not hide the value.
+test_block_scalar_values_are_trimmed if {
+	every v in ["hunter2\n", "hunter2\r\n", "  hunter2  \n", "\nhunter2\n"] {
+		fx.has(deny(creq(cmap({"db-password": v}))), "ConfigMap key db-password holds a literal credential")
+		fx.has(deny(object.union(fx.review_for("Pod", env_spec([{"name": "DB_PASSWORD", "value": v}])), {"parameters": params})), "env DB_PASSWORD has a literal value")
+	}
+	# a high-entropy token and a benign value behind a newline
+	fx.has(deny(object.union(fx.review_for("Pod", env_spec([{"name": "SETTING", "value": "q7Xf9LmZ2vR8tK4wP1sY6nB3\n"}])), {"parameters": params})), "holds a literal high-entropy string")
+	count(deny(creq(cmap({"db-password": "$(DB_PASSWORD)\n", "api-token": "\n", "tls-secret": "/etc/tls/key\n"})))) == 0
+	count(deny(object.union(fx.review_for("Pod", env_spec([{"name": "FEATURE_TOKEN", "value": "true\n"}, {"name": "DB_PASSWORD", "value": " \n"}])), {"parameters": params}))) == 0
+}
+
+# The API server decodes binaryData ignoring line breaks: a key wrapped at 76 columns (base64 -w 76,
+# PEM-style) or split anywhere is still a private key.
+test_wrapped_base64_private_key_is_denied if {
+	every v in [
+		"LS0tLS1CRUdJTiBQUklWQVRF\nIEtFWS0tLS0tCg==",
+		"LS0tLS1CRUdJTiBSU0EgUFJJ\r\nVkFURSBLRVktLS0tLQo=",
+		"LS0tLS1CRUdJTiBFQyBQUklWQVRFIEt\nFWS0tLS0tCg==",
+		"LS0tLS1CRUdJTiBQUklW QVRFIEtFWS0tLS0tCg==",
+	] {
+		fx.has(deny(creq({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "binaryData": {"k": v}})), "PEM private key at binaryData.k")
+	}
+}
+
+test_credential_named_binary_data_is_denied if {
+	v := deny(creq({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "binaryData": {"dbPassword": "aHVudGVyMg==", "logo.png": "iVBORw0KGgo=", "empty-token": ""}}))
+	fx.has(v, "ConfigMap key dbPassword holds a literal credential")
+	"binaryData.dbPassword" in fx.fields(v)
+	count(v) == 1
+}
