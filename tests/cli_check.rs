@@ -86,6 +86,196 @@ fn mutation_runs_before_validation_as_in_the_api_server() {
     assert_eq!(not_checked[0]["action"], "warn");
 }
 
+// ----- patches: what the mutating webhook would change -----
+
+const MIXED_PATCHES: &[&str] = &[
+    "testdata/manifests/mixed.yaml:2: PATCH no-latest: Pod/default/latest-pod: add /metadata/labels/checked-by = \"regate\"",
+    "testdata/manifests/mixed.yaml:14: PATCH no-latest: Deployment/shop/web: add /metadata/labels = {}",
+    "testdata/manifests/mixed.yaml:14: PATCH no-latest: Deployment/shop/web: add /metadata/labels/checked-by = \"regate\"",
+];
+
+#[test]
+fn text_lists_each_patch_with_policy_op_and_pointer_after_the_findings() {
+    let out = check(&["testdata/manifests/mixed.yaml"]);
+    assert_eq!(code(&out), 1, "patches do not change the exit code");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines
+        .iter()
+        .position(|l| l.contains(": PATCH "))
+        .unwrap_or_else(|| panic!("no PATCH line:\n{text}"));
+    assert_eq!(&lines[first..first + 3], MIXED_PATCHES, "{text}");
+    assert_eq!(lines[first - 1], "", "a blank line separates the sections");
+    assert!(
+        lines[..first].iter().all(|l| !l.contains("PATCH")),
+        "{text}"
+    );
+    // The ConfigMap is not matched by no-latest: nothing is patched and nothing is claimed.
+    assert!(!text.contains("PATCH no-latest: ConfigMap"), "{text}");
+}
+
+#[test]
+fn patches_appear_in_json_sarif_junit_and_gitlab() {
+    let report = json_report(&["testdata/manifests/mixed.yaml"]);
+    assert_eq!(report["summary"]["patches"], 3);
+    let patches = report["patches"].as_array().unwrap();
+    let got: Vec<(u64, &str, &str, &str, &Json)> = patches
+        .iter()
+        .map(|p| {
+            (
+                p["location"]["line"].as_u64().unwrap(),
+                p["policy"].as_str().unwrap(),
+                p["op"].as_str().unwrap(),
+                p["path"].as_str().unwrap(),
+                &p["value"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                2,
+                "no-latest",
+                "add",
+                "/metadata/labels/checked-by",
+                &Json::from("regate")
+            ),
+            (
+                14,
+                "no-latest",
+                "add",
+                "/metadata/labels",
+                &serde_json::json!({})
+            ),
+            (
+                14,
+                "no-latest",
+                "add",
+                "/metadata/labels/checked-by",
+                &Json::from("regate")
+            ),
+        ]
+    );
+    assert_eq!(patches[0]["title"], "No latest tag");
+    assert_eq!(patches[1]["object"]["namespace"], "shop");
+
+    let sarif: Json =
+        serde_json::from_slice(&check(&["-f", "sarif", "testdata/manifests/mixed.yaml"]).stdout)
+            .unwrap();
+    let notes: Vec<&Json> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["properties"]["patch"].is_object())
+        .collect();
+    assert_eq!(notes.len(), 3);
+    assert!(notes
+        .iter()
+        .all(|r| r["level"] == "note" && r["ruleId"] == "no-latest"));
+    assert_eq!(
+        notes[1]["message"]["text"],
+        "Deployment/shop/web: mutating webhook would apply: add /metadata/labels = {}"
+    );
+
+    let gitlab: Json =
+        serde_json::from_slice(&check(&["-f", "gitlab", "testdata/manifests/mixed.yaml"]).stdout)
+            .unwrap();
+    let info: Vec<&str> = gitlab
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["severity"] == "info")
+        .map(|i| i["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        info,
+        [
+            "PATCH no-latest: Pod/default/latest-pod: add /metadata/labels/checked-by = \"regate\"",
+            "PATCH no-latest: Deployment/shop/web: add /metadata/labels = {}",
+            "PATCH no-latest: Deployment/shop/web: add /metadata/labels/checked-by = \"regate\"",
+        ]
+    );
+
+    let junit = stdout(&check(&["-f", "junit", "testdata/manifests/mixed.yaml"]));
+    let doc = roxmltree::Document::parse(&junit).expect("well-formed JUnit");
+    let pod = doc
+        .descendants()
+        .find(|n| {
+            n.has_tag_name("testcase") && n.attribute("name") == Some("Pod/default/latest-pod")
+        })
+        .expect("pod testcase");
+    let system_out = pod
+        .children()
+        .find(|n| n.has_tag_name("system-out"))
+        .and_then(|n| n.text())
+        .unwrap_or_default();
+    assert_eq!(
+        system_out,
+        "PATCH no-latest: add /metadata/labels/checked-by = \"regate\"\n"
+    );
+    // Failures still come from deny findings only.
+    assert_eq!(doc.root_element().attribute("failures"), Some("2"));
+}
+
+#[test]
+fn a_clean_object_that_is_patched_passes_and_says_so() {
+    // no-latest's patch adds the checked-by label; hygiene is satisfied, nothing else fires.
+    let input = b"apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {owner: o}, annotations: {description: d}}\nspec: {containers: [{name: c, image: nginx:1.25}]}\n";
+    let out = regate(&[BASIC, &["-"]].concat(), Some(input));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "stdin:1: PATCH no-latest: Pod/default/p: add /metadata/labels/checked-by = \"regate\"\n\n\
+         1 object checked: no violations, 1 patch (1 object) by the mutating webhook\n"
+    );
+    let out = regate(&[BASIC, &["-", "-f", "junit"]].concat(), Some(input));
+    assert_eq!(code(&out), 0);
+    let junit = stdout(&out);
+    assert!(junit.contains(r#"failures="0" errors="0""#), "{junit}");
+    assert!(
+        junit.contains("<system-out>PATCH no-latest: add /metadata/labels/checked-by"),
+        "{junit}"
+    );
+}
+
+#[test]
+fn bundled_defaults_are_reported_for_a_chart_without_resource_limits() {
+    let out = regate(
+        &[
+            "check",
+            "-n",
+            "shop",
+            "--config",
+            "testdata/manifests/defaults/regate.yaml",
+            "--inventory",
+            "testdata/manifests/defaults/cluster.yaml",
+            "testdata/manifests/defaults/chart.yaml",
+        ],
+        None,
+    );
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}{}", stderr(&out));
+    let prefix = "testdata/manifests/defaults/chart.yaml:5: PATCH resource-limits: Deployment/shop/web: add /spec/template/spec/containers/0/resources/";
+    for want in [
+        "limits/cpu = \"400m\"",
+        "limits/memory = \"256Mi\"",
+        "requests/cpu = \"100m\"",
+        "requests/memory = \"128Mi\"",
+    ] {
+        assert!(
+            text.contains(&format!("{prefix}{want}\n")),
+            "{want}:\n{text}"
+        );
+    }
+    assert!(
+        text.trim_end().ends_with(
+            "1 object checked: no violations, 8 patches (1 object) by the mutating webhook"
+        ),
+        "{text}"
+    );
+}
+
 #[test]
 fn broken_document_is_reported_and_the_others_are_still_checked() {
     let report = json_report(&[
@@ -117,7 +307,7 @@ fn text_report_is_the_default() {
     ));
     assert!(
         text.trim_end().ends_with(
-            "3 objects checked: 2 denied (2 objects), 3 warnings, 0 dry-run, 0 input errors"
+            "3 objects checked: 2 denied (2 objects), 3 warnings, 0 dry-run, 0 input errors, 3 patches (2 objects) by the mutating webhook"
         ),
         "{text}"
     );
@@ -149,7 +339,8 @@ fn several_formats_in_one_run_each_to_its_own_file() {
     let sarif: Json = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().unwrap();
-    assert_eq!(results.len(), 5);
+    // 5 findings and 3 patch notes.
+    assert_eq!(results.len(), 8);
     for r in results {
         let loc = &r["locations"][0]["physicalLocation"];
         assert_eq!(
@@ -168,11 +359,11 @@ fn several_formats_in_one_run_each_to_its_own_file() {
         .iter()
         .map(|i| i["fingerprint"].as_str().unwrap())
         .collect();
-    assert_eq!(fingerprints.len(), 5);
+    assert_eq!(fingerprints.len(), 8);
     let mut unique = fingerprints.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), 5, "fingerprints must be unique");
+    assert_eq!(unique.len(), 8, "fingerprints must be unique");
 }
 
 #[test]

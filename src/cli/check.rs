@@ -1,6 +1,7 @@
 //! `regate check [FILES|DIRS|-]`: the CI dry-run. Every object read from the manifests becomes the CREATE
 //! request the API server would send and goes through the webhook's own path (mutate, then validate);
-//! findings are written in one or more report formats and summarised in the exit code.
+//! findings, and the patch operations the mutating webhook would apply, are written in one or more
+//! report formats. Findings are summarised in the exit code; patches are informational.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,8 +18,8 @@ use crate::admission::synthesize::{create_request, Requester};
 use crate::cluster::Inventory;
 use crate::images::verify::{self, Verdict};
 use crate::manifest::{self, Document};
-use crate::policy::{self, Evaluator, Extras, PolicySet};
-use crate::report::model::{Finding, Location, ObjectRef, Report};
+use crate::policy::{self, Decision, Evaluator, Extras, PolicySet};
+use crate::report::model::{Finding, Location, ObjectRef, Patch, Report};
 use crate::report::{write_report, Format};
 
 /// Arguments of `regate check`.
@@ -102,7 +103,51 @@ fn object_ref(doc: &Document, default_namespace: &str) -> ObjectRef {
     }
 }
 
-/// Evaluates every document and builds the sorted report.
+/// What checking one document found: its findings and the patch operations the mutating webhook
+/// would apply to it before validation.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub location: Location,
+    pub object: ObjectRef,
+    pub findings: Vec<Finding>,
+    pub patches: Vec<Patch>,
+}
+
+/// The report entries of a decision's patch, each named after the policy that produced it.
+pub fn patches_of(
+    set: &PolicySet,
+    decision: &Decision,
+    location: &Location,
+    object: &ObjectRef,
+) -> Vec<Patch> {
+    decision
+        .patch
+        .iter()
+        .zip(&decision.patch_owners)
+        .map(|(op, owner)| {
+            let policy = set.policies.get(*owner);
+            Patch {
+                location: location.clone(),
+                object: object.clone(),
+                policy: policy.map(|p| p.id.clone()).unwrap_or_default(),
+                title: policy.map(|p| p.metadata.title.clone()).unwrap_or_default(),
+                op: op
+                    .get("op")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                path: op
+                    .get("path")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                value: op.get("value").map(|v| v.to_string()),
+            }
+        })
+        .collect()
+}
+
+/// Evaluates every document (mutate, then validate the mutated object, as admission does).
 pub fn check_documents(
     set: &Arc<PolicySet>,
     evaluator: &Evaluator,
@@ -110,7 +155,7 @@ pub fn check_documents(
     default_namespace: &str,
     requester: &Requester,
     verdicts: Option<&BTreeMap<String, Verdict>>,
-) -> Vec<(Location, ObjectRef, Vec<Finding>)> {
+) -> Vec<Checked> {
     let policies: BTreeMap<&str, &policy::Policy> =
         set.policies.iter().map(|p| (p.id.as_str(), p)).collect();
     let timeout = Duration::from_millis(set.config.limits.request_timeout_ms);
@@ -124,10 +169,10 @@ pub fn check_documents(
                 images: images.as_ref(),
                 ..Extras::default()
             };
-            let decision = evaluator.admit_with(&request, extras, Instant::now() + timeout);
+            let mut decision = evaluator.admit_with(&request, extras, Instant::now() + timeout);
             let object = object_ref(doc, default_namespace);
-            let findings = decision
-                .results
+            let patches = patches_of(set, &decision, &doc.location, &object);
+            let findings = std::mem::take(&mut decision.results)
                 .into_iter()
                 .map(|r| {
                     let meta = policies.get(r.policy.as_str()).map(|p| &p.metadata);
@@ -148,7 +193,12 @@ pub fn check_documents(
                     }
                 })
                 .collect();
-            (doc.location.clone(), object, findings)
+            Checked {
+                location: doc.location.clone(),
+                object,
+                findings,
+                patches,
+            }
         })
         .collect()
 }
@@ -210,9 +260,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
         errors: read.errors,
         ..Default::default()
     };
-    for (location, object, findings) in results {
-        report.checked.push((location, object));
-        report.findings.extend(findings);
+    for checked in results {
+        report.checked.push((checked.location, checked.object));
+        report.findings.extend(checked.findings);
+        report.patches.extend(checked.patches);
     }
     report.sort();
     let version = env!("CARGO_PKG_VERSION");

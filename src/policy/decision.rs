@@ -48,6 +48,10 @@ pub struct Decision {
     pub results: Vec<PolicyResult>,
     /// Normalised RFC 6902 operations (mutation only).
     pub patch: Vec<Json>,
+    /// For each operation of `patch`, at the same position, the index in the evaluator's
+    /// `PolicySet::policies` of the policy whose `patch` rule produced it (reports name the policy).
+    #[serde(skip)]
+    pub patch_owners: Vec<usize>,
     /// Policies that matched the request and were evaluated.
     pub evaluated: Vec<String>,
     /// Patch operations that could not be applied, reported but not sent.

@@ -328,6 +328,9 @@ impl Evaluator {
         for (op, owner) in ops.iter().zip(owners) {
             let (normalized, errors) = patch::normalize(&patched, std::slice::from_ref(op));
             patched = normalized.patched;
+            decision
+                .patch_owners
+                .extend(std::iter::repeat_n(owner, normalized.ops.len()));
             decision.patch.extend(normalized.ops);
             for err in errors {
                 let policy = &self.set.policies[owner];

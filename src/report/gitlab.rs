@@ -1,9 +1,11 @@
 //! The `gitlab` format: a GitLab Code Quality report (the CodeClimate subset GitLab reads).
 //!
-//! A pretty-printed JSON array, one issue per finding and per input error, in report order:
+//! A pretty-printed JSON array, one issue per finding, per patch operation the mutating webhook would
+//! apply, and per input error, in report order (findings, patches, errors):
 //! `{"description", "check_name", "fingerprint", "severity", "location": {"path", "lines": {"begin"}}}`.
 //!
-//! - `description`: `ACTION policy: Kind/ns/name: message (field)`; input errors: `input error: message`.
+//! - `description`: `ACTION policy: Kind/ns/name: message (field)`; patches:
+//!   `PATCH policy: Kind/ns/name: op /path = value`; input errors: `input error: message`.
 //! - `check_name`: the policy id; input errors: `regate/input-error`.
 //! - `fingerprint`: 32 hex digits of SHA-256 over the file, the object, policy, rule, message and
 //!   field, but not the line (see `Fingerprints` in the module root), so an issue keeps its identity when
@@ -18,6 +20,7 @@
 //!   | deny | low, info | minor |
 //!   | warn | any | minor |
 //!   | dryrun | any | info |
+//!   | patch | — | info |
 //!   | input error | — | critical |
 //!
 //! - `location.path`: the file as given (`-` → `stdin`); `lines.begin`: the document's line.
@@ -64,6 +67,9 @@ pub fn severity(action: Action, severity: Severity) -> &'static str {
     }
 }
 
+/// The GitLab Code Quality severity of a patch operation.
+pub const PATCH_SEVERITY: &str = "info";
+
 /// The GitLab Code Quality severity of an input error.
 pub const INPUT_ERROR_SEVERITY: &str = "critical";
 
@@ -93,7 +99,8 @@ fn description(f: &Finding) -> String {
 /// Writes `report` as a GitLab Code Quality report.
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let fingerprints = Fingerprints::of(report);
-    let mut issues = Vec::with_capacity(report.findings.len() + report.errors.len());
+    let mut issues =
+        Vec::with_capacity(report.findings.len() + report.patches.len() + report.errors.len());
     for (f, fingerprint) in report.findings.iter().zip(&fingerprints.findings) {
         issues.push(Issue {
             description: description(f),
@@ -101,6 +108,20 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             fingerprint,
             severity: severity(f.action, f.severity),
             location: location(&f.location),
+        });
+    }
+    for (p, fingerprint) in report.patches.iter().zip(&fingerprints.patches) {
+        issues.push(Issue {
+            description: format!(
+                "PATCH {}: {}: {}",
+                p.policy,
+                p.object.display(),
+                p.describe()
+            ),
+            check_name: &p.policy,
+            fingerprint,
+            severity: PATCH_SEVERITY,
+            location: location(&p.location),
         });
     }
     for (e, fingerprint) in report.errors.iter().zip(&fingerprints.errors) {
@@ -186,6 +207,53 @@ mod tests {
             items[6]["description"],
             "input error: mapping values are not allowed here"
         );
+    }
+
+    #[test]
+    fn patches_are_info_issues_between_findings_and_errors() {
+        let items = issues(&patched());
+        assert_eq!(items.len(), 11);
+        let got: Vec<(&str, &str, &str, u64)> = items[6..10]
+            .iter()
+            .map(|i| {
+                (
+                    i["check_name"].as_str().unwrap_or_default(),
+                    i["severity"].as_str().unwrap_or_default(),
+                    i["description"].as_str().unwrap_or_default(),
+                    i["location"]["lines"]["begin"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("resource-limits", "info", "PATCH resource-limits: Deployment/team-a/web: add /spec/template/spec/containers/0/resources/limits/cpu = \"400m\"", 1),
+                ("resource-limits", "info", "PATCH resource-limits: Deployment/team-a/web: add /spec/template/spec/containers/0/resources/limits/memory = \"256Mi\"", 1),
+                ("labels", "info", "PATCH labels: ConfigMap/team-a/settings: remove /metadata/annotations/old", 30),
+                ("labels", "info", "PATCH labels: ConfigMap/team-a/settings: add /metadata/labels/team = \"team-a\"", 30),
+            ]
+        );
+        assert_eq!(items[10]["check_name"], INPUT_ERROR_CHECK);
+        // Findings keep their fingerprints when patches are added; all are unique.
+        let before = fingerprints(&mixed());
+        let after = fingerprints(&patched());
+        assert_eq!(after[..6], before[..6]);
+        assert_eq!(after[10], before[6]);
+        let mut unique = after.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 11);
+    }
+
+    #[test]
+    fn patch_fingerprints_ignore_the_line_but_not_the_value() {
+        let base = fingerprints(&patches_only());
+        let mut moved = patches_only();
+        moved.patches[0].location.line = 40;
+        assert_eq!(fingerprints(&moved), base);
+        let mut other = patches_only();
+        other.patches[0].value = Some("{}".into());
+        assert_ne!(fingerprints(&other), base);
     }
 
     #[test]

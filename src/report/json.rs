@@ -1,17 +1,20 @@
 //! The `json` format: the stable machine-readable report.
 //!
 //! One pretty-printed object with a trailing newline, keys in this order:
-//! `{"version", "objects", "summary": {"deny", "warn", "dryrun", "errors"}, "findings", "errors"}`.
-//! `findings` and `errors` are the model's [`Finding`]s and
+//! `{"version", "objects", "summary": {"deny", "warn", "dryrun", "errors", "patches"}, "findings",
+//! "patches", "errors"}`.
+//! `findings`, `patches` and `errors` are the model's [`Finding`]s, [`Patch`]es and
 //! [`InputError`]s exactly as serde serializes them (file `-` stays
 //! `-`), in report order. Optional finding fields (`field`, `remediation`, `controls`) are left
-//! out when empty.
+//! out when empty. A patch is `{"location", "object", "policy", "title", "op", "path", "value"}`: one
+//! JSON Patch operation the mutating webhook would apply before validation (`value` is the JSON value
+//! written, left out for `remove`). `summary.patches` counts them; they never change the exit code.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::model::{Action, Finding, InputError, Report};
+use super::model::{Action, Finding, InputError, Patch, Report};
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
@@ -19,6 +22,7 @@ struct JsonReport<'a> {
     objects: usize,
     summary: Summary,
     findings: &'a [Finding],
+    patches: &'a [Patch],
     errors: &'a [InputError],
 }
 
@@ -28,6 +32,7 @@ struct Summary {
     warn: usize,
     dryrun: usize,
     errors: usize,
+    patches: usize,
 }
 
 /// Writes `report` as JSON; `tool_version` becomes the top-level `version`.
@@ -40,8 +45,10 @@ pub fn write(report: &Report, tool_version: &str, out: &mut dyn Write) -> io::Re
             warn: report.count(Action::Warn),
             dryrun: report.count(Action::Dryrun),
             errors: report.errors.len(),
+            patches: report.patches.len(),
         },
         findings: &report.findings,
+        patches: &report.patches,
         errors: &report.errors,
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -77,7 +84,7 @@ mod tests {
         assert_eq!(v["objects"], objects);
         assert_eq!(
             v["summary"],
-            json!({"deny": summary[0], "warn": summary[1], "dryrun": summary[2], "errors": summary[3]})
+            json!({"deny": summary[0], "warn": summary[1], "dryrun": summary[2], "errors": summary[3], "patches": 0})
         );
         assert_eq!(v["findings"].as_array().map(Vec::len), Some(findings));
         assert_eq!(
@@ -91,7 +98,7 @@ mod tests {
         let out = render(&empty(), Format::Json);
         assert_eq!(
             out,
-            "{\n  \"version\": \"1.2.3\",\n  \"objects\": 0,\n  \"summary\": {\n    \"deny\": 0,\n    \"warn\": 0,\n    \"dryrun\": 0,\n    \"errors\": 0\n  },\n  \"findings\": [],\n  \"errors\": []\n}\n"
+            "{\n  \"version\": \"1.2.3\",\n  \"objects\": 0,\n  \"summary\": {\n    \"deny\": 0,\n    \"warn\": 0,\n    \"dryrun\": 0,\n    \"errors\": 0,\n    \"patches\": 0\n  },\n  \"findings\": [],\n  \"patches\": [],\n  \"errors\": []\n}\n"
         );
     }
 
@@ -132,6 +139,63 @@ mod tests {
             v["errors"],
             json!([{"location": {"file": "deploy/broken.yaml", "line": 7}, "message": "mapping values are not allowed here"}])
         );
+    }
+
+    #[test]
+    fn patches_are_listed_sorted_with_their_json_value_and_counted() {
+        let v = parse(&patched());
+        assert_eq!(v["summary"]["patches"], 4);
+        assert_eq!(v["summary"]["deny"], 3, "patches are not findings");
+        let patches = v["patches"].as_array().expect("patches array");
+        let got: Vec<(&str, &str, &str)> = patches
+            .iter()
+            .map(|p| {
+                (
+                    p["policy"].as_str().unwrap_or_default(),
+                    p["op"].as_str().unwrap_or_default(),
+                    p["path"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "resource-limits",
+                    "add",
+                    "/spec/template/spec/containers/0/resources/limits/cpu"
+                ),
+                (
+                    "resource-limits",
+                    "add",
+                    "/spec/template/spec/containers/0/resources/limits/memory"
+                ),
+                ("labels", "remove", "/metadata/annotations/old"),
+                ("labels", "add", "/metadata/labels/team"),
+            ]
+        );
+        assert_eq!(
+            patches[0],
+            json!({
+                "location": {"file": "deploy/web.yaml", "line": 1},
+                "object": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "team-a", "name": "web"},
+                "policy": "resource-limits",
+                "title": "Resource limits",
+                "op": "add",
+                "path": "/spec/template/spec/containers/0/resources/limits/cpu",
+                "value": "400m",
+            })
+        );
+        // `remove` has no value.
+        assert!(patches[2].get("value").is_none(), "{}", patches[2]);
+        // An object value stays an object, not JSON text in a string.
+        let v = parse(&patches_only());
+        assert_eq!(
+            v["patches"][0]["value"],
+            json!({"limits": {"cpu": "400m", "memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}})
+        );
+        assert_eq!(v["patches"][0]["location"]["file"], "-");
+        assert_eq!(v["summary"]["patches"], 1);
     }
 
     #[test]

@@ -24,7 +24,8 @@
 //!   `policy: message` for a single finding or `N policy violations: p1, p2` for several, and whose
 //!   body has one line per finding (`policy: message (field)`) followed by its `fix:` remediation.
 //! - Warn and dry-run findings do not fail the test; they are listed in `<system-out>` as
-//!   `WARN policy: message (field)` / `DRYRUN ...`.
+//!   `WARN policy: message (field)` / `DRYRUN ...`, followed by one line per patch operation the
+//!   mutating webhook would apply to the object, `PATCH policy: op /path = value` (never a failure).
 //! - Input errors become a testcase `input error at line N` (all errors of one line together)
 //!   with an `<error type="input">`.
 //! - `tests`, `failures` and `errors` are counted per suite and summed on `<testsuites>`.
@@ -36,7 +37,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
 use super::display_path;
-use super::model::{Action, Finding, Location, ObjectRef, Report};
+use super::model::{Action, Finding, Location, ObjectRef, Patch, Report};
 use super::xml;
 
 enum Case<'a> {
@@ -44,6 +45,7 @@ enum Case<'a> {
         line: usize,
         object: &'a ObjectRef,
         findings: Vec<&'a Finding>,
+        patches: Vec<&'a Patch>,
     },
     Input {
         line: usize,
@@ -66,12 +68,24 @@ impl Case<'_> {
 
 /// Groups the report into suites: file -> cases sorted by line.
 fn suites(report: &Report) -> BTreeMap<&str, Vec<Case<'_>>> {
-    let mut objects: BTreeMap<(&Location, &ObjectRef), Vec<&Finding>> = BTreeMap::new();
+    type Entries<'r> = (Vec<&'r Finding>, Vec<&'r Patch>);
+    let mut objects: BTreeMap<(&Location, &ObjectRef), Entries<'_>> = BTreeMap::new();
     for (location, object) in &report.checked {
         objects.entry((location, object)).or_default();
     }
     for f in &report.findings {
-        objects.entry((&f.location, &f.object)).or_default().push(f);
+        objects
+            .entry((&f.location, &f.object))
+            .or_default()
+            .0
+            .push(f);
+    }
+    for p in &report.patches {
+        objects
+            .entry((&p.location, &p.object))
+            .or_default()
+            .1
+            .push(p);
     }
     let mut inputs: BTreeMap<(&str, usize), Vec<&str>> = BTreeMap::new();
     for e in &report.errors {
@@ -82,7 +96,7 @@ fn suites(report: &Report) -> BTreeMap<&str, Vec<Case<'_>>> {
     }
 
     let mut suites: BTreeMap<&str, Vec<Case<'_>>> = BTreeMap::new();
-    for ((location, object), findings) in objects {
+    for ((location, object), (findings, patches)) in objects {
         suites
             .entry(display_path(&location.file))
             .or_default()
@@ -90,6 +104,7 @@ fn suites(report: &Report) -> BTreeMap<&str, Vec<Case<'_>>> {
                 line: location.line,
                 object,
                 findings,
+                patches,
             });
     }
     for ((file, line), messages) in inputs {
@@ -149,12 +164,13 @@ fn write_suite(file: &str, cases: &[Case<'_>], out: &mut dyn Write) -> io::Resul
                 line,
                 object,
                 findings,
+                patches,
             } => {
                 let mut name = object.display();
                 if same_name.get(&name).copied().unwrap_or(0) > 1 {
                     name = format!("{name} (line {line})");
                 }
-                write_object_case(&name, &file_attr, *line, findings, out)?;
+                write_object_case(&name, &file_attr, *line, findings, patches, out)?;
             }
             Case::Input { line, messages } => {
                 writeln!(
@@ -180,13 +196,14 @@ fn write_object_case(
     file_attr: &str,
     line: usize,
     findings: &[&Finding],
+    patches: &[&Patch],
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let head = format!(
         r#"    <testcase name="{}" classname="{file_attr}" file="{file_attr}" line="{line}""#,
         xml::attr(name),
     );
-    if findings.is_empty() {
+    if findings.is_empty() && patches.is_empty() {
         return writeln!(out, "{head}/>");
     }
     writeln!(out, "{head}>")?;
@@ -219,8 +236,8 @@ fn write_object_case(
             xml::text(&body),
         )?;
     }
-    if !other.is_empty() {
-        let body: String = other
+    if !other.is_empty() || !patches.is_empty() {
+        let mut body: String = other
             .iter()
             .map(|f| {
                 format!(
@@ -230,6 +247,9 @@ fn write_object_case(
                 )
             })
             .collect();
+        for p in patches {
+            body.push_str(&format!("PATCH {}: {}\n", p.policy, p.describe()));
+        }
         writeln!(out, "      <system-out>{}</system-out>", xml::text(&body))?;
     }
     writeln!(out, "    </testcase>")
@@ -396,6 +416,53 @@ mod tests {
     }
 
     #[test]
+    fn patches_are_listed_in_system_out_and_never_fail_a_test() {
+        let out = render(&patched(), Format::Junit);
+        let doc = Document::parse(&out).expect("well-formed XML");
+        // Same counts as without patches: a patch is not a failure.
+        assert_eq!(counts(doc.root_element()), (5, 2, 1));
+        let case = |name: &str| {
+            doc.descendants()
+                .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some(name))
+                .unwrap_or_else(|| panic!("testcase {name}"))
+        };
+        // The clean ConfigMap is now a passing test with a system-out.
+        let settings = case("ConfigMap/team-a/settings");
+        assert!(children(settings, "failure").is_empty());
+        assert_eq!(
+            children(settings, "system-out")[0].text(),
+            Some("PATCH labels: remove /metadata/annotations/old\nPATCH labels: add /metadata/labels/team = \"team-a\"\n")
+        );
+        // web: warnings first, then its patches; the failure is unchanged.
+        let web = case("Deployment/team-a/web");
+        assert_eq!(children(web, "failure").len(), 1);
+        assert_eq!(
+            children(web, "system-out")[0].text(),
+            Some("WARN resource-limits: container web has no memory limit\n\
+                  PATCH resource-limits: add /spec/template/spec/containers/0/resources/limits/cpu = \"400m\"\n\
+                  PATCH resource-limits: add /spec/template/spec/containers/0/resources/limits/memory = \"256Mi\"\n")
+        );
+    }
+
+    #[test]
+    fn patches_only_object_is_a_passing_testcase_with_system_out() {
+        let out = render(&patches_only(), Format::Junit);
+        let doc = Document::parse(&out).expect("well-formed XML");
+        assert_eq!(counts(doc.root_element()), (1, 0, 0));
+        let case = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testcase"))
+            .expect("testcase");
+        assert_eq!(attr(case, "name"), "Pod/shop/api");
+        assert_eq!(attr(case, "classname"), "stdin");
+        let text = children(case, "system-out")[0].text().unwrap_or_default();
+        assert!(
+            text.starts_with("PATCH resource-limits: add /spec/containers/0/resources = {"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn markup_and_control_characters_stay_well_formed() {
         let report = nasty();
         let out = render(&report, Format::Junit);
@@ -454,6 +521,7 @@ mod tests {
                 Action::Deny,
                 "m",
             )],
+            patches: vec![],
             errors: vec![
                 error(loc("a.yaml", 4), "one"),
                 error(loc("a.yaml", 4), "two"),

@@ -21,7 +21,7 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use model::{Finding, InputError, Report};
+use model::{Finding, InputError, ObjectRef, Patch, Report};
 
 /// An output format of `regate check --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,17 +115,19 @@ pub(crate) fn display_path(file: &str) -> &str {
     }
 }
 
-/// Stable fingerprints for every finding and input error of a report, in report order.
+/// Stable fingerprints for every finding, patch and input error of a report, in report order.
 ///
 /// A fingerprint is the first 32 hex digits of a SHA-256 over length-prefixed stable fields:
 /// for a finding the file, the object's kind, namespace and name, the policy, the rule, the
-/// message and the field; for an input error the file and the message. The line number is left
+/// message and the field; for a patch the file, the object, the policy, the operation, the path and
+/// the value; for an input error the file and the message. The line number is left
 /// out so that a fingerprint survives unrelated edits that move a document. When two entries
 /// hash alike (a duplicate finding), the 2nd, 3rd, ... occurrence is re-hashed with its
 /// occurrence number, so fingerprints are unique within one report and deterministic for a
 /// sorted report.
 pub(crate) struct Fingerprints {
     pub findings: Vec<String>,
+    pub patches: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -137,12 +139,21 @@ impl Fingerprints {
             .iter()
             .map(|f| unique(finding_digest(f), &mut seen))
             .collect();
+        let patches = report
+            .patches
+            .iter()
+            .map(|p| unique(patch_digest(p), &mut seen))
+            .collect();
         let errors = report
             .errors
             .iter()
             .map(|e| unique(error_digest(e), &mut seen))
             .collect();
-        Fingerprints { findings, errors }
+        Fingerprints {
+            findings,
+            patches,
+            errors,
+        }
     }
 }
 
@@ -173,15 +184,7 @@ fn finding_digest(f: &Finding) -> Sha256 {
     let mut h = Sha256::new();
     field(&mut h, b"regate-finding-v1");
     field(&mut h, f.location.file.as_bytes());
-    field(&mut h, f.object.kind.as_bytes());
-    match &f.object.namespace {
-        Some(ns) => {
-            h.update([1u8]);
-            field(&mut h, ns.as_bytes());
-        }
-        None => h.update([0u8]),
-    }
-    field(&mut h, f.object.name.as_bytes());
+    object_fields(&mut h, &f.object);
     field(&mut h, f.policy.as_bytes());
     field(&mut h, f.rule.as_bytes());
     field(&mut h, f.message.as_bytes());
@@ -189,6 +192,36 @@ fn finding_digest(f: &Finding) -> Sha256 {
         Some(path) => {
             h.update([1u8]);
             field(&mut h, path.as_bytes());
+        }
+        None => h.update([0u8]),
+    }
+    h
+}
+
+fn object_fields(h: &mut Sha256, object: &ObjectRef) {
+    field(h, object.kind.as_bytes());
+    match &object.namespace {
+        Some(ns) => {
+            h.update([1u8]);
+            field(h, ns.as_bytes());
+        }
+        None => h.update([0u8]),
+    }
+    field(h, object.name.as_bytes());
+}
+
+fn patch_digest(p: &Patch) -> Sha256 {
+    let mut h = Sha256::new();
+    field(&mut h, b"regate-patch-v1");
+    field(&mut h, p.location.file.as_bytes());
+    object_fields(&mut h, &p.object);
+    field(&mut h, p.policy.as_bytes());
+    field(&mut h, p.op.as_bytes());
+    field(&mut h, p.path.as_bytes());
+    match &p.value {
+        Some(value) => {
+            h.update([1u8]);
+            field(&mut h, value.as_bytes());
         }
         None => h.update([0u8]),
     }
@@ -216,7 +249,7 @@ fn hex32(bytes: &[u8]) -> String {
 /// Shared fixtures for the format tests.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use super::model::{Action, Finding, InputError, Location, ObjectRef, Report, Severity};
+    use super::model::{Action, Finding, InputError, Location, ObjectRef, Patch, Report, Severity};
     use super::{write_report, Format};
 
     pub fn loc(file: &str, line: usize) -> Location {
@@ -287,6 +320,97 @@ pub(crate) mod fixtures {
             remediation: remediation.map(str::to_string),
             controls: controls.iter().map(|c| c.to_string()).collect(),
         }
+    }
+
+    pub fn patch(
+        location: Location,
+        object: ObjectRef,
+        policy: &str,
+        op: &str,
+        path: &str,
+        value: Option<&str>,
+    ) -> Patch {
+        Patch {
+            location,
+            object,
+            policy: policy.to_string(),
+            title: match policy {
+                "resource-limits" => "Resource limits",
+                "labels" => "Labels",
+                _ => "",
+            }
+            .to_string(),
+            op: op.to_string(),
+            path: path.to_string(),
+            value: value.map(str::to_string),
+        }
+    }
+
+    /// [`mixed`] plus what the mutating webhook would do: `resource-limits` adds two limits to
+    /// `web` (listed here out of order), `labels` adds a label to the clean `settings` ConfigMap and
+    /// removes an annotation from it.
+    pub fn patched() -> Report {
+        let mut report = mixed();
+        let web = obj("Deployment", Some("team-a"), "web");
+        let cm = obj("ConfigMap", Some("team-a"), "settings");
+        report.patches = vec![
+            patch(
+                loc("deploy/web.yaml", 30),
+                cm.clone(),
+                "labels",
+                "remove",
+                "/metadata/annotations/old",
+                None,
+            ),
+            patch(
+                loc("deploy/web.yaml", 1),
+                web.clone(),
+                "resource-limits",
+                "add",
+                "/spec/template/spec/containers/0/resources/limits/memory",
+                Some("\"256Mi\""),
+            ),
+            patch(
+                loc("deploy/web.yaml", 1),
+                web,
+                "resource-limits",
+                "add",
+                "/spec/template/spec/containers/0/resources/limits/cpu",
+                Some("\"400m\""),
+            ),
+            patch(
+                loc("deploy/web.yaml", 30),
+                cm,
+                "labels",
+                "add",
+                "/metadata/labels/team",
+                Some("\"team-a\""),
+            ),
+        ];
+        report.sort();
+        report
+    }
+
+    /// Only patches: a clean run in which the mutating webhook fills in defaults.
+    pub fn patches_only() -> Report {
+        let pod = obj("Pod", Some("shop"), "api");
+        let mut report = Report {
+            objects: 1,
+            checked: vec![(loc("-", 1), pod.clone())],
+            patches: vec![patch(
+                loc("-", 1),
+                pod,
+                "resource-limits",
+                "add",
+                "/spec/containers/0/resources",
+                Some(
+                    r#"{"limits":{"cpu":"400m","memory":"256Mi"},"requests":{"cpu":"100m","memory":"128Mi"}}"#,
+                ),
+            )],
+            ..Report::default()
+        };
+        report.sort();
+        report
     }
 
     pub fn error(location: Location, message: &str) -> InputError {
@@ -362,6 +486,7 @@ pub(crate) mod fixtures {
                     "missing label owner",
                 ),
             ],
+            patches: vec![],
             errors: vec![error(
                 loc("deploy/broken.yaml", 7),
                 "mapping values are not allowed here",
@@ -377,6 +502,7 @@ pub(crate) mod fixtures {
             objects: 0,
             checked: vec![],
             findings: vec![],
+            patches: vec![],
             errors: vec![
                 error(loc("bad.yaml", 3), "did not find expected key"),
                 error(loc("-", 1), "document has no kind"),
@@ -401,6 +527,7 @@ pub(crate) mod fixtures {
             objects: 1,
             checked: vec![(loc("we<ird>&\"file'.yaml", 2), o)],
             findings: vec![f],
+            patches: vec![],
             errors: vec![error(loc("in]]>put.yaml", 1), "unexpected ]]> and \u{0}")],
         };
         report.sort();
@@ -473,7 +600,8 @@ mod tests {
             Format::Gitlab
         )]
         format: Format,
-        #[values(empty(), mixed(), errors_only(), nasty())] report: Report,
+        #[values(empty(), mixed(), errors_only(), nasty(), patched(), patches_only())]
+        report: Report,
     ) {
         let first = render(&report, format);
         let second = render(&report.clone(), format);

@@ -107,6 +107,59 @@ pub struct Finding {
     pub controls: Vec<String>,
 }
 
+/// One JSON Patch operation the mutating webhook would apply to an object before validation
+/// (`regate check` mutates, then validates, as the API server's admission chain does). Informational:
+/// patches never change the exit code.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Patch {
+    pub location: Location,
+    pub object: ObjectRef,
+    /// Id of the policy whose `patch` rule produced the operation.
+    pub policy: String,
+    /// Policy title from its metadata.
+    pub title: String,
+    /// RFC 6902 operation: `add`, `replace`, `remove` or `test`.
+    pub op: String,
+    /// RFC 6901 JSON pointer into the object, e.g. `/spec/containers/0/resources/limits/cpu`.
+    pub path: String,
+    /// The value written, as compact JSON text (absent for `remove`); serialized as the JSON value.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_json_text"
+    )]
+    pub value: Option<String>,
+}
+
+/// Writes JSON text as the value it holds (text that is not JSON is written as a string).
+fn serialize_json_text<S: serde::Serializer>(
+    value: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
+        Some(Ok(json)) => json.serialize(serializer),
+        Some(Err(_)) => value.serialize(serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Patch {
+    /// `op path`, followed by ` = value` (the value cut to 80 characters) when there is one.
+    pub fn describe(&self) -> String {
+        match &self.value {
+            Some(value) => format!(
+                "{} {} = {}",
+                self.op,
+                self.path,
+                crate::policy::decision::truncate(value, 80)
+            ),
+            None => format!("{} {}", self.op, self.path),
+        }
+    }
+}
+
 /// A document that could not be read or evaluated; `regate check` exits 2 when there is one.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct InputError {
@@ -123,6 +176,8 @@ pub struct Report {
     #[serde(skip)]
     pub checked: Vec<(Location, ObjectRef)>,
     pub findings: Vec<Finding>,
+    /// Operations the mutating webhook would apply; sorted by object, policy and JSON pointer.
+    pub patches: Vec<Patch>,
     pub errors: Vec<InputError>,
 }
 
@@ -131,7 +186,28 @@ impl Report {
     pub fn sort(&mut self) {
         self.checked.sort();
         self.findings.sort();
+        // Per object and policy by JSON pointer, so the operations on one field are listed together.
+        self.patches.sort_by(|a, b| {
+            (&a.location, &a.object, &a.policy, &a.path, &a.op, &a.value).cmp(&(
+                &b.location,
+                &b.object,
+                &b.policy,
+                &b.path,
+                &b.op,
+                &b.value,
+            ))
+        });
         self.errors.sort();
+    }
+
+    /// Number of distinct objects with at least one patch.
+    pub fn patched_objects(&self) -> usize {
+        let objects: std::collections::BTreeSet<_> = self
+            .patches
+            .iter()
+            .map(|p| (&p.location, &p.object))
+            .collect();
+        objects.len()
     }
 
     /// Number of findings with the given action.

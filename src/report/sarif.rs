@@ -10,14 +10,18 @@
 //! location (`uri` = the file as given, percent-encoded where URI syntax needs it, `-` → `stdin`;
 //! `region.startLine` = the document's line), a logical location naming the object, and
 //! `partialFingerprints["regate/v1"]`, the same line-independent fingerprint as the GitLab
-//! format. Input errors are `error`-level results of `regate/input-error`.
+//! format. Each patch operation the mutating webhook would apply is a `note`-level result of its
+//! policy's rule with `message.text` = `Kind/ns/name: mutating webhook would apply: op /path = value`
+//! and `properties` `{"patch": {"op", "path", "value"}}` (a policy that only patches still gets a rule,
+//! tagged `mutation`). Input errors are `error`-level results of `regate/input-error`.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
+use serde_json::Value as Json;
 
-use super::model::{Action, Finding, Location, Report};
+use super::model::{Action, Finding, Location, Patch, Report};
 use super::{display_path, Fingerprints};
 
 /// The rule id of input errors.
@@ -84,6 +88,21 @@ struct SarifResult {
     message: OwnedText,
     locations: [ResultLocation; 1],
     partial_fingerprints: BTreeMap<&'static str, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    properties: Option<ResultProperties>,
+}
+
+#[derive(Serialize)]
+struct ResultProperties {
+    patch: PatchProperty,
+}
+
+#[derive(Serialize)]
+struct PatchProperty {
+    op: String,
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<Json>,
 }
 
 #[derive(Serialize)]
@@ -124,6 +143,9 @@ struct LogicalLocation {
     kind: &'static str,
 }
 
+/// SARIF `level` of a patch operation: informational.
+pub const PATCH_LEVEL: &str = "note";
+
 /// SARIF `level` of an action.
 pub fn level(action: Action) -> &'static str {
     match action {
@@ -137,36 +159,47 @@ pub fn level(action: Action) -> &'static str {
 pub fn write(report: &Report, tool_version: &str, out: &mut dyn Write) -> io::Result<()> {
     let fingerprints = Fingerprints::of(report);
 
-    // One rule per policy, sorted by id; the first finding of a policy gives title, remediation
-    // and severity, controls are collected from all of its findings.
-    let mut by_policy: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
+    // One rule per policy that fired or patched, sorted by id; the first finding of a policy gives
+    // title, remediation and severity, controls are collected from all of its findings. A policy
+    // that only patched takes its title from the patch and is tagged `mutation`.
+    let mut by_policy: BTreeMap<&str, (Vec<&Finding>, Option<&Patch>)> = BTreeMap::new();
     for f in &report.findings {
-        by_policy.entry(f.policy.as_str()).or_default().push(f);
+        by_policy.entry(f.policy.as_str()).or_default().0.push(f);
+    }
+    for p in &report.patches {
+        by_policy
+            .entry(p.policy.as_str())
+            .or_default()
+            .1
+            .get_or_insert(p);
     }
     let mut rules = Vec::with_capacity(by_policy.len() + 1);
     let mut rule_index: BTreeMap<&str, usize> = BTreeMap::new();
-    for (policy, findings) in &by_policy {
-        let Some(first) = findings.first() else {
-            continue;
-        };
+    for (policy, (findings, patch)) in &by_policy {
         let mut tags: Vec<&str> = Vec::new();
         for control in findings.iter().flat_map(|f| &f.controls) {
             if !tags.contains(&control.as_str()) {
                 tags.push(control);
             }
         }
-        tags.push(first.severity.as_str());
-        let title = if first.title.is_empty() {
-            policy
-        } else {
-            first.title.as_str()
+        let (title, help) = match (findings.first(), patch) {
+            (Some(first), _) => {
+                tags.push(first.severity.as_str());
+                (first.title.as_str(), first.remediation.as_deref())
+            }
+            (None, Some(p)) => {
+                tags.push("mutation");
+                (p.title.as_str(), None)
+            }
+            (None, None) => continue,
         };
+        let title = if title.is_empty() { policy } else { title };
         rule_index.insert(policy, rules.len());
         rules.push(Rule {
             id: policy,
             name: title,
             short_description: Text { text: title },
-            help: first.remediation.as_deref().map(|text| Text { text }),
+            help: help.map(|text| Text { text }),
             properties: RuleProperties { tags },
         });
     }
@@ -186,7 +219,8 @@ pub fn write(report: &Report, tool_version: &str, out: &mut dyn Write) -> io::Re
         });
     }
 
-    let mut results = Vec::with_capacity(report.findings.len() + report.errors.len());
+    let mut results =
+        Vec::with_capacity(report.findings.len() + report.patches.len() + report.errors.len());
     for (f, fingerprint) in report.findings.iter().zip(&fingerprints.findings) {
         let object = f.object.display();
         let text = match &f.field {
@@ -206,6 +240,36 @@ pub fn write(report: &Report, tool_version: &str, out: &mut dyn Write) -> io::Re
                 }],
             }],
             partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, fingerprint.clone())]),
+            properties: None,
+        });
+    }
+    for (p, fingerprint) in report.patches.iter().zip(&fingerprints.patches) {
+        let object = p.object.display();
+        results.push(SarifResult {
+            rule_id: p.policy.clone(),
+            rule_index: rule_index.get(p.policy.as_str()).copied().unwrap_or(0),
+            level: PATCH_LEVEL,
+            message: OwnedText {
+                text: format!("{object}: mutating webhook would apply: {}", p.describe()),
+            },
+            locations: [ResultLocation {
+                physical_location: physical(&p.location),
+                logical_locations: vec![LogicalLocation {
+                    fully_qualified_name: object,
+                    kind: "resource",
+                }],
+            }],
+            partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, fingerprint.clone())]),
+            properties: Some(ResultProperties {
+                patch: PatchProperty {
+                    op: p.op.clone(),
+                    path: p.path.clone(),
+                    value: p
+                        .value
+                        .as_deref()
+                        .map(|v| serde_json::from_str(v).unwrap_or_else(|_| Json::from(v))),
+                },
+            }),
         });
     }
     for (e, fingerprint) in report.errors.iter().zip(&fingerprints.errors) {
@@ -221,6 +285,7 @@ pub fn write(report: &Report, tool_version: &str, out: &mut dyn Write) -> io::Re
                 logical_locations: vec![],
             }],
             partial_fingerprints: BTreeMap::from([(FINGERPRINT_KEY, fingerprint.clone())]),
+            properties: None,
         });
     }
 
@@ -374,6 +439,70 @@ mod tests {
             let index = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
             assert_eq!(rules(&v)[index]["id"], r["ruleId"], "ruleIndex of {r}");
         }
+    }
+
+    #[test]
+    fn patches_are_note_results_of_their_policy_rule() {
+        let v = parse(&patched());
+        let notes: Vec<&Value> = results(&v)
+            .iter()
+            .filter(|r| r["properties"]["patch"].is_object())
+            .collect();
+        assert_eq!(notes.len(), 4);
+        for r in &notes {
+            assert_eq!(r["level"], "note");
+            let index = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+            assert_eq!(rules(&v)[index]["id"], r["ruleId"]);
+        }
+        assert_eq!(notes[0]["ruleId"], "resource-limits");
+        assert_eq!(
+            notes[0]["message"]["text"],
+            "Deployment/team-a/web: mutating webhook would apply: add /spec/template/spec/containers/0/resources/limits/cpu = \"400m\""
+        );
+        assert_eq!(
+            notes[0]["properties"]["patch"],
+            json!({"op": "add", "path": "/spec/template/spec/containers/0/resources/limits/cpu", "value": "400m"})
+        );
+        assert_eq!(
+            notes[2]["properties"]["patch"],
+            json!({"op": "remove", "path": "/metadata/annotations/old"})
+        );
+        assert_eq!(
+            notes[2]["locations"][0]["physicalLocation"]["region"]["startLine"],
+            30
+        );
+        // Findings are not given properties.
+        assert!(results(&v)[0].get("properties").is_none());
+        // The input error stays last.
+        assert_eq!(results(&v)[10]["ruleId"], INPUT_ERROR_RULE);
+    }
+
+    #[test]
+    fn a_policy_that_only_patches_gets_a_rule_tagged_mutation() {
+        let v = parse(&patches_only());
+        assert_eq!(
+            rules(&v),
+            &vec![json!({
+                "id": "resource-limits",
+                "name": "Resource limits",
+                "shortDescription": {"text": "Resource limits"},
+                "properties": {"tags": ["mutation"]},
+            })]
+        );
+        assert_eq!(results(&v)[0]["level"], "note");
+        assert_eq!(results(&v)[0]["ruleIndex"], 0);
+        assert_eq!(
+            results(&v)[0]["properties"]["patch"]["value"]["limits"]["cpu"],
+            "400m"
+        );
+        // In the mixed report resource-limits also warned: the rule keeps the finding's metadata.
+        let v = parse(&patched());
+        let rule = rules(&v)
+            .iter()
+            .find(|r| r["id"] == "resource-limits")
+            .expect("rule");
+        assert_eq!(rule["properties"]["tags"], json!(["medium"]));
+        assert_eq!(rules(&v).len(), 5);
     }
 
     #[rstest]

@@ -3,12 +3,17 @@
 //! Layout, in this order (sections separated by one blank line, empty sections left out):
 //! 1. one line per finding, in report order:
 //!    `file:line: ACTION policy: Kind/ns/name: message (field)`;
-//! 2. one line per input error: `file:line: error: message`;
-//! 3. `How to fix:` with, for each policy that fired and has a remediation, sorted by policy id,
+//! 2. one line per patch operation the mutating webhook would apply, in report order:
+//!    `file:line: PATCH policy: Kind/ns/name: op /json/pointer = value` (the value as compact JSON,
+//!    cut to 80 characters; no `= value` for `remove`);
+//! 3. one line per input error: `file:line: error: message`;
+//! 4. `How to fix:` with, for each policy that fired and has a remediation, sorted by policy id,
 //!    `  policy (title):` followed by the remediation indented by four spaces;
-//! 4. the summary as the last line, e.g.
+//! 5. the summary as the last line, e.g.
 //!    `42 objects checked: 3 denied (2 objects), 1 warning, 0 dry-run, 1 input error`,
-//!    or `42 objects checked: no violations` when there are no findings and no input errors.
+//!    or `42 objects checked: no violations` when there are no findings and no input errors; when
+//!    the mutating webhook would change objects, `, 4 patches (2 objects) by the mutating webhook`
+//!    is appended.
 //!
 //! `-` (stdin) is shown as `stdin`. Control characters in messages are neutralised (line breaks
 //! and tabs become spaces, others are shown as `\u{..}`), so one finding is always one line and
@@ -39,6 +44,24 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             write!(out, " ({})", one_line(field))?;
         }
         writeln!(out)?;
+        wrote_section = true;
+    }
+
+    if !report.patches.is_empty() {
+        if wrote_section {
+            writeln!(out)?;
+        }
+        for p in &report.patches {
+            writeln!(
+                out,
+                "{}:{}: PATCH {}: {}: {}",
+                one_line(display_path(&p.location.file)),
+                p.location.line,
+                one_line(&p.policy),
+                one_line(&p.object.display()),
+                one_line(&p.describe()),
+            )?;
+        }
         wrote_section = true;
     }
 
@@ -93,6 +116,19 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 
 /// The summary line, without a line break.
 pub fn summary(report: &Report) -> String {
+    let patches = if report.patches.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", {} ({}) by the mutating webhook",
+            plural(report.patches.len(), "patch", "patches"),
+            plural(report.patched_objects(), "object", "objects"),
+        )
+    };
+    format!("{}{patches}", findings_summary(report))
+}
+
+fn findings_summary(report: &Report) -> String {
     let checked = format!("{} checked", plural(report.objects, "object", "objects"));
     if report.findings.is_empty() && report.errors.is_empty() {
         return format!("{checked}: no violations");
@@ -289,6 +325,88 @@ bad.yaml:3: error: did not find expected key
             "\n\nHow to fix:\n  pod-security (Pod security baseline):\n    First step.\n    Second step.\n\n4 objects checked:"
         ));
         assert!(!out.contains("image-registry ("));
+    }
+
+    #[test]
+    fn patches_are_listed_after_findings_sorted_and_counted_in_the_summary() {
+        let want = "\
+deploy/api.yaml:1: DRYRUN labels: Deployment/team-b/api: missing label team
+deploy/api.yaml:1: DENY pod-security: Deployment/team-b/api: container api runs as root
+deploy/web.yaml:1: DENY image-registry: Deployment/team-a/web: image docker.io/nginx is not from registry.example.com
+deploy/web.yaml:1: DENY pod-security: Deployment/team-a/web: container web runs as root (spec.template.spec.containers[0].securityContext)
+deploy/web.yaml:1: WARN resource-limits: Deployment/team-a/web: container web has no memory limit
+namespaces.yaml:1: WARN labels: Namespace/team-a: missing label owner
+
+deploy/web.yaml:1: PATCH resource-limits: Deployment/team-a/web: add /spec/template/spec/containers/0/resources/limits/cpu = \"400m\"
+deploy/web.yaml:1: PATCH resource-limits: Deployment/team-a/web: add /spec/template/spec/containers/0/resources/limits/memory = \"256Mi\"
+deploy/web.yaml:30: PATCH labels: ConfigMap/team-a/settings: remove /metadata/annotations/old
+deploy/web.yaml:30: PATCH labels: ConfigMap/team-a/settings: add /metadata/labels/team = \"team-a\"
+
+deploy/broken.yaml:7: error: mapping values are not allowed here
+";
+        let out = render(&patched(), Format::Text);
+        assert!(out.starts_with(want), "{out}");
+        assert!(
+            out.ends_with(
+                "\n\n4 objects checked: 3 denied (2 objects), 2 warnings, 1 dry-run, 1 input error, 4 patches (2 objects) by the mutating webhook\n"
+            ),
+            "{out}"
+        );
+        // Patches never change the exit code.
+        assert_eq!(patched().exit_code(), mixed().exit_code());
+    }
+
+    #[test]
+    fn a_clean_run_with_patches_says_what_the_webhook_would_change() {
+        let out = render(&patches_only(), Format::Text);
+        assert_eq!(
+            out,
+            "stdin:1: PATCH resource-limits: Pod/shop/api: add /spec/containers/0/resources = \
+             {\"limits\":{\"cpu\":\"400m\",\"memory\":\"256Mi\"},\"requests\":{\"cpu\":\"100m\",\"memory\":\"…\n\
+             \n\
+             1 object checked: no violations, 1 patch (1 object) by the mutating webhook\n"
+        );
+        assert_eq!(patches_only().exit_code(), 0);
+    }
+
+    #[rstest]
+    #[case::one(1, 1, ", 1 patch (1 object) by the mutating webhook")]
+    #[case::several_on_one_object(3, 1, ", 3 patches (1 object) by the mutating webhook")]
+    #[case::several_objects(4, 2, ", 4 patches (2 objects) by the mutating webhook")]
+    fn patch_summary_wording(#[case] ops: usize, #[case] objects: usize, #[case] want: &str) {
+        let mut report = Report {
+            objects: 5,
+            ..Report::default()
+        };
+        for i in 0..ops {
+            let n = i % objects;
+            report.patches.push(patch(
+                loc("a.yaml", n + 1),
+                obj("Pod", Some("ns"), &format!("p{n}")),
+                "labels",
+                "add",
+                &format!("/metadata/labels/l{i}"),
+                Some("\"x\""),
+            ));
+        }
+        report.sort();
+        assert_eq!(
+            summary(&report),
+            format!("5 objects checked: no violations{want}")
+        );
+    }
+
+    #[test]
+    fn a_patch_cannot_break_lines_or_reach_the_terminal() {
+        let mut report = patches_only();
+        report.patches[0].path = "/metadata/labels/a\nb\u{1b}[31m".to_string();
+        report.patches[0].value = Some("\"x\\ny\"".to_string());
+        let out = render(&report, Format::Text);
+        assert_eq!(
+            out.lines().next(),
+            Some("stdin:1: PATCH resource-limits: Pod/shop/api: add /metadata/labels/a b\\u{1b}[31m = \"x\\ny\"")
+        );
+        assert!(!out.contains('\u{1b}'));
     }
 
     #[test]
