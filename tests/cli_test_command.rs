@@ -7,7 +7,7 @@
 //! - `fail/`: one passing, one failing (with a `print`) and one erroring test (`to_number("x")`);
 //! - `broken/`: a module that does not parse;
 //! - `slow/`: a fast test and a runaway one;
-//! - `notests/`: a module and no tests.
+//! - `notests/`: a module and no tests (an error unless `--allow-no-tests`).
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -333,33 +333,98 @@ fn run_selects_tests_by_id() {
     // Selecting only the passing test of a failing directory passes.
     assert_eq!(regate_test(&["--run", "passes$", FAIL]).code, 0);
 
+    // A --run that selects nothing is a usage error (exit 2), unless --allow-no-tests.
     let none = regate_test(&["--run", "nomatch", PASS]);
-    assert_eq!(none.code, 0);
+    assert_eq!(none.code, 2, "{}{}", none.stdout, none.stderr);
     assert!(
-        none.stderr.contains("no tests matched --run nomatch"),
+        none.stderr
+            .contains("error: no tests matched --run nomatch"),
         "{}",
         none.stderr
     );
     assert_eq!(last_line(&none.stdout), "0 passed, 0 failed");
-    assert_eq!(
-        regate_test(&["--fail-on-empty", "--run", "nomatch", PASS]).code,
-        1
+    let allowed = regate_test(&["--allow-no-tests", "--run", "nomatch", PASS]);
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    assert!(
+        allowed.stderr.contains("no tests matched --run nomatch")
+            && !allowed.stderr.contains("error:"),
+        "{}",
+        allowed.stderr
     );
 }
 
 #[test]
-fn a_dir_without_tests_is_reported_and_fails_only_with_fail_on_empty() {
+fn a_dir_without_tests_is_an_error_naming_it_after_the_other_tests_ran() {
     let run = regate_test(&[PASS, NOTESTS]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    // The tests of the other directory still ran and were reported.
+    assert_eq!(last_line(&run.stdout), "3 passed, 0 failed");
+    assert_eq!(
+        run.stderr,
+        "error: no tests found in testdata/rego-tests/notests (no `test_*` rule in a `*_test.rego` file)\n\
+         pass --allow-no-tests to accept running no tests there\n"
+    );
+}
+
+#[test]
+fn only_a_dir_without_tests_exits_2_in_every_format() {
+    for format in ["text", "json", "junit"] {
+        let run = regate_test(&["--format", format, NOTESTS]);
+        assert_eq!(run.code, 2, "{format}: {}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr
+                .contains("error: no tests found in testdata/rego-tests/notests"),
+            "{format}: {}",
+            run.stderr
+        );
+    }
+    // The machine-readable report is still written, and says that nothing ran.
+    let json: Json = serde_json::from_str(&regate_test(&["--format", "json", NOTESTS]).stdout)
+        .expect("JSON report");
+    assert_eq!(json["tests"].as_array().map(Vec::len), Some(0), "{json}");
+}
+
+#[test]
+fn allow_no_tests_accepts_a_dir_without_tests() {
+    let run = regate_test(&["--allow-no-tests", PASS, NOTESTS]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr
-            .contains("no tests found in testdata/rego-tests/notests"),
-        "{}",
-        run.stderr
+    assert_eq!(
+        run.stderr,
+        "no tests found in testdata/rego-tests/notests (no `test_*` rule in a `*_test.rego` file)\n"
     );
     assert_eq!(last_line(&run.stdout), "3 passed, 0 failed");
-    let strict = regate_test(&["--fail-on-empty", PASS, NOTESTS]);
-    assert_eq!(strict.code, 1);
+    // It does not hide failures.
+    assert_eq!(regate_test(&["--allow-no-tests", FAIL, NOTESTS]).code, 1);
+    // A failing test and an empty directory: the usage error wins, as in `regate check`.
+    assert_eq!(regate_test(&[FAIL, NOTESTS]).code, 2);
+}
+
+#[test]
+fn fail_on_empty_is_still_accepted_and_is_the_default() {
+    let run = regate_test(&["--fail-on-empty", PASS, NOTESTS]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert_eq!(regate_test(&["--fail-on-empty", PASS]).code, 0);
+    let both = regate_test(&["--fail-on-empty", "--allow-no-tests", PASS]);
+    assert_eq!(both.code, 2, "contradictory flags: {}", both.stderr);
+}
+
+#[test]
+fn a_path_that_does_not_exist_or_is_a_file_is_named() {
+    let missing = regate_test(&[PASS, "testdata/rego-tests/does-not-exist"]);
+    assert_eq!(missing.code, 2);
+    assert_eq!(
+        missing.stderr,
+        "error: testdata/rego-tests/does-not-exist: no such directory\n"
+    );
+    assert!(missing.stdout.is_empty(), "{}", missing.stdout);
+    let file = regate_test(&[POLICY]);
+    assert_eq!(file.code, 2);
+    assert_eq!(file.stderr, format!("error: {POLICY}: not a directory\n"));
+    // --allow-no-tests does not excuse a path that is not there.
+    assert_eq!(
+        regate_test(&["--allow-no-tests", "testdata/rego-tests/does-not-exist"]).code,
+        2
+    );
 }
 
 #[test]

@@ -3,12 +3,16 @@
 //! `--no-bundled`), but its tests only run, and are only loaded, when no DIR is given. Arguments are
 //! wired to [`crate::policy::testrunner`], which runs the tests and writes the reports.
 //!
-//! Exit codes: 0 every test passed (and coverage met `--threshold`); 1 a test failed or errored,
-//! coverage is below the threshold, or no test ran with `--fail-on-empty`; 2 bad arguments or a bundle
-//! that does not load (every problem listed as `file:line:col: message`).
+//! Exit codes: 0 every test passed (and coverage met `--threshold`); 1 a test failed or errored, or
+//! coverage is below the threshold; 2 bad arguments (a DIR that does not exist or is not a directory,
+//! a DIR without tests, a `--run` that selects no test) or a bundle that does not load (every problem
+//! listed as `file:line:col: message`). 2 wins over 1.
 //!
-//! A DIR without tests is reported on stderr (`no tests found in DIR`) but, as with `opa test`, is not a
-//! failure unless `--fail-on-empty` is given.
+//! A DIR without tests is almost always a mistyped path, and a runner that passes when it ran nothing
+//! lets that mistake pass CI: it is an error (`error: no tests found in DIR`) unless `--allow-no-tests`
+//! is given, which turns it into a note on stderr. The same holds for `--run REGEX` matching no test,
+//! and for the bundled library when no DIR is given. The tests of the other DIRs still run and are
+//! reported either way.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -61,8 +65,12 @@ pub struct TestArgs {
     /// Time budget of each test (`500ms`, `5s`, `1m`); a test over it is an error.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Exit 1 when no test ran (no tests in a DIR, or none matched --run).
+    /// Accept a DIR without tests, or a --run that matches none (by default either exits 2: a
+    /// mistyped path must not pass CI).
     #[arg(long)]
+    pub allow_no_tests: bool,
+    /// Former opt-in to failing when no test ran; that is now the default (see --allow-no-tests).
+    #[arg(long, hide = true, conflicts_with = "allow_no_tests")]
     pub fail_on_empty: bool,
     /// Worker threads (default: all cores). Output does not depend on it.
     #[arg(short, long)]
@@ -139,20 +147,21 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         coverage: args.coverage || args.threshold.is_some(),
     };
 
-    // Directories without tests, as `opa test` would simply run nothing for them.
+    // Directories without tests: reported after the run, an error unless --allow-no-tests.
     let discovered = testrunner::discover(&set, selection.min_layer);
-    let mut empty = false;
+    let mut nothing_to_run = Vec::new();
     if args.dirs.is_empty() {
         if discovered.is_empty() {
-            eprintln!("no tests found in the bundled library");
-            empty = true;
+            nothing_to_run.push("no tests found in the bundled library".to_string());
         }
     } else {
         for (i, dir) in args.dirs.iter().enumerate() {
             let layer = first_dir_layer + i;
             if !discovered.iter().any(|c| c.layer == layer) {
-                eprintln!("no tests found in {}", dir.display());
-                empty = true;
+                nothing_to_run.push(format!(
+                    "no tests found in {} (no `test_*` rule in a `*_test.rego` file)",
+                    dir.display()
+                ));
             }
         }
     }
@@ -168,9 +177,8 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
     };
     if run.results.is_empty() && run.filtered_out > 0 {
         if let Some(re) = &args.run {
-            eprintln!("no tests matched --run {}", re.as_str());
+            nothing_to_run.push(format!("no tests matched --run {}", re.as_str()));
         }
-        empty = true;
     }
 
     let stdout = std::io::stdout();
@@ -199,8 +207,17 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
             code = 1;
         }
     }
-    if empty && args.fail_on_empty {
-        code = 1;
+    // Last on stderr, after the report, so that it is what a CI log ends with.
+    for problem in &nothing_to_run {
+        if args.allow_no_tests {
+            eprintln!("{problem}");
+        } else {
+            eprintln!("error: {problem}");
+        }
+    }
+    if !nothing_to_run.is_empty() && !args.allow_no_tests {
+        eprintln!("pass --allow-no-tests to accept running no tests there");
+        code = 2;
     }
     Ok(code)
 }

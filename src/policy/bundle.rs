@@ -67,6 +67,8 @@ pub enum BundleError {
     NotUtf8(String),
     #[error("{0}: not a directory")]
     NotADirectory(String),
+    #[error("{0}: no such directory")]
+    NotFound(String),
 }
 
 /// The layered set of bundle files, keyed by relative path ([`BundleSources::key`]).
@@ -119,6 +121,9 @@ impl BundleSources {
     /// Adds a directory as a new layer on top: its files replace files at the same relative path, except
     /// `regate.yaml`, which is merged over the earlier layers' configuration.
     pub fn add_dir(&mut self, dir: &Path) -> Result<(), BundleError> {
+        if !dir.exists() {
+            return Err(BundleError::NotFound(dir.display().to_string()));
+        }
         if !dir.is_dir() {
             return Err(BundleError::NotADirectory(dir.display().to_string()));
         }
