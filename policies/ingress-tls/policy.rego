@@ -1,9 +1,11 @@
 # METADATA
 # title: Ingress TLS and host ownership
 # description: >-
-#   Ingresses serve every host over TLS with a certificate from cert-manager; Ingress and HTTPRoute hosts
-#   lie within the tenant's configured domains, are named explicitly (no catch-all) and are not already
-#   served for another tenant. HTTPRoutes attach only to HTTPS listeners of known Gateways.
+#   Ingresses serve every host over TLS with a certificate from cert-manager; every host an Ingress, a
+#   Gateway API route or ListenerSet serves or asks a certificate for lies within the tenant's configured
+#   domains, is named explicitly (no catch-all) and is not already served for another tenant; issuers are
+#   the tenant's own or allow-listed ClusterIssuers. Routes attach only to HTTPS (TLS) listeners of known
+#   Gateways and ListenerSets. cert-manager's own HTTP-01 solver Ingress/HTTPRoute is the one exception.
 # custom:
 #   severity: high
 #   remediation: >-
@@ -17,7 +19,9 @@
 #       - apiGroups: [networking.k8s.io, extensions]
 #         kinds: [Ingress]
 #       - apiGroups: [gateway.networking.k8s.io]
-#         kinds: [HTTPRoute]
+#         kinds: [HTTPRoute, GRPCRoute, TLSRoute, ListenerSet]
+#       - apiGroups: [gateway.networking.x-k8s.io]
+#         kinds: [XListenerSet]
 package regate.policies.ingress_tls
 
 import data.regate.lib.k8s
@@ -39,11 +43,28 @@ is_ingress if {
 	obj
 }
 
+# Gateway API routes with hostnames.
+_route_kinds := {"HTTPRoute", "GRPCRoute", "TLSRoute"}
+
 is_route if {
-	k8s.kind == "HTTPRoute"
+	k8s.kind in _route_kinds
 	k8s.group == "gateway.networking.k8s.io"
 	obj
 }
+
+# ListenerSets (Gateway API 1.3+ experimental XListenerSet, later ListenerSet) add listeners, with
+# their own hostnames and certificates, to a platform Gateway from a tenant namespace.
+_listenerset_groups := {"ListenerSet": "gateway.networking.k8s.io", "XListenerSet": "gateway.networking.x-k8s.io"}
+
+is_listenerset if {
+	k8s.group == _listenerset_groups[k8s.kind]
+	obj
+}
+
+# Objects whose annotations cert-manager reads to issue a certificate (ingress-shim, gateway-shim).
+is_certificate_source if is_ingress
+
+is_certificate_source if is_listenerset
 
 spec := _obj(object.get(obj, "spec", {}))
 
@@ -71,6 +92,34 @@ hosts contains {"host": norm(h), "field": sprintf("spec.hostnames[%d]", [i])} if
 	some i, h in _list(object.get(spec, "hostnames", []))
 	is_string(h)
 }
+
+hosts contains {"host": norm(l.hostname), "field": sprintf("spec.listeners[%d].hostname", [i])} if {
+	is_listenerset
+	some i, l in _list(object.get(spec, "listeners", []))
+	is_string(l.hostname)
+}
+
+# Hosts that annotations add: ingress-nginx serves `server-alias` hosts in the Ingress's server block, and
+# cert-manager puts `common-name` and `alt-names` into the certificate it orders.
+hosts contains {"host": norm(ah[1]), "field": sprintf("metadata.annotations[%s]", [ah[0]])} if {
+	some ah in annotation_hosts
+}
+
+annotation_hosts contains [_server_alias, h] if {
+	is_ingress
+	some h in _comma_list(k8s.annotations[_server_alias])
+}
+
+annotation_hosts contains [a, h] if {
+	is_certificate_source
+	some a in ["cert-manager.io/common-name", "cert-manager.io/alt-names"]
+	some h in _comma_list(k8s.annotations[a])
+}
+
+_server_alias := "nginx.ingress.kubernetes.io/server-alias"
+
+# A comma-separated annotation value as its non-empty, trimmed items.
+_comma_list(v) := [t | some x in split(v, ","); t := trim_space(x); t != ""] if is_string(v) else := []
 
 # A host pattern covers a host: equal, or a wildcard `*.a.b` covering exactly one more label.
 covers(pattern, host) if pattern == host
@@ -113,11 +162,21 @@ deny contains {"msg": msg, "field": field} if {
 
 deny contains {"msg": msg, "field": sprintf("spec.rules[%d].host", [i])} if {
 	is_ingress
+	not http01_solver
 	some i, r in _list(object.get(spec, "rules", []))
 	_has_host(r)
 	h := norm(r.host)
 	not _tls_covers(h)
 	msg := sprintf("host %s is not covered by spec.tls[].hosts", [h])
+}
+
+# ingress-nginx serves server-alias hosts with the Ingress's certificate: they need TLS as well.
+deny contains {"msg": msg, "field": sprintf("metadata.annotations[%s]", [_server_alias])} if {
+	is_ingress
+	some a in _comma_list(k8s.annotations[_server_alias])
+	h := norm(a)
+	not _tls_covers(h)
+	msg := sprintf("server alias %s is not covered by spec.tls[].hosts", [h])
 }
 
 _tls_covers(h) if {
@@ -141,6 +200,7 @@ _issuer_keys := ["cert-manager.io/cluster-issuer", "cert-manager.io/issuer"]
 
 deny contains {"msg": "Ingress needs a cert-manager.io/cluster-issuer or cert-manager.io/issuer annotation", "field": "metadata.annotations"} if {
 	is_ingress
+	not http01_solver
 	not _has_issuer
 }
 
@@ -149,14 +209,140 @@ _has_issuer if {
 	_nonempty(k8s.annotations[k])
 }
 
-deny contains {"msg": msg, "field": "metadata.annotations[cert-manager.io/cluster-issuer]"} if {
-	is_ingress
-	issuer := k8s.annotations["cert-manager.io/cluster-issuer"]
-	is_string(issuer)
+# The issuer cert-manager orders the certificate from, read as its ingress-shim and gateway-shim read
+# the annotations: the name from cert-manager.io/cluster-issuer (kind ClusterIssuer) or else
+# cert-manager.io/issuer (kind Issuer); cert-manager.io/issuer-kind and cert-manager.io/issuer-group,
+# when present, override kind and group (empty means the defaults Issuer and cert-manager.io).
+_cm := "cert-manager.io"
+
+_issuer_name := n if {
+	n := k8s.annotations["cert-manager.io/cluster-issuer"]
+	is_string(n)
+} else := n if {
+	n := k8s.annotations["cert-manager.io/issuer"]
+	is_string(n)
+}
+
+_issuer_kind := k if {
+	k := k8s.annotations["cert-manager.io/issuer-kind"]
+	_nonempty(k)
+} else := "Issuer" if {
+	is_string(k8s.annotations["cert-manager.io/issuer-kind"])
+} else := "ClusterIssuer" if {
+	is_string(k8s.annotations["cert-manager.io/cluster-issuer"])
+} else := "Issuer"
+
+_issuer_group := g if {
+	g := k8s.annotations["cert-manager.io/issuer-group"]
+	_nonempty(g)
+} else := _cm
+
+# The name annotation the issuer came from, for the field of a finding.
+_issuer_field := "metadata.annotations[cert-manager.io/cluster-issuer]" if {
+	is_string(k8s.annotations["cert-manager.io/cluster-issuer"])
+} else := "metadata.annotations[cert-manager.io/issuer]"
+
+deny contains {"msg": msg, "field": _issuer_field} if {
+	is_certificate_source
+	_issuer_group == _cm
+	_issuer_kind == "ClusterIssuer"
+	issuer := _issuer_name
 	allowed := k8s.param("allowedClusterIssuers", [])
 	count(allowed) > 0
 	not issuer in allowed
 	msg := sprintf("ClusterIssuer %q is not allowed (use %s)", [issuer, concat(", ", allowed)])
+}
+
+# Issuers of other kinds or API groups (external issuers, which may be cluster-scoped) are not
+# allowed: only the namespace's own cert-manager Issuers and the allow-listed ClusterIssuers.
+deny contains {"msg": msg, "field": "metadata.annotations[cert-manager.io/issuer-kind]"} if {
+	is_certificate_source
+	_issuer_group == _cm
+	not _issuer_kind in {"Issuer", "ClusterIssuer"}
+	msg := sprintf("issuer kind %q is not allowed (use Issuer or an allowed ClusterIssuer)", [_issuer_kind])
+}
+
+deny contains {"msg": msg, "field": "metadata.annotations[cert-manager.io/issuer-group]"} if {
+	is_certificate_source
+	_issuer_group != _cm
+	msg := sprintf("issuer group %q is not allowed (only %s issuers)", [_issuer_group, _cm])
+}
+
+# Subject alternative names that are not DNS names cannot lie within a tenant's domains.
+deny contains {"msg": msg, "field": sprintf("metadata.annotations[%s]", [a])} if {
+	is_certificate_source
+	some a in ["cert-manager.io/ip-sans", "cert-manager.io/uri-sans"]
+	count(_comma_list(k8s.annotations[a])) > 0
+	msg := sprintf("annotation %s is not allowed: certificates name hosts of the tenant's domains only", [a])
+}
+
+deny contains {"msg": msg, "field": "metadata.annotations[cert-manager.io/email-sans]"} if {
+	is_certificate_source
+	some e in _comma_list(k8s.annotations["cert-manager.io/email-sans"])
+	d := norm(regex.replace(e, `^.*@`, ""))
+	not _in_domains(d)
+	msg := sprintf("email address %s is outside the domains of %s", [e, _tenant_domains_text])
+}
+
+# --- cert-manager's HTTP-01 solver --------------------------------------------------------------
+
+# For an HTTP-01 challenge cert-manager creates, in the namespace of the Certificate, an Ingress (or an
+# HTTPRoute attached to the listeners its Issuer names, usually plain HTTP) that routes exactly
+# /.well-known/acme-challenge/<token> on the challenged host to its solver Service
+# (cm-acme-http-solver-*, port 8089), labelled acme.cert-manager.io/http01-solver=true. Written by
+# cert-manager's identity (certManagerControllers) in exactly that shape, it needs no TLS or issuer of
+# its own and may use an HTTP listener; every host check still applies.
+_solver_path := `^/\.well-known/acme-challenge/[A-Za-z0-9_-]+$`
+
+_solver_service_prefix := "cm-acme-http-solver-"
+
+_acme_solver_port := 8089
+
+_by_solver if {
+	k8s.username in k8s.param("certManagerControllers", [])
+	k8s.labels["acme.cert-manager.io/http01-solver"] == "true"
+}
+
+http01_solver if {
+	is_ingress
+	_by_solver
+	count(_list(object.get(spec, "tls", []))) == 0
+	object.get(spec, "defaultBackend", null) == null
+	object.get(spec, "backend", null) == null
+	not k8s.annotations[_server_alias]
+	rules := _list(object.get(spec, "rules", []))
+	count(rules) == 1
+	_has_host(rules[0])
+	paths := _list(object.get(rules[0], ["http", "paths"], []))
+	count(paths) == 1
+	regex.match(_solver_path, paths[0].path)
+	object.get(paths[0], "pathType", "ImplementationSpecific") in {"ImplementationSpecific", "Exact"}
+	svc := paths[0].backend.service
+	startswith(svc.name, _solver_service_prefix)
+	svc.port.number == _acme_solver_port
+	object.keys(paths[0].backend) == {"service"}
+}
+
+http01_solver if {
+	k8s.kind == "HTTPRoute"
+	is_route
+	_by_solver
+	count(_list(object.get(spec, "hostnames", []))) == 1
+	rules := _list(object.get(spec, "rules", []))
+	count(rules) == 1
+	matches := _list(object.get(rules[0], "matches", []))
+	count(matches) == 1
+	object.get(matches[0], ["path", "type"], "PathPrefix") == "Exact"
+	regex.match(_solver_path, matches[0].path.value)
+	backends := _list(object.get(rules[0], "backendRefs", []))
+	count(backends) == 1
+	b := backends[0]
+	object.get(b, "group", "") == ""
+	object.get(b, "kind", "Service") == "Service"
+	object.get(b, "namespace", k8s.namespace) == k8s.namespace
+	startswith(b.name, _solver_service_prefix)
+	b.port == _acme_solver_port
+	count(_list(object.get(rules[0], "filters", []))) == 0
 }
 
 # --- tenant domains ------------------------------------------------------------------------------
@@ -194,15 +380,29 @@ foreign contains {"host": norm(host), "namespace": ns} if {
 	ns != k8s.namespace
 	not _same_tenant(ns)
 	some gv, kinds in _obj(gvs)
-	some kind, group_prefixes in {"Ingress": ["networking.k8s.io/", "extensions/"], "HTTPRoute": ["gateway.networking.k8s.io/"]}
+	some kind, group_prefixes in _served_kinds
 	strings.any_prefix_match(gv, group_prefixes)
 	some _, o in _obj(kinds[kind])
 	some host in _object_hosts(kind, o)
 }
 
-_object_hosts("Ingress", o) := [r.host | some r in _list(o.spec.rules); is_string(r.host); r.host != ""]
+_served_kinds := {
+	"Ingress": ["networking.k8s.io/", "extensions/"],
+	"HTTPRoute": ["gateway.networking.k8s.io/"],
+	"GRPCRoute": ["gateway.networking.k8s.io/"],
+	"TLSRoute": ["gateway.networking.k8s.io/"],
+	"ListenerSet": ["gateway.networking.k8s.io/"],
+	"XListenerSet": ["gateway.networking.x-k8s.io/"],
+}
 
-_object_hosts("HTTPRoute", o) := [h | some h in _list(o.spec.hostnames); is_string(h)]
+_object_hosts("Ingress", o) := array.concat(
+	[r.host | some r in _list(o.spec.rules); is_string(r.host); r.host != ""],
+	_comma_list(object.get(o, ["metadata", "annotations", _server_alias], "")),
+)
+
+_object_hosts(kind, o) := [h | some h in _list(o.spec.hostnames); is_string(h)] if kind in _route_kinds
+
+_object_hosts(kind, o) := [l.hostname | some l in _list(o.spec.listeners); is_string(l.hostname)] if _listenerset_groups[kind]
 
 _same_tenant(ns) if tenancy.namespace_tenant(ns) == tenancy.tenant
 
@@ -215,61 +415,109 @@ deny contains {"msg": msg, "field": h.field} if {
 	msg := sprintf("host %s is already served for another tenant", [h.host])
 }
 
-# --- HTTPRoute -----------------------------------------------------------------------------------
+# --- Gateway API routes -------------------------------------------------------------------------
 
-deny contains {"msg": "HTTPRoute has no hostnames; it would take every host of its Gateway", "field": "spec.hostnames"} if {
+deny contains {"msg": msg, "field": "spec.hostnames"} if {
 	is_route
 	count(_list(object.get(spec, "hostnames", []))) == 0
+	msg := sprintf("%s has no hostnames; it would take every host of its Gateway", [k8s.kind])
 }
 
-# Every parent Gateway must be known and the route must attach to HTTPS listeners only.
+deny contains {"msg": msg, "field": "spec.parentRefs"} if {
+	is_route
+	count(_list(object.get(spec, "parentRefs", []))) == 0
+	msg := sprintf("%s needs at least one parentRef", [k8s.kind])
+}
+
+# Parents a route may attach to: Gateways, ListenerSets (which attach to a Gateway in turn) and, for
+# mesh (GAMMA) routing inside the cluster, a Service. Any other kind could be a CRD a tenant controls.
+_parent_kinds := {
+	"Gateway": "gateway.networking.k8s.io",
+	"ListenerSet": "gateway.networking.k8s.io",
+	"XListenerSet": "gateway.networking.x-k8s.io",
+}
+
+_ref_kind(ref) := object.get(ref, "kind", "Gateway")
+
+_ref_group(ref) := object.get(ref, "group", "gateway.networking.k8s.io")
+
+_listener_parent(ref) if _parent_kinds[_ref_kind(ref)] == _ref_group(ref)
+
+_mesh_parent(ref) if {
+	_ref_kind(ref) == "Service"
+	_ref_group(ref) == ""
+}
+
 deny contains {"msg": msg, "field": sprintf("spec.parentRefs[%d]", [i])} if {
 	is_route
 	some i, ref in _list(object.get(spec, "parentRefs", []))
-	_is_gateway_ref(ref)
-	not _gateway(ref)
-	msg := sprintf("Gateway %s/%s is not known to regate's cluster state", [_ref_ns(ref), ref.name])
+	not _listener_parent(ref)
+	not _mesh_parent(ref)
+	msg := sprintf("%s parentRef kind %s (group %q) is not allowed; attach to a Gateway or ListenerSet", [k8s.kind, _ref_kind(ref), _ref_group(ref)])
 }
 
+# Every parent Gateway or ListenerSet must be known, and the route must attach to HTTPS listeners only
+# (TLS listeners for a TLSRoute); cert-manager's HTTP-01 solver route is the exception.
 deny contains {"msg": msg, "field": sprintf("spec.parentRefs[%d]", [i])} if {
 	is_route
 	some i, ref in _list(object.get(spec, "parentRefs", []))
-	_is_gateway_ref(ref)
-	gw := _gateway(ref)
-	some l in _listeners(gw, ref)
-	l.protocol != "HTTPS"
-	msg := sprintf("HTTPRoute attaches to listener %s (%s) of Gateway %s; use an HTTPS listener", [l.name, l.protocol, ref.name])
+	_listener_parent(ref)
+	not _parent(ref)
+	msg := sprintf("%s %s/%s is not known to regate's cluster state", [_ref_kind(ref), _ref_ns(ref), ref.name])
+}
+
+_route_protocol := "TLS" if k8s.kind == "TLSRoute" else := "HTTPS"
+
+deny contains {"msg": msg, "field": sprintf("spec.parentRefs[%d]", [i])} if {
+	is_route
+	not http01_solver
+	some i, ref in _list(object.get(spec, "parentRefs", []))
+	_listener_parent(ref)
+	parent := _parent(ref)
+	some l in _listeners(parent, ref)
+	l.protocol != _route_protocol
+	msg := sprintf("%s attaches to listener %s (%s) of %s %s; attach to %s listeners only", [k8s.kind, l.name, l.protocol, _ref_kind(ref), ref.name, _route_protocol])
 }
 
 deny contains {"msg": msg, "field": sprintf("spec.parentRefs[%d].sectionName", [i])} if {
 	is_route
 	some i, ref in _list(object.get(spec, "parentRefs", []))
-	_is_gateway_ref(ref)
-	gw := _gateway(ref)
+	_listener_parent(ref)
+	parent := _parent(ref)
 	is_string(ref.sectionName)
-	count(_listeners(gw, ref)) == 0
-	msg := sprintf("Gateway %s has no listener %q", [ref.name, ref.sectionName])
-}
-
-deny contains {"msg": "HTTPRoute needs at least one parentRef", "field": "spec.parentRefs"} if {
-	is_route
-	count(_list(object.get(spec, "parentRefs", []))) == 0
-}
-
-_is_gateway_ref(ref) if {
-	object.get(ref, "kind", "Gateway") == "Gateway"
-	object.get(ref, "group", "gateway.networking.k8s.io") == "gateway.networking.k8s.io"
+	count(_listeners(parent, ref)) == 0
+	msg := sprintf("%s %s has no listener %q", [_ref_kind(ref), ref.name, ref.sectionName])
 }
 
 _ref_ns(ref) := object.get(ref, "namespace", k8s.namespace)
 
-_gateway(ref) := gw if {
+# The parent object from cluster state, looked up under its own kind and API group.
+_parent(ref) := p if {
+	kind := _ref_kind(ref)
 	some gv, kinds in _obj(data.inventory.namespace[_ref_ns(ref)])
-	startswith(gv, "gateway.networking.k8s.io/")
-	gw := kinds.Gateway[ref.name]
+	startswith(gv, sprintf("%s/", [_parent_kinds[kind]]))
+	p := kinds[kind][ref.name]
 }
 
 # The listeners a parentRef attaches to: the named section, or every listener.
-_listeners(gw, ref) := [l | some l in _list(gw.spec.listeners); l.name == ref.sectionName] if {
+_listeners(parent, ref) := [l | some l in _list(parent.spec.listeners); l.name == ref.sectionName] if {
 	is_string(ref.sectionName)
-} else := _list(gw.spec.listeners)
+} else := _list(parent.spec.listeners)
+
+# --- ListenerSets --------------------------------------------------------------------------------
+
+# Every listener of a ListenerSet names its host (its hostname is checked like any host above) and
+# terminates TLS: a tenant's listener is served by the platform's Gateway.
+deny contains {"msg": msg, "field": sprintf("spec.listeners[%d].hostname", [i])} if {
+	is_listenerset
+	some i, l in _list(object.get(spec, "listeners", []))
+	not _nonempty(l.hostname)
+	msg := sprintf("%s listener %s has no hostname; it would take every host of its Gateway", [k8s.kind, object.get(l, "name", i)])
+}
+
+deny contains {"msg": msg, "field": sprintf("spec.listeners[%d].protocol", [i])} if {
+	is_listenerset
+	some i, l in _list(object.get(spec, "listeners", []))
+	not object.get(l, "protocol", "") in {"HTTPS", "TLS"}
+	msg := sprintf("%s listener %s uses protocol %v; use HTTPS or TLS", [k8s.kind, object.get(l, "name", i), object.get(l, "protocol", null)])
+}

@@ -223,3 +223,311 @@ test_route_to_non_gateway_parent_is_not_checked_as_gateway if {
 	r := route(["shop.example.eu"], {"group": "", "kind": "Service", "name": "web"})
 	count(deny(rreq(r))) == 0
 }
+
+# --- cert-manager annotations that choose the issuer or add names ---
+
+test_issuer_kind_cannot_turn_an_issuer_into_a_cluster_issuer if {
+	a := {"cert-manager.io/issuer": "selfsigned", "cert-manager.io/issuer-kind": "ClusterIssuer"}
+	v := deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], a)))
+	fx.has(v, `ClusterIssuer "selfsigned" is not allowed`)
+	"metadata.annotations[cert-manager.io/issuer]" in fx.fields(v)
+	# an allowed ClusterIssuer named through issuer + issuer-kind is fine
+	ok := {"cert-manager.io/issuer": "letsencrypt-prod", "cert-manager.io/issuer-kind": "ClusterIssuer", "cert-manager.io/issuer-group": "cert-manager.io"}
+	count(deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], ok)))) == 0
+}
+
+test_issuer_kind_issuer_or_empty_is_the_namespace_issuer if {
+	every a in [
+		{"cert-manager.io/cluster-issuer": "anything", "cert-manager.io/issuer-kind": "Issuer"},
+		{"cert-manager.io/issuer": "shop-acme", "cert-manager.io/issuer-kind": ""},
+		{"cert-manager.io/issuer": "shop-acme", "cert-manager.io/issuer-group": ""},
+	] {
+		count(deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], a)))) == 0
+	}
+}
+
+test_other_issuer_kinds_and_groups_are_denied if {
+	k := {"cert-manager.io/issuer": "pca", "cert-manager.io/issuer-kind": "AWSPCAClusterIssuer"}
+	fx.has(deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], k))), `issuer kind "AWSPCAClusterIssuer" is not allowed`)
+	g := {"cert-manager.io/issuer": "pca", "cert-manager.io/issuer-kind": "AWSPCAClusterIssuer", "cert-manager.io/issuer-group": "awspca.cert-manager.io"}
+	v := deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], g)))
+	fx.has(v, `issuer group "awspca.cert-manager.io" is not allowed`)
+	"metadata.annotations[cert-manager.io/issuer-group]" in fx.fields(v)
+	not fx.has(v, "issuer kind")
+}
+
+test_certificate_names_from_annotations_stay_in_tenant_domains if {
+	cases := {
+		"cert-manager.io/common-name": "pay.billing.example.eu",
+		"cert-manager.io/alt-names": "www.shop.example.eu, pay.billing.example.eu",
+	}
+	every a, names in cases {
+		v := deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], object.union(le, {a: names}))))
+		fx.has(v, `host pay.billing.example.eu is outside the domains of tenant "shop"`)
+		sprintf("metadata.annotations[%s]", [a]) in fx.fields(v)
+	}
+	ok := object.union(le, {"cert-manager.io/common-name": "shop.example.eu", "cert-manager.io/alt-names": "www.shop.example.eu,api.shop.example.eu,"})
+	count(deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], ok)))) == 0
+}
+
+test_certificate_name_of_another_tenant_collides if {
+	a := object.union(le, {"cert-manager.io/alt-names": "pay.billing.example.eu"})
+	cfg := object.union(fx.config, {"tenancy": {"tenants": {"shop": {"domains": ["shop.example.eu", "billing.example.eu"]}}}})
+	v := it.deny with input as ireq(ingress(["shop.example.eu"], ["shop.example.eu"], a)) with data.inventory as fx.inventory with data.regate.config as cfg
+	fx.has(v, "host pay.billing.example.eu is already served for another tenant")
+}
+
+test_non_dns_subject_alternative_names_are_denied if {
+	every a in ["cert-manager.io/ip-sans", "cert-manager.io/uri-sans"] {
+		fx.has(deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], object.union(le, {a: "10.0.0.1,spiffe://x"})))), sprintf("annotation %s is not allowed", [a]))
+	}
+	e := object.union(le, {"cert-manager.io/email-sans": "ops@shop.example.eu,admin@billing.example.eu"})
+	v := deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], e)))
+	fx.has(v, "email address admin@billing.example.eu is outside the domains")
+	not fx.has(v, "ops@shop.example.eu")
+	count(deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], object.union(le, {"cert-manager.io/ip-sans": " , "}))))) == 0
+}
+
+# --- ingress-nginx server aliases ---
+
+alias(hosts) := {"nginx.ingress.kubernetes.io/server-alias": hosts}
+
+test_server_alias_hosts_stay_in_tenant_domains_and_tls if {
+	v := deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], object.union(le, alias("shop.example.eu, pay.billing.example.eu")))))
+	fx.has(v, `host pay.billing.example.eu is outside the domains of tenant "shop"`)
+	fx.has(v, "server alias pay.billing.example.eu is not covered by spec.tls[].hosts")
+	"metadata.annotations[nginx.ingress.kubernetes.io/server-alias]" in fx.fields(v)
+	fx.has(deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu"], object.union(le, alias("www.shop.example.eu"))))), "server alias www.shop.example.eu is not covered")
+	count(deny(ireq(ingress(["shop.example.eu"], ["shop.example.eu", "*.shop.example.eu"], object.union(le, alias("www.shop.example.eu,WWW2.shop.example.eu.")))))) == 0
+}
+
+test_server_alias_of_another_tenant_collides if {
+	other := object.union(fx.ingress("billing-prod", "promo", "promo.billing.example.eu"), {"metadata": {"annotations": alias("deals.shared.example.eu")}})
+	inv := object.union(fx.inventory, {"namespace": {"billing-prod": {"networking.k8s.io/v1": {"Ingress": {"promo": other}}}}})
+	cfg := object.union(fx.config, {"tenancy": {"tenants": {"shop": {"domains": ["shop.example.eu", "shared.example.eu"]}}}})
+	h := "deals.shared.example.eu"
+	v := it.deny with input as ireq(ingress([h], [h], le)) with data.inventory as inv with data.regate.config as cfg
+	fx.has(v, "host deals.shared.example.eu is already served for another tenant")
+}
+
+# --- other route kinds and parents that are not Gateways ---
+
+kreq(kind, group, obj) := {"review": object.union(fx.request(kind, obj), {"kind": {"group": group, "version": "v1", "kind": kind}, "resource": {"group": group, "resource": sprintf("%ss", [lower(kind)])}}), "parameters": params}
+
+gwp := {"name": "public", "namespace": "gateway-system", "sectionName": "https"}
+
+test_grpc_and_tls_routes_are_checked_like_http_routes if {
+	every kind in ["GRPCRoute", "TLSRoute"] {
+		r := object.union(route(["pay.billing.example.eu"], gwp), {"kind": kind})
+		fx.has(deny_inv(kreq(kind, "gateway.networking.k8s.io", r), gw_inv([https])), "host pay.billing.example.eu is outside the domains")
+		fx.has(deny_inv(kreq(kind, "gateway.networking.k8s.io", route([], gwp)), gw_inv([https])), sprintf("%s has no hostnames", [kind]))
+		fx.has(deny_inv(kreq(kind, "gateway.networking.k8s.io", object.union(route(["shop.example.eu"], gwp), {"spec": {"parentRefs": []}})), gw_inv([https])), sprintf("%s needs at least one parentRef", [kind]))
+	}
+	count(deny_inv(kreq("GRPCRoute", "gateway.networking.k8s.io", route(["api.shop.example.eu"], gwp)), gw_inv([https]))) == 0
+}
+
+test_tls_route_needs_a_tls_listener if {
+	tls := {"name": "tls", "protocol": "TLS", "port": 443, "tls": {"mode": "Passthrough"}}
+	p := {"name": "public", "namespace": "gateway-system"}
+	fx.has(deny_inv(kreq("TLSRoute", "gateway.networking.k8s.io", route(["db.shop.example.eu"], object.union(p, {"sectionName": "https"}))), gw_inv([https, tls])), "TLSRoute attaches to listener https (HTTPS) of Gateway public; attach to TLS listeners only")
+	count(deny_inv(kreq("TLSRoute", "gateway.networking.k8s.io", route(["db.shop.example.eu"], object.union(p, {"sectionName": "tls"}))), gw_inv([https, tls]))) == 0
+}
+
+listenerset(kind, listeners, annotations) := {
+	"apiVersion": "gateway.networking.k8s.io/v1",
+	"kind": kind,
+	"metadata": {"name": "extra", "namespace": "shop-prod", "labels": {fx.key: "shop"}, "annotations": annotations},
+	"spec": {"parentRef": {"name": "public", "namespace": "gateway-system"}, "listeners": listeners},
+}
+
+ls_https(host) := {"name": "shop-https", "protocol": "HTTPS", "port": 443, "hostname": host, "tls": {"certificateRefs": [{"name": "shop-tls"}]}}
+
+ls_inv(kind, group, listeners) := object.union(fx.inventory, {"namespace": {"shop-prod": {sprintf("%s/v1", [group]): {kind: {"extra": listenerset(kind, listeners, {})}}}}})
+
+test_route_to_a_listenerset_is_checked_like_a_gateway if {
+	every kind, group in {"ListenerSet": "gateway.networking.k8s.io", "XListenerSet": "gateway.networking.x-k8s.io"} {
+		ref := {"group": group, "kind": kind, "name": "extra"}
+		fx.has(deny(rreq(route(["shop.example.eu"], ref))), sprintf("%s shop-prod/extra is not known to regate's cluster state", [kind]))
+		count(deny_inv(rreq(route(["shop.example.eu"], ref)), ls_inv(kind, group, [ls_https("shop.example.eu")]))) == 0
+		v := deny_inv(rreq(route(["shop.example.eu"], ref)), ls_inv(kind, group, [http]))
+		fx.has(v, sprintf("HTTPRoute attaches to listener http (HTTP) of %s extra", [kind]))
+		fx.has(deny_inv(rreq(route(["shop.example.eu"], object.union(ref, {"sectionName": "nope"}))), ls_inv(kind, group, [http])), sprintf(`%s extra has no listener "nope"`, [kind]))
+	}
+}
+
+test_route_to_other_parent_kinds_is_denied if {
+	every ref in [
+		{"group": "evil.example.io", "kind": "Proxy", "name": "p"},
+		{"group": "gateway.networking.x-k8s.io", "kind": "Gateway", "name": "public"},
+		{"group": "gateway.networking.k8s.io", "kind": "XListenerSet", "name": "extra"},
+		{"group": "", "kind": "Gateway", "name": "public"},
+	] {
+		fx.has(deny_inv(rreq(route(["shop.example.eu"], ref)), gw_inv([https])), sprintf("HTTPRoute parentRef kind %s (group %q) is not allowed", [ref.kind, ref.group]))
+	}
+}
+
+lsreq(kind, listeners, annotations) := kreq(kind, _ls_groups[kind], listenerset(kind, listeners, annotations))
+
+_ls_groups := {"ListenerSet": "gateway.networking.k8s.io", "XListenerSet": "gateway.networking.x-k8s.io"}
+
+test_listenerset_hosts_and_protocols_are_checked if {
+	every kind, _ in _ls_groups {
+		count(deny(lsreq(kind, [ls_https("shop.example.eu"), ls_https("*.shop.example.eu")], {}))) == 0
+		v := deny(lsreq(kind, [ls_https("pay.billing.example.eu")], {}))
+		fx.has(v, "host pay.billing.example.eu is outside the domains")
+		"spec.listeners[0].hostname" in fx.fields(v)
+		fx.has(deny(lsreq(kind, [object.remove(ls_https(""), ["hostname"])], {})), sprintf("%s listener shop-https has no hostname", [kind]))
+		fx.has(deny(lsreq(kind, [{"name": "plain", "protocol": "HTTP", "port": 80, "hostname": "shop.example.eu"}], {})), sprintf("%s listener plain uses protocol HTTP; use HTTPS or TLS", [kind]))
+		fx.has(deny(lsreq(kind, [{"hostname": "shop.example.eu"}], {})), "listener 0 uses protocol null")
+	}
+}
+
+test_listenerset_certificate_annotations_are_checked if {
+	ls := [ls_https("shop.example.eu")]
+	fx.has(deny(lsreq("ListenerSet", ls, {"cert-manager.io/cluster-issuer": "selfsigned"})), `ClusterIssuer "selfsigned" is not allowed`)
+	fx.has(deny(lsreq("ListenerSet", ls, {"cert-manager.io/issuer": "x", "cert-manager.io/issuer-group": "evil.io"})), `issuer group "evil.io" is not allowed`)
+	fx.has(deny(lsreq("ListenerSet", ls, {"cert-manager.io/issuer": "x", "cert-manager.io/alt-names": "pay.billing.example.eu"})), "host pay.billing.example.eu is outside the domains")
+	count(deny(lsreq("ListenerSet", ls, {"cert-manager.io/cluster-issuer": "letsencrypt-prod"}))) == 0
+	# a ListenerSet needs no issuer annotation (its certificate may come from elsewhere)
+	count(deny(lsreq("ListenerSet", ls, {}))) == 0
+}
+
+test_listenerset_host_of_another_tenant_collides if {
+	other := listenerset("XListenerSet", [ls_https("deals.shared.example.eu")], {})
+	inv := object.union(fx.inventory, {"namespace": {"billing-prod": {"gateway.networking.x-k8s.io/v1alpha1": {"XListenerSet": {"extra": other}}}}})
+	cfg := object.union(fx.config, {"tenancy": {"tenants": {"shop": {"domains": ["shop.example.eu", "shared.example.eu"]}}}})
+	h := "deals.shared.example.eu"
+	v := it.deny with input as ireq(ingress([h], [h], le)) with data.inventory as inv with data.regate.config as cfg
+	fx.has(v, "host deals.shared.example.eu is already served for another tenant")
+}
+
+# --- cert-manager's HTTP-01 solver ---
+
+cm_user := {"username": "system:serviceaccount:cert-manager:cert-manager", "groups": ["system:serviceaccounts", "system:authenticated"]}
+
+solver_params := object.union(params, {"certManagerControllers": ["system:serviceaccount:cert-manager:cert-manager"]})
+
+solver_labels := {
+	"acme.cert-manager.io/http-domain": "1152784535",
+	"acme.cert-manager.io/http-token": "1049581337",
+	"acme.cert-manager.io/http01-solver": "true",
+}
+
+solver_path := {
+	"path": "/.well-known/acme-challenge/yEaH8kq_3Wv-Ty9nZ0sPqL2xR4cB7mN1oD5fG6hJ8kM",
+	"pathType": "ImplementationSpecific",
+	"backend": {"service": {"name": "cm-acme-http-solver-x7k2p", "port": {"number": 8089}}},
+}
+
+# As cert-manager builds it (pkg/issuer/acme/http/ingress.go): generateName cm-acme-http-solver-, the
+# solver labels, a whitelist-source-range annotation, one rule for the challenged host.
+solver_ingress(host, paths) := {
+	"apiVersion": "networking.k8s.io/v1",
+	"kind": "Ingress",
+	"metadata": {
+		"generateName": "cm-acme-http-solver-",
+		"namespace": "shop-prod",
+		"labels": object.union(solver_labels, {fx.key: "shop"}),
+		"annotations": {"nginx.ingress.kubernetes.io/whitelist-source-range": "0.0.0.0/0,::/0"},
+		"ownerReferences": [{"apiVersion": "acme.cert-manager.io/v1", "kind": "Challenge", "name": "web-tls-1-2837-0", "uid": "c", "controller": true}],
+	},
+	"spec": {"ingressClassName": "nginx", "rules": [{"host": host, "http": {"paths": paths}}]},
+}
+
+sreq(obj, user) := {"review": object.union(ireq(obj).review, {"userInfo": user}), "parameters": solver_params}
+
+test_http01_solver_ingress_of_cert_manager_is_allowed if {
+	count(deny(sreq(solver_ingress("shop.example.eu", [solver_path]), cm_user))) == 0
+	count(deny(sreq(solver_ingress("www.shop.example.eu", [object.remove(solver_path, ["pathType"])]), cm_user))) == 0
+}
+
+test_http01_solver_shape_by_anyone_else_is_denied if {
+	v := deny(sreq(solver_ingress("shop.example.eu", [solver_path]), fx.shop_user))
+	fx.has(v, "host shop.example.eu is not covered by spec.tls[].hosts")
+	fx.has(v, "Ingress needs a cert-manager.io/cluster-issuer")
+	# cert-manager's identity, but not configured as such
+	fx.has(deny({"review": sreq(solver_ingress("shop.example.eu", [solver_path]), cm_user).review, "parameters": params}), "not covered by spec.tls[].hosts")
+}
+
+test_http01_solver_exemption_needs_the_exact_shape if {
+	other_path := object.union(solver_path, {"path": "/"})
+	prefix := object.union(solver_path, {"pathType": "Prefix"})
+	traversal := object.union(solver_path, {"path": "/.well-known/acme-challenge/../admin"})
+	other_svc := object.union(solver_path, {"backend": {"service": {"name": "web", "port": {"number": 8089}}}})
+	other_port := object.union(solver_path, {"backend": {"service": {"name": "cm-acme-http-solver-x7k2p", "port": {"number": 80}}}})
+	resource_backend := object.union(solver_path, {"backend": {"resource": {"apiGroup": "x", "kind": "Y", "name": "z"}}})
+	unlabelled := object.remove(solver_ingress("shop.example.eu", [solver_path]), ["metadata"])
+	shapes := [
+		solver_ingress("shop.example.eu", [solver_path, other_path]),
+		solver_ingress("shop.example.eu", [other_path]),
+		solver_ingress("shop.example.eu", [prefix]),
+		solver_ingress("shop.example.eu", [traversal]),
+		solver_ingress("shop.example.eu", [other_svc]),
+		solver_ingress("shop.example.eu", [other_port]),
+		solver_ingress("shop.example.eu", [resource_backend]),
+		solver_ingress("shop.example.eu", []),
+		object.union(solver_ingress("shop.example.eu", [solver_path]), {"spec": {"rules": [{"host": "shop.example.eu", "http": {"paths": [solver_path]}}, {"host": "www.shop.example.eu", "http": {"paths": [solver_path]}}]}}),
+		object.union(solver_ingress("shop.example.eu", [solver_path]), {"spec": {"tls": [{"hosts": ["x.shop.example.eu"], "secretName": "s"}]}}),
+		object.union(solver_ingress("shop.example.eu", [solver_path]), {"spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}}}),
+		object.union(solver_ingress("shop.example.eu", [solver_path]), {"spec": {"backend": {"serviceName": "web", "servicePort": 80}}}),
+		object.union(solver_ingress("shop.example.eu", [solver_path]), {"metadata": {"labels": {"acme.cert-manager.io/http01-solver": "false"}}}),
+		object.union(solver_ingress("shop.example.eu", [solver_path]), {"metadata": {"annotations": alias("shop.example.eu")}}),
+		object.union(unlabelled, {"metadata": {"name": "x", "namespace": "shop-prod"}}),
+	]
+	every obj in shapes {
+		fx.has(deny(sreq(obj, cm_user)), "Ingress needs a cert-manager.io/cluster-issuer")
+	}
+}
+
+test_http01_solver_still_stays_in_tenant_domains if {
+	v := deny(sreq(solver_ingress("pay.billing.example.eu", [solver_path]), cm_user))
+	fx.has(v, "host pay.billing.example.eu is outside the domains")
+	fx.has(v, "host pay.billing.example.eu is already served for another tenant")
+	not fx.has(v, "not covered by spec.tls")
+}
+
+# As cert-manager builds it for a gatewayHTTPRoute solver (pkg/issuer/acme/http/httproute.go): the
+# issuer's parentRefs (usually the Gateway's HTTP listener), one Exact match, one backendRef.
+solver_route(host, parent, rule) := {
+	"apiVersion": "gateway.networking.k8s.io/v1",
+	"kind": "HTTPRoute",
+	"metadata": {"generateName": "cm-acme-http-solver-", "namespace": "shop-prod", "labels": object.union(solver_labels, {fx.key: "shop"})},
+	"spec": {"parentRefs": [parent], "hostnames": [host], "rules": [rule]},
+}
+
+solver_rule := {
+	"matches": [{"path": {"type": "Exact", "value": "/.well-known/acme-challenge/yEaH8kq_3Wv-Ty9nZ0sPqL2xR4cB7mN1oD5fG6hJ8kM"}}],
+	"backendRefs": [{"group": "", "kind": "Service", "name": "cm-acme-http-solver-x7k2p", "port": 8089, "weight": 1}],
+}
+
+srreq(obj, user) := {"review": object.union(rreq(obj).review, {"userInfo": user}), "parameters": solver_params}
+
+test_http01_solver_route_may_use_the_http_listener if {
+	p := {"name": "public", "namespace": "gateway-system", "sectionName": "http"}
+	count(deny_inv(srreq(solver_route("shop.example.eu", p, solver_rule), cm_user), gw_inv([http, https]))) == 0
+	count(deny_inv(srreq(solver_route("shop.example.eu", p, object.union(solver_rule, {"backendRefs": [{"name": "cm-acme-http-solver-x7k2p", "port": 8089}]})), cm_user), gw_inv([http, https]))) == 0
+	fx.has(deny_inv(srreq(solver_route("shop.example.eu", p, solver_rule), fx.shop_user), gw_inv([http, https])), "HTTPRoute attaches to listener http (HTTP)")
+}
+
+test_http01_solver_route_exemption_needs_the_exact_shape if {
+	p := {"name": "public", "namespace": "gateway-system", "sectionName": "http"}
+	b := solver_rule.backendRefs[0]
+	rules := [
+		object.union(solver_rule, {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}),
+		object.union(solver_rule, {"matches": [{"path": {"value": solver_rule.matches[0].path.value}}]}),
+		object.union(solver_rule, {"matches": array.concat(solver_rule.matches, solver_rule.matches)}),
+		object.union(solver_rule, {"backendRefs": [object.union(b, {"name": "web"})]}),
+		object.union(solver_rule, {"backendRefs": [object.union(b, {"port": 80})]}),
+		object.union(solver_rule, {"backendRefs": [object.union(b, {"namespace": "billing-prod"})]}),
+		object.union(solver_rule, {"backendRefs": [object.union(b, {"kind": "ServiceImport", "group": "multicluster.x-k8s.io"})]}),
+		object.union(solver_rule, {"backendRefs": [b, b]}),
+		object.union(solver_rule, {"filters": [{"type": "RequestRedirect", "requestRedirect": {"hostname": "evil.example"}}]}),
+	]
+	every rule in rules {
+		fx.has(deny_inv(srreq(solver_route("shop.example.eu", p, rule), cm_user), gw_inv([http, https])), "HTTPRoute attaches to listener http (HTTP)")
+	}
+	two_rules := object.union(solver_route("shop.example.eu", p, solver_rule), {"spec": {"rules": [solver_rule, solver_rule]}})
+	fx.has(deny_inv(srreq(two_rules, cm_user), gw_inv([http, https])), "listener http (HTTP)")
+	two_hosts := object.union(solver_route("shop.example.eu", p, solver_rule), {"spec": {"hostnames": ["shop.example.eu", "www.shop.example.eu"]}})
+	fx.has(deny_inv(srreq(two_hosts, cm_user), gw_inv([http, https])), "listener http (HTTP)")
+}
