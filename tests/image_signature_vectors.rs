@@ -3,8 +3,8 @@
 //! made by the test-side signer in `tests/common/cosign.rs`.
 //!
 //! Every valid vector verifies for its digest; the wrong key, any flipped byte of payload or signature,
-//! and a wrong digest are refused with the error that says so; malformed input gives a typed error and
-//! never panics.
+//! and a wrong digest are refused with the error that says so (a flip that breaks a signature's encoding
+//! is malformed, not "no key matched"); malformed input gives a typed error and never panics.
 
 mod common;
 
@@ -111,6 +111,31 @@ fn valid_simple_signing_vectors_verify(
     }
 }
 
+/// What a flipped signature byte gives: the signature no longer verifies under the key
+/// (`no_match`), or, when the flip breaks its encoding (the DER structure of an ECDSA signature), it is
+/// malformed, naming `field`. Anything else fails the test. Returns whether it was malformed.
+fn refused_signature(
+    result: Option<&VerifyError>,
+    no_match: &VerifyError,
+    field: &str,
+    what: &str,
+) -> bool {
+    match result {
+        Some(err) if err == no_match => false,
+        Some(VerifyError::Malformed { field: f, reason }) => {
+            assert_eq!(f, field, "{what}: {reason}");
+            assert!(
+                reason.contains("ECDSA") || reason.contains("bytes"),
+                "{what}: {reason}"
+            );
+            true
+        }
+        other => panic!("{what}: {other:?}"),
+    }
+}
+
+const LEGACY_FIELD: &str = "signature (dev.cosignproject.cosign/signature)";
+
 #[test]
 fn the_wrong_key_is_no_key_matched_and_lists_its_fingerprint() {
     let Some(v) = vector("ecdsa-p256-busybox-wrong-key") else {
@@ -185,14 +210,25 @@ fn every_flipped_payload_or_signature_byte_is_refused(#[case] id: &str, #[case] 
             "{id}: payload byte {i}"
         );
     }
+    let mut malformed = 0;
     for i in 0..signature.len() {
         let mut flipped = signature.clone();
         flipped[i] ^= 0x01;
         let result = verify_simple_signing(&payload, &STANDARD.encode(&flipped), &keys, &v.digest);
-        assert_eq!(
+        malformed += usize::from(refused_signature(
             result.as_ref().err(),
-            Some(&no_match),
-            "{id}: signature byte {i}"
+            &no_match,
+            LEGACY_FIELD,
+            &format!("{id}: signature byte {i}"),
+        ));
+    }
+    // An RSA signature has no structure to break; a DER ECDSA signature does (its SEQUENCE tag, for one).
+    if keys[0].algorithm() == "rsa-pkcs1-sha256" {
+        assert_eq!(malformed, 0, "{id}");
+    } else {
+        assert!(
+            malformed > 0 && malformed < signature.len(),
+            "{id}: {malformed}"
         );
     }
 }
@@ -241,12 +277,71 @@ fn a_bad_signature_annotation_is_malformed_and_names_it() {
             other => panic!("{bad:?}: {other:?}"),
         }
     }
-    // A syntactically valid but wrong-length signature is simply not a match.
+    // Valid base64 that cannot be an ECDSA signature is malformed, saying why: no key made it, so it
+    // is not reported as "signed by another key".
     let short = STANDARD.encode([0u8; 3]);
-    assert!(matches!(
+    assert_eq!(
         verify_simple_signing(&v.read("payload.json"), &short, &keys, &v.digest),
-        Err(VerifyError::NoKeyMatched { .. })
+        Err(VerifyError::Malformed {
+            field: LEGACY_FIELD.into(),
+            reason: "not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 3 bytes".into(),
+        })
+    );
+}
+
+#[test]
+fn a_signature_no_configured_scheme_allows_is_malformed_otherwise_no_key_matched() {
+    let (Some(ec), Some(rsa)) = (vector("ecdsa-p256-busybox"), vector("rsa-suse-toolbox")) else {
+        return;
+    };
+    let (ec_key, rsa_key) = (ec.key("cosign.pub"), rsa.key("cosign.pub"));
+    let payload = ec.read("payload.json");
+    let run = |sig: &[u8], keys: &[PublicKey]| {
+        verify_simple_signing(&payload, &STANDARD.encode(sig), keys, &ec.digest).unwrap_err()
+    };
+    let malformed = |reason: &str| VerifyError::Malformed {
+        field: LEGACY_FIELD.into(),
+        reason: reason.into(),
+    };
+    // 3 bytes: neither a DER ECDSA signature nor one of the RSA key's 256 bytes. The first reason is
+    // the first key's.
+    assert_eq!(
+        run(&[1, 2, 3], &[rsa_key.clone(), ec_key.clone()]),
+        malformed("3 bytes, an RSA signature under a 2048-bit key is 256")
+    );
+    assert_eq!(
+        run(&[1, 2, 3], std::slice::from_ref(&ec_key)),
+        malformed("not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 3 bytes")
+    );
+    // 256 bytes could be an RSA signature under the RSA key: only "no key matched" is honest.
+    assert_eq!(
+        run(&[7u8; 256], &[ec_key.clone(), rsa_key.clone()]),
+        VerifyError::NoKeyMatched {
+            tried: vec![ec_key.fingerprint(), rsa_key.fingerprint()]
+        }
+    );
+    assert_eq!(
+        run(&[7u8; 256], std::slice::from_ref(&ec_key)),
+        malformed("not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 256 bytes")
+    );
+    // The RSA vector's real signature under the wrong (ECDSA) key alone: malformed for that scheme.
+    let rsa_sig = STANDARD.decode(rsa.signature_b64()).expect("base64");
+    assert!(matches!(
+        run(&rsa_sig, std::slice::from_ref(&ec_key)),
+        VerifyError::Malformed { .. }
     ));
+    // A well-formed ECDSA signature by another key is "no key matched", not malformed.
+    let ec_sig = STANDARD.decode(ec.signature_b64()).expect("base64");
+    let Some(wrong) = vector("ecdsa-p256-busybox-wrong-key") else {
+        return;
+    };
+    let wrong_key = wrong.key("wrong.pub");
+    assert_eq!(
+        run(&ec_sig, std::slice::from_ref(&wrong_key)),
+        VerifyError::NoKeyMatched {
+            tried: vec![wrong_key.fingerprint()]
+        }
+    );
 }
 
 // ----- keys -----
@@ -450,12 +545,22 @@ fn every_flipped_dsse_payload_type_payload_or_signature_byte_is_refused(#[case] 
         e["payload"] = STANDARD.encode(&flipped).into();
         check(e, format!("payload byte {i}"));
     }
+    let mut malformed = 0;
     for i in 0..sig.len() {
         let mut flipped = sig.clone();
         flipped[i] ^= 0x01;
         let mut e = envelope.clone();
         e["signatures"][0]["sig"] = STANDARD.encode(&flipped).into();
-        check(e, format!("signature byte {i}"));
+        let result = verify_dsse(&serde_json::to_vec(&e).unwrap(), &keys);
+        malformed += usize::from(refused_signature(
+            result.as_ref().err(),
+            &no_match,
+            "signatures[0].sig",
+            &format!("{id}: signature byte {i}"),
+        ));
+    }
+    if keys[0].algorithm() != "rsa-pkcs1-sha256" {
+        assert!(malformed > 0, "{id}");
     }
     for i in 0..payload_type.len() {
         let mut bytes = payload_type.clone().into_bytes();
@@ -571,10 +676,20 @@ fn legacy_signatures_from_the_test_signer_verify() {
         assert_eq!(verified.content.docker_reference, "harbor.example/team/app");
         let (stranger, _) = Signer::p256_with_pem();
         let (payload, sig) = signer::legacy_signature(&stranger, "harbor.example/team/app", DIGEST);
-        assert!(matches!(
-            verify_simple_signing(&payload, &sig, &[key], DIGEST),
-            Err(VerifyError::NoKeyMatched { .. })
-        ));
+        let rsa = key.algorithm() == "rsa-pkcs1-sha256";
+        match verify_simple_signing(&payload, &sig, &[key], DIGEST) {
+            // Another P-256 key's signature is well formed: it just does not verify.
+            Err(VerifyError::NoKeyMatched { .. }) if !rsa => {}
+            // A P-256 signature cannot be an RSA signature at all: its length says so.
+            Err(VerifyError::Malformed { field, reason }) if rsa => {
+                assert_eq!(field, LEGACY_FIELD);
+                assert!(
+                    reason.ends_with("bytes, an RSA signature under a 2048-bit key is 256"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
 
@@ -603,7 +718,16 @@ fn every_flipped_byte_of_a_v3_bundle_signature_or_statement_is_refused() {
                 b["dsseEnvelope"]["signatures"][0]["sig"] = STANDARD.encode(&flipped).into();
             }
             let result = verify_bundle(&serde_json::to_vec(&b).unwrap(), &keys, DIGEST);
-            assert_eq!(result.err().as_ref(), Some(&no_match), "{field} byte {i}");
+            if field == "payload" {
+                assert_eq!(result.err().as_ref(), Some(&no_match), "{field} byte {i}");
+            } else {
+                refused_signature(
+                    result.as_ref().err(),
+                    &no_match,
+                    "dsseEnvelope.signatures[0].sig",
+                    &format!("{field} byte {i}"),
+                );
+            }
         }
     }
 }

@@ -45,7 +45,8 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// Starts the registry and pushes: `legacy` (shop key, .sig tag), `bundle` (shop key, referrer),
 /// `unsigned`, `billing` (signed by the other tenant's key), `mismatch` (carries a signature made for
-/// another digest), `moved` (signed, then the tag moved to an unsigned image).
+/// another digest), `moved` (signed, then the tag moved to an unsigned image), `tampered` (shop
+/// signature, payload altered afterwards), `garbled` (a signature annotation that is no signature).
 fn world() -> Option<World> {
     let registry = TestRegistry::start()?;
     let shop = Signer::p256();
@@ -55,7 +56,7 @@ fn world() -> Option<World> {
     let images = block_on(async {
         let mut images = BTreeMap::new();
         for tag in [
-            "legacy", "bundle", "unsigned", "billing", "mismatch", "moved",
+            "legacy", "bundle", "unsigned", "billing", "mismatch", "moved", "tampered", "garbled",
         ] {
             let img = registry.push_random_image(repo, 512).await.expect("push");
             registry.push_tag(repo, tag, &img).await.expect("tag");
@@ -89,6 +90,29 @@ fn world() -> Option<World> {
             .push_legacy_signature(repo, &images["mismatch"].digest, &payload, &sig)
             .await
             .expect("mismatch sig");
+        // A shop signature whose payload was altered after signing (still naming the right digest).
+        let (payload, sig) = legacy_signature(&shop, &docker_ref, &images["tampered"].digest);
+        let altered = String::from_utf8(payload)
+            .expect("utf8")
+            .replace(&docker_ref, &format!("{docker_ref}-evil"));
+        registry
+            .push_legacy_signature(repo, &images["tampered"].digest, altered.as_bytes(), &sig)
+            .await
+            .expect("tampered sig");
+        // A signature annotation that is base64, but of bytes no key's scheme allows.
+        let (payload, _) = legacy_signature(&shop, &docker_ref, &images["garbled"].digest);
+        registry
+            .push_legacy_signature(
+                repo,
+                &images["garbled"].digest,
+                &payload,
+                &base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    b"not a signature",
+                ),
+            )
+            .await
+            .expect("garbled sig");
         // Sign `moved`, then move the tag to a fresh unsigned image.
         let (payload, sig) = legacy_signature(&shop, &docker_ref, &images["moved"].digest);
         registry
@@ -362,7 +386,190 @@ fn check_and_verify_image_agree_with_the_webhook() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("NOT TRUSTED") && text.contains("not configured"),
+        text.contains("NOT TRUSTED")
+            && text.contains("signature invalid under key shop (")
+            && text.contains("made with a key that is not configured"),
+        "{text}"
+    );
+}
+
+/// Runs `regate ARGS`; returns the exit code and stdout.
+fn run(args: &[&str]) -> (i32, String) {
+    let out = common::regate(args, None);
+    (
+        out.status.code().expect("exit code"),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn verify_image_says_what_failed_instead_of_blaming_another_key() {
+    let Some(world) = world() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&world, dir.path());
+    let cfg = cfg.to_str().expect("utf8");
+
+    let (code, text) = run(&["verify-image", "--config", cfg, &world.image("tampered")]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(
+            "signature invalid under keys billing-ci, shop-ci (the signed payload or the signature \
+             was altered, or it was made with a key that is not configured)"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("signed by a key that is not configured"),
+        "{text}"
+    );
+
+    let (code, text) = run(&["verify-image", "--config", cfg, &world.image("garbled")]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(
+            "malformed signature (dev.cosignproject.cosign/signature): not a DER ECDSA signature \
+             (a SEQUENCE of two INTEGERs), 15 bytes"
+        ),
+        "{text}"
+    );
+
+    // Admission says the same to a tenant deploying them.
+    let (server, _tls) = start_server(&world, dir.path());
+    for (tag, expected) in [
+        (
+            "tampered",
+            "signature invalid under keys billing-ci, shop-ci",
+        ),
+        ("garbled", "malformed signature"),
+    ] {
+        let v = answer(&server, "validate", tag, &world.image(tag));
+        assert_eq!(v["allowed"], false, "{tag}: {v}");
+        assert!(message(&v).contains(expected), "{tag}: {}", message(&v));
+    }
+}
+
+#[test]
+fn verify_image_answers_as_admission_for_a_tenant_or_namespace() {
+    let Some(world) = world() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(&world, dir.path());
+    let cfg = cfg.to_str().expect("utf8");
+    let inventory = dir.path().join("namespace.yaml");
+    std::fs::write(&inventory, NAMESPACE).expect("write");
+    let inventory = inventory.to_str().expect("utf8");
+    let billing = world.image("billing");
+    let legacy = world.image("legacy");
+
+    // A valid signature by the billing key on a shop image: the signature is fine, but no tenant
+    // admits it, and the output says so for each tenant.
+    let (code, text) = run(&["verify-image", "--config", cfg, &billing]);
+    assert_eq!(
+        code, 0,
+        "without a scope the exit code is about the signature: {text}"
+    );
+    assert!(
+        text.starts_with(&format!("{billing}: TRUSTED (signed by billing-ci)\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("  admission: REFUSED for tenant \"shop\"\n")
+            && text.contains(
+                "image signed by [billing-ci], but tenant \"shop\" accepts [shop-ci] for project \"shop\""
+            )
+            && text.contains("  admission: REFUSED for tenant \"billing\"\n"),
+        "{text}"
+    );
+
+    // For one tenant the answer is admission's, exit code included.
+    let (code, text) = run(&[
+        "verify-image",
+        "--config",
+        cfg,
+        "--tenant",
+        "shop",
+        &billing,
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "{billing}: REFUSED for tenant \"shop\"\n  signature: TRUSTED (signed by billing-ci)\n"
+        )),
+        "{text}"
+    );
+    let (code, text) = run(&["verify-image", "--config", cfg, "--tenant", "shop", &legacy]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.starts_with(&format!("{legacy}: ADMITTED for tenant \"shop\"\n")),
+        "{text}"
+    );
+    let (code, text) = run(&[
+        "verify-image",
+        "--config",
+        cfg,
+        "--tenant",
+        "billing",
+        &legacy,
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("Harbor project \"shop\" is not allowed for tenant \"billing\""),
+        "{text}"
+    );
+
+    // A namespace takes its tenant from the inventory, as the webhook takes it from the cluster.
+    let args = [
+        "verify-image",
+        "--config",
+        cfg,
+        "--inventory",
+        inventory,
+        "-n",
+        "shop",
+        "--json",
+    ];
+    let (code, text) = run(&[&args[..], &[legacy.as_str(), billing.as_str()]].concat());
+    assert_eq!(code, 1, "{text}");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per image"))
+        .collect();
+    assert_eq!(lines[0]["admission"][0]["admitted"], true, "{}", lines[0]);
+    assert_eq!(lines[0]["admission"][0]["tenant"], "shop");
+    assert_eq!(lines[1]["verified"], true);
+    assert_eq!(lines[1]["admission"][0]["admitted"], false, "{}", lines[1]);
+
+    // --key verifies with other keys than admission: no admission answer, and no scope allowed.
+    let shop_key = dir.path().join("shop.pub");
+    std::fs::write(&shop_key, world.shop.public_key_pem()).expect("write");
+    let key = shop_key.to_str().expect("utf8");
+    let (code, text) = run(&["verify-image", "--config", cfg, "--key", key, &legacy]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(
+            "admission: not evaluated (admission verifies with the configured keys, not --key)"
+        ),
+        "{text}"
+    );
+    let (code, text) = run(&[
+        "verify-image",
+        "--config",
+        cfg,
+        "--key",
+        key,
+        "--tenant",
+        "shop",
+        &legacy,
+    ]);
+    assert_eq!(code, 2, "{text}");
+    // An unknown tenant is named before any registry is asked.
+    let (code, text) = run(&["verify-image", "--config", cfg, "--tenant", "shpo", &legacy]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("tenant \"shpo\" is not configured (tenancy.tenants: billing, shop)"),
         "{text}"
     );
 }

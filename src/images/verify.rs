@@ -505,7 +505,7 @@ impl Verifier {
                 found.signers.extend(names);
             }
             Err(e) => {
-                let why = describe(&e);
+                let why = describe(&e, &self.inner.fingerprints);
                 found.details.push(format!("{what}: {why}"));
                 found.problems.insert(why);
             }
@@ -542,10 +542,37 @@ impl Findings {
     }
 }
 
-/// A verification failure in words a user acts on.
-fn describe(err: &VerifyError) -> String {
+/// A verification failure in words a user acts on; `fingerprints` are `(fingerprint, name)` of the
+/// configured keys. A signature that verifies under none of the keys is not claimed to be "by another
+/// key": the signed payload or the signature may as well have been altered, and cryptography cannot
+/// tell these apart, so the message names the keys tried and both causes. A signature whose encoding
+/// no key's scheme allows is reported as malformed, with what is wrong.
+fn describe(err: &VerifyError, fingerprints: &[(String, String)]) -> String {
     match err {
-        VerifyError::NoKeyMatched { .. } => "signed by a key that is not configured".into(),
+        VerifyError::NoKeyMatched { tried } => {
+            let mut names: Vec<&str> = Vec::new();
+            for fingerprint in tried {
+                let mut named = fingerprints
+                    .iter()
+                    .filter(|(f, _)| f == fingerprint)
+                    .map(|(_, n)| n.as_str())
+                    .peekable();
+                if named.peek().is_none() {
+                    names.push(fingerprint);
+                }
+                for name in named {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+            format!(
+                "signature invalid under {} {} (the signed payload or the signature was altered, \
+                 or it was made with a key that is not configured)",
+                if names.len() == 1 { "key" } else { "keys" },
+                names.join(", ")
+            )
+        }
         VerifyError::NoKeys => "no keys are configured".into(),
         VerifyError::DigestMismatch { .. } => "signature is for another image".into(),
         other => other.to_string(),
@@ -664,6 +691,59 @@ mod tests {
         // The same from the engine's value the server reads `/validate` bodies into.
         let value = crate::policy::evaluate::to_value(&request);
         assert_eq!(request_images(&value), expected);
+    }
+
+    fn keys(names: &[(&str, &str)]) -> Vec<(String, String)> {
+        names
+            .iter()
+            .map(|(f, n)| (f.to_string(), n.to_string()))
+            .collect()
+    }
+
+    #[rstest]
+    #[case::one_key(&["sha256:aa"], &[("sha256:aa", "shop-ci")], "signature invalid under key shop-ci (")]
+    #[case::two_keys(
+        &["sha256:aa", "sha256:bb"],
+        &[("sha256:aa", "shop-ci"), ("sha256:bb", "platform-2026")],
+        "signature invalid under keys shop-ci, platform-2026 ("
+    )]
+    #[case::one_key_two_names(
+        &["sha256:aa"],
+        &[("sha256:aa", "old-name"), ("sha256:aa", "new-name")],
+        "signature invalid under keys old-name, new-name ("
+    )]
+    #[case::unnamed_key_shows_its_fingerprint(&["sha256:cc"], &[], "signature invalid under key sha256:cc (")]
+    fn no_key_matched_names_the_keys_tried_and_both_causes(
+        #[case] tried: &[&str],
+        #[case] configured: &[(&str, &str)],
+        #[case] start: &str,
+    ) {
+        let err = VerifyError::NoKeyMatched {
+            tried: tried.iter().map(|f| f.to_string()).collect(),
+        };
+        let text = describe(&err, &keys(configured));
+        assert!(text.starts_with(start), "{text}");
+        assert!(
+            text.ends_with(
+                "(the signed payload or the signature was altered, or it was made with a key that is not configured)"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("signed by a key"), "{text}");
+    }
+
+    #[rstest]
+    #[case::malformed(
+        VerifyError::Malformed { field: "signature (dev.cosignproject.cosign/signature)".into(), reason: "not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 3 bytes".into() },
+        "malformed signature (dev.cosignproject.cosign/signature): not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 3 bytes"
+    )]
+    #[case::no_keys(VerifyError::NoKeys, "no keys are configured")]
+    #[case::replayed(
+        VerifyError::DigestMismatch { signed: vec!["sha256:aa".into()], expected: "sha256:bb".into() },
+        "signature is for another image"
+    )]
+    fn other_failures_say_what_failed(#[case] err: VerifyError, #[case] want: &str) {
+        assert_eq!(describe(&err, &keys(&[("sha256:aa", "shop-ci")])), want);
     }
 
     #[test]

@@ -238,8 +238,9 @@ fn verify(
             let Some(artifact) = artifact else {
                 return Err(VerifyError::ArtifactRequired { digest: claimed });
             };
-            let key = first_verifying_key(keys, artifact, &signature)
-                .ok_or_else(|| no_key_matched(keys))?;
+            let key = first_verifying_key(keys, artifact, &signature).ok_or_else(|| {
+                no_key_matched(keys, &[("messageSignature.signature", &signature)])
+            })?;
             if claimed != expected_digest {
                 return Err(VerifyError::malformed(
                     "messageSignature.messageDigest",

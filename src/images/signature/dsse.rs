@@ -143,6 +143,7 @@ pub(crate) fn verify_envelope(
     };
     let message = pae(payload_type, &payload);
     let mut verified_by = None;
+    let mut tried = Vec::new();
     for (i, signature) in signatures.iter().enumerate() {
         let name = field(&format!("signatures[{i}].sig"));
         let sig_b64 = signature
@@ -154,8 +155,15 @@ pub(crate) fn verify_envelope(
             verified_by = Some(key);
             break;
         }
+        tried.push((name, sig));
     }
-    let key = verified_by.ok_or_else(|| no_key_matched(keys))?;
+    let key = verified_by.ok_or_else(|| {
+        let tried: Vec<(&str, &[u8])> = tried
+            .iter()
+            .map(|(name, sig)| (name.as_str(), sig.as_slice()))
+            .collect();
+        no_key_matched(keys, &tried)
+    })?;
     let content = parse_statement(payload_type, &payload, &field("payload"))?;
     Ok(Verified {
         key_fingerprint: key.fingerprint(),

@@ -91,6 +91,30 @@ impl PublicKey {
             })
     }
 
+    /// Checks that `signature` is encoded as a signature of this key's scheme could be (DER for ECDSA,
+    /// 64 bytes for Ed25519, the modulus length for RSA), without verifying it. A signature that fails
+    /// this cannot have been made by this key whatever was signed: it is malformed (truncated,
+    /// corrupted, or of another scheme), not a signature by some other key. Says what is wrong.
+    pub fn check_signature_encoding(&self, signature: &[u8]) -> Result<(), String> {
+        match self.kind {
+            KeyKind::EcdsaP256 => spki::check_ecdsa_signature_der(signature, 32),
+            KeyKind::EcdsaP384 => spki::check_ecdsa_signature_der(signature, 48),
+            KeyKind::Ed25519 if signature.len() == 64 => Ok(()),
+            KeyKind::Ed25519 => Err(format!(
+                "{} bytes, an Ed25519 signature is 64",
+                signature.len()
+            )),
+            KeyKind::Rsa => match spki::rsa_modulus_len(&self.key) {
+                Some(len) if len != signature.len() => Err(format!(
+                    "{} bytes, an RSA signature under a {}-bit key is {len}",
+                    signature.len(),
+                    len * 8
+                )),
+                _ => Ok(()),
+            },
+        }
+    }
+
     /// `sha256:` + lowercase hex of the SHA-256 of the DER SubjectPublicKeyInfo (the same for the key
     /// whichever PEM form it was loaded from). Equal to `openssl pkey -pubin -outform DER | sha256sum`.
     pub fn fingerprint(&self) -> String {
@@ -185,6 +209,61 @@ OSWS1X9vPavpiQOoTTGC0xX57OojUadxF1cdQmrsiReWg2Wn4FneJfa8xw==
             debug.contains("ecdsa-p256-sha256") && debug.contains(&key.fingerprint()),
             "{debug}"
         );
+    }
+
+    /// DER `SEQUENCE { INTEGER r, INTEGER s }` of the given integer contents.
+    fn ecdsa_der(r: &[u8], s: &[u8]) -> Vec<u8> {
+        let mut body = vec![0x02, r.len() as u8];
+        body.extend_from_slice(r);
+        body.extend([0x02, s.len() as u8]);
+        body.extend_from_slice(s);
+        let mut der = vec![0x30, body.len() as u8];
+        der.extend(body);
+        der
+    }
+
+    #[test]
+    fn ecdsa_signature_encoding_is_checked_without_verifying() {
+        let key = PublicKey::from_pem(BUSYBOX_PUB).unwrap();
+        // Well-formed: any positive r and s of at most 32 bytes (a leading 0x00 sign byte allowed).
+        let mut high = vec![0u8];
+        high.extend([0xffu8; 32]);
+        for ok in [ecdsa_der(&[1], &[2]), ecdsa_der(&high, &[0x7f; 32])] {
+            assert_eq!(key.check_signature_encoding(&ok), Ok(()));
+        }
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                vec![0; 3],
+                "not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 3 bytes",
+            ),
+            (
+                vec![],
+                "not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 0 bytes",
+            ),
+            (
+                [ecdsa_der(&[1], &[2]), vec![0]].concat(),
+                "not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 9 bytes",
+            ),
+            (
+                ecdsa_der(&[0], &[2]),
+                "ECDSA signature value r is not positive",
+            ),
+            (
+                ecdsa_der(&[1], &[0x80]),
+                "ECDSA signature value s is not positive",
+            ),
+            (
+                ecdsa_der(&[0x01; 33], &[2]),
+                "ECDSA signature value r is 33 bytes, longer than the curve's 32",
+            ),
+        ];
+        for (signature, want) in cases {
+            assert_eq!(
+                key.check_signature_encoding(&signature),
+                Err(want.to_string()),
+                "{signature:02x?}"
+            );
+        }
     }
 
     #[test]

@@ -49,13 +49,33 @@ fn first_verifying_key<'k>(
         .find(|key| key.verify(message, signature).is_ok())
 }
 
-/// The error for "none of `keys` verified": [`VerifyError::NoKeys`] when there were none to try.
-fn no_key_matched(keys: &[PublicKey]) -> VerifyError {
+/// The error for "none of `keys` verified any of `signatures` (field name, decoded bytes)":
+/// [`VerifyError::NoKeys`] when there were none to try; [`VerifyError::Malformed`], naming the first
+/// signature, when every signature is malformed for every key's scheme (no key could have made it,
+/// whatever was signed); otherwise [`VerifyError::NoKeyMatched`] (altered signed content or signature,
+/// or made with another key: cryptography cannot tell these apart).
+fn no_key_matched(keys: &[PublicKey], signatures: &[(&str, &[u8])]) -> VerifyError {
     if keys.is_empty() {
-        VerifyError::NoKeys
-    } else {
-        VerifyError::NoKeyMatched {
-            tried: keys.iter().map(PublicKey::fingerprint).collect(),
+        return VerifyError::NoKeys;
+    }
+    let malformed = |signature: &[u8]| -> Option<String> {
+        let mut reasons: Vec<String> = Vec::new();
+        for key in keys {
+            let reason = key.check_signature_encoding(signature).err()?;
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
         }
+        Some(reasons.join("; "))
+    };
+    let reasons: Option<Vec<String>> = signatures.iter().map(|(_, s)| malformed(s)).collect();
+    match (reasons, signatures.first()) {
+        (Some(reasons), Some((field, _))) => VerifyError::Malformed {
+            field: (*field).to_string(),
+            reason: reasons.into_iter().next().unwrap_or_default(),
+        },
+        _ => VerifyError::NoKeyMatched {
+            tried: keys.iter().map(PublicKey::fingerprint).collect(),
+        },
     }
 }

@@ -37,11 +37,10 @@ pub fn verify_simple_signing(
     expected_digest: &str,
 ) -> Result<Verified<SimpleSigning>, VerifyError> {
     expected_sha256_hex(expected_digest)?;
-    let signature = decode_b64(
-        "signature (dev.cosignproject.cosign/signature)",
-        signature_b64,
-    )?;
-    let key = first_verifying_key(keys, payload, &signature).ok_or_else(|| no_key_matched(keys))?;
+    const FIELD: &str = "signature (dev.cosignproject.cosign/signature)";
+    let signature = decode_b64(FIELD, signature_b64)?;
+    let key = first_verifying_key(keys, payload, &signature)
+        .ok_or_else(|| no_key_matched(keys, &[(FIELD, &signature)]))?;
     let content = parse_payload(payload)?;
     if content.manifest_digest != expected_digest {
         return Err(VerifyError::DigestMismatch {

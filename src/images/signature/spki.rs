@@ -106,6 +106,49 @@ pub(crate) fn decode_spki(der: &[u8]) -> Result<DecodedKey, KeyError> {
     }
 }
 
+/// Length in bytes of the modulus of a PKCS#1 `RSAPublicKey` (what a signature under it is long).
+pub(crate) fn rsa_modulus_len(der: &[u8]) -> Option<usize> {
+    let modulus = yasna::parse_der(der, |r| {
+        r.read_sequence(|r| {
+            let (n, _) = r.next().read_bigint_bytes()?;
+            r.next().read_bigint_bytes()?;
+            Ok(n)
+        })
+    })
+    .ok()?;
+    Some(modulus.iter().skip_while(|b| **b == 0).count())
+}
+
+/// Checks that `signature` is a DER `ECDSA-Sig-Value` (RFC 3279 §2.2.3: a SEQUENCE of two positive
+/// INTEGERs `r` and `s`) whose integers fit the curve's `scalar_len` bytes. Says what is wrong.
+pub(crate) fn check_ecdsa_signature_der(signature: &[u8], scalar_len: usize) -> Result<(), String> {
+    let (r, s) = yasna::parse_der(signature, |reader| {
+        reader.read_sequence(|reader| {
+            let r = reader.next().read_bigint_bytes()?;
+            let s = reader.next().read_bigint_bytes()?;
+            Ok((r, s))
+        })
+    })
+    .map_err(|_| {
+        format!(
+            "not a DER ECDSA signature (a SEQUENCE of two INTEGERs), {} bytes",
+            signature.len()
+        )
+    })?;
+    for (name, (bytes, positive)) in [("r", r), ("s", s)] {
+        let magnitude = bytes.iter().skip_while(|b| **b == 0).count();
+        if !positive || magnitude == 0 {
+            return Err(format!("ECDSA signature value {name} is not positive"));
+        }
+        if magnitude > scalar_len {
+            return Err(format!(
+                "ECDSA signature value {name} is {magnitude} bytes, longer than the curve's {scalar_len}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a PKCS#1 `RSAPublicKey` and that its modulus is 2048..=8192 bits (ring's range for
 /// PKCS#1 v1.5 verification).
 pub(crate) fn check_rsa_public_key(der: &[u8]) -> Result<(), KeyError> {
