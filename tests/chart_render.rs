@@ -1253,3 +1253,216 @@ fn image_verification_mounts_keys_and_opens_registry_egress() {
         stderr(&out)
     );
 }
+
+// ---------------------------------------------------------------------------------------------------
+// The webhook rules send what the policies match
+
+/// Whether one rendered webhook rule sends a request for `group`/`resource` (`pods`, `pods/status`) with
+/// `operation` on an object of the given scope, as the API server matches rules.
+fn rule_sends(rule: &Json, group: &str, resource: &str, operation: &str, cluster: bool) -> bool {
+    let (res, sub) = resource.split_once('/').unwrap_or((resource, ""));
+    let group_ok = strings(&rule["apiGroups"])
+        .iter()
+        .any(|g| g == "*" || g == group);
+    let resource_ok = strings(&rule["resources"]).iter().any(|spec| {
+        let (r, s) = spec.split_once('/').unwrap_or((spec.as_str(), ""));
+        (r == "*" || r == res) && (s == "*" || s == sub)
+    });
+    let op_ok = strings(&rule["operations"])
+        .iter()
+        .any(|o| o == "*" || o == operation);
+    let scope = rule["scope"].as_str().unwrap_or("*");
+    let scope_ok = scope == "*" || (scope == "Cluster") == cluster;
+    group_ok && resource_ok && op_ok && scope_ok
+}
+
+fn webhook_sends(
+    rules: &[Json],
+    group: &str,
+    resource: &str,
+    operation: &str,
+    cluster: bool,
+) -> bool {
+    rules
+        .iter()
+        .any(|r| rule_sends(r, group, resource, operation, cluster))
+}
+
+/// The resource (and whether it is cluster-scoped) of every kind a bundled policy names. Kinds of the
+/// legacy `extensions` group, which no supported Kubernetes serves any more, are checked under the group
+/// the API server converts them to (the webhooks use `matchPolicy: Equivalent`).
+fn kind_resource(group: &str, kind: &str) -> (&'static str, &'static str, bool) {
+    match (group, kind) {
+        ("", "Pod") => ("", "pods", false),
+        ("", "PodTemplate") => ("", "podtemplates", false),
+        ("", "ReplicationController") => ("", "replicationcontrollers", false),
+        ("", "Secret") => ("", "secrets", false),
+        ("", "ConfigMap") => ("", "configmaps", false),
+        ("", "Namespace") => ("", "namespaces", true),
+        ("apps" | "extensions", "Deployment") => ("apps", "deployments", false),
+        ("apps" | "extensions", "ReplicaSet") => ("apps", "replicasets", false),
+        // extensions never served StatefulSets; the policies' kind selectors cross groups and kinds.
+        ("apps" | "extensions", "StatefulSet") => ("apps", "statefulsets", false),
+        ("apps" | "extensions", "DaemonSet") => ("apps", "daemonsets", false),
+        ("batch", "Job") => ("batch", "jobs", false),
+        ("batch", "CronJob") => ("batch", "cronjobs", false),
+        ("networking.k8s.io" | "extensions", "Ingress") => {
+            ("networking.k8s.io", "ingresses", false)
+        }
+        ("networking.k8s.io", "NetworkPolicy") => ("networking.k8s.io", "networkpolicies", false),
+        ("cilium.io", "CiliumNetworkPolicy") => ("cilium.io", "ciliumnetworkpolicies", false),
+        ("cilium.io", "CiliumClusterwideNetworkPolicy") => {
+            ("cilium.io", "ciliumclusterwidenetworkpolicies", true)
+        }
+        ("gateway.networking.k8s.io", "HTTPRoute") => {
+            ("gateway.networking.k8s.io", "httproutes", false)
+        }
+        ("gateway.networking.k8s.io", "GRPCRoute") => {
+            ("gateway.networking.k8s.io", "grpcroutes", false)
+        }
+        ("gateway.networking.k8s.io", "TLSRoute") => {
+            ("gateway.networking.k8s.io", "tlsroutes", false)
+        }
+        ("gateway.networking.k8s.io", "ListenerSet") => {
+            ("gateway.networking.k8s.io", "listenersets", false)
+        }
+        ("gateway.networking.x-k8s.io", "XListenerSet") => {
+            ("gateway.networking.x-k8s.io", "xlistenersets", false)
+        }
+        _ => panic!("a bundled policy matches {group}/{kind}: add its resource to kind_resource"),
+    }
+}
+
+/// Every kind a bundled policy matches, with every operation the policy judges, is sent by the rendered
+/// validating webhook (and CREATE/UPDATE by the mutating one); so is every subresource a policy lists and
+/// every request the tenant-isolation rules are documented to judge (Namespace subresources, cluster-
+/// scoped objects, CONNECT). A rule the API server never sends cannot fire in a cluster.
+#[test]
+fn every_kind_a_policy_matches_is_sent_by_the_webhooks() {
+    if !tools() {
+        return;
+    }
+    let r = render("regate-system", &[], &[]);
+    let validating = r.one("ValidatingWebhookConfiguration")["webhooks"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mutating = r.one("MutatingWebhookConfiguration")["webhooks"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let set = regate::policy::load(&regate::policy::LoadOptions::default())
+        .expect("bundled policies load");
+    let mut checked = 0;
+    for policy in &set.policies {
+        let m = &policy.match_spec;
+        let ops: Vec<&str> = if m.operations.is_empty() || m.operations.iter().any(|o| o == "*") {
+            vec!["CREATE", "UPDATE", "DELETE", "CONNECT"]
+        } else {
+            m.operations.iter().map(String::as_str).collect()
+        };
+        for sel in &m.kinds {
+            for group in &sel.api_groups {
+                for kind in &sel.kinds {
+                    let (g, resource, cluster) = kind_resource(group, kind);
+                    for op in &ops {
+                        if *op == "CONNECT" {
+                            continue;
+                        }
+                        assert!(
+                            webhook_sends(&validating, g, resource, op, cluster),
+                            "{}: validating webhook never sends {op} {g}/{resource} ({group}/{kind})",
+                            policy.id
+                        );
+                        if matches!(*op, "CREATE" | "UPDATE") {
+                            assert!(
+                                webhook_sends(&mutating, g, resource, op, cluster),
+                                "{}: mutating webhook never sends {op} {g}/{resource}",
+                                policy.id
+                            );
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        // Subresources a policy names (pods/resize, pods/ephemeralcontainers): sent under the group of
+        // one of its kinds.
+        for spec in &m.resources {
+            if spec.starts_with('*') || !spec.contains('/') {
+                continue;
+            }
+            let sent = m.kinds.iter().flat_map(|s| s.api_groups.iter()).any(|g| {
+                ops.iter()
+                    .any(|op| webhook_sends(&validating, g, spec, op, false))
+            });
+            assert!(sent, "{}: the webhook never sends {spec}", policy.id);
+        }
+    }
+    assert!(checked > 100, "{checked}");
+
+    // tenant-isolation matches every kind: what its documented rules judge must be sent.
+    let namespace_requests = [
+        ("namespaces", "CREATE"),
+        ("namespaces", "UPDATE"),
+        ("namespaces", "DELETE"),
+        ("namespaces/status", "UPDATE"),
+        ("namespaces/finalize", "UPDATE"),
+    ];
+    for (resource, op) in namespace_requests {
+        assert!(
+            webhook_sends(&validating, "", resource, op, true),
+            "{op} {resource}"
+        );
+    }
+    assert!(webhook_sends(
+        &validating,
+        "",
+        "pods/exec",
+        "CONNECT",
+        false
+    ));
+    assert!(webhook_sends(
+        &validating,
+        "apps",
+        "deployments/scale",
+        "UPDATE",
+        false
+    ));
+    for (group, resource) in [
+        ("rbac.authorization.k8s.io", "clusterrolebindings"),
+        ("rbac.authorization.k8s.io", "clusterroles"),
+        ("apiextensions.k8s.io", "customresourcedefinitions"),
+        (
+            "admissionregistration.k8s.io",
+            "validatingadmissionpolicies",
+        ),
+        ("", "persistentvolumes"),
+        ("storage.k8s.io", "storageclasses"),
+        ("scheduling.k8s.io", "priorityclasses"),
+        ("networking.k8s.io", "ingressclasses"),
+        ("gateway.networking.k8s.io", "gatewayclasses"),
+        ("cert-manager.io", "clusterissuers"),
+        ("external-secrets.io", "clustersecretstores"),
+        ("certificates.k8s.io", "certificatesigningrequests"),
+    ] {
+        for op in ["CREATE", "UPDATE", "DELETE"] {
+            assert!(
+                webhook_sends(&validating, group, resource, op, true),
+                "cluster-scoped {op} {group}/{resource} is not sent"
+            );
+        }
+    }
+    // Deliberately not sent: the review APIs (one per authenticated kubelet or webhook call, allowed by
+    // tenant-isolation anyway) and Nodes (tainted by the node lifecycle controller).
+    for (group, resource) in [
+        ("authorization.k8s.io", "subjectaccessreviews"),
+        ("authentication.k8s.io", "tokenreviews"),
+        ("", "nodes"),
+    ] {
+        assert!(
+            !webhook_sends(&validating, group, resource, "CREATE", true),
+            "{group}/{resource} is sent"
+        );
+    }
+}

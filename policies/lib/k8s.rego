@@ -43,8 +43,13 @@ obj := input.review.oldObject if {
 # The previous state on UPDATE (and the deleted object on DELETE).
 old_obj := input.review.oldObject if is_object(input.review.oldObject)
 
-# The namespace of the request; for requests without one, the object's own metadata.namespace.
-namespace := ns if {
+# The namespace of the request; for requests without one, the object's own metadata.namespace. A
+# Namespace object is cluster-scoped and in no namespace, although the API server (Kubernetes 1.20+)
+# puts its own name in request.namespace for every operation on it.
+namespace := "" if {
+	kind == "Namespace"
+	group == ""
+} else := ns if {
 	ns := input.review.namespace
 	is_string(ns)
 	ns != ""

@@ -110,3 +110,12 @@ test_param_defaults if {
 	k8s.param("x", 1) == 2 with input as {"parameters": {"x": 2}}
 	k8s.param("x", true) == false with input as {"parameters": {"x": false}}
 }
+
+test_namespace_object_is_in_no_namespace if {
+	r := {"operation": "UPDATE", "namespace": "shop-prod", "name": "shop-prod", "kind": {"group": "", "version": "v1", "kind": "Namespace"}, "object": {"metadata": {"name": "shop-prod"}}}
+	k8s.namespace == "" with input as {"review": r}
+	not k8s.is_namespaced with input as {"review": r}
+	k8s.name == "shop-prod" with input as {"review": r}
+	# another group's Namespace kind is not the core Namespace
+	k8s.namespace == "shop-prod" with input as {"review": object.union(r, {"kind": {"group": "example.io", "kind": "Namespace"}})}
+}

@@ -60,6 +60,25 @@ user_tenants contains t if {
 	t := namespace_tenant(parts[2])
 }
 
+# True when `ns` is one of regate.yaml's systemNamespaces (a trailing `*` matches a prefix), as the engine
+# matches them. The engine exempts everything inside a system namespace, but never the Namespace object.
+is_system_namespace(ns) if {
+	some p in system_namespaces
+	_glob(p, ns)
+}
+
+system_namespaces := s if {
+	s := data.regate.config.systemNamespaces
+	is_array(s)
+} else := []
+
+_glob(p, ns) if p == ns
+
+_glob(p, ns) if {
+	endswith(p, "*")
+	startswith(ns, trim_suffix(p, "*"))
+}
+
 # Platform identities: listed users, or members of a listed group.
 is_platform if k8s.username in platform_users
 

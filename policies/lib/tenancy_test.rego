@@ -63,3 +63,13 @@ test_tenant_config if {
 	tenancy.tenant_config("nobody") == {} with data.regate.config as fx.config
 	tenancy.tenant == "shop" with input as _in(fx.shop_user) with data.regate.config as fx.config with data.inventory as fx.inventory
 }
+
+test_system_namespaces_match_by_name_and_prefix if {
+	cfg := object.union(fx.config, {"systemNamespaces": ["kube-system", "cert-*"]})
+	tenancy.is_system_namespace("kube-system") with data.regate.config as cfg
+	tenancy.is_system_namespace("cert-manager") with data.regate.config as cfg
+	not tenancy.is_system_namespace("kube-public") with data.regate.config as cfg
+	not tenancy.is_system_namespace("my-cert-manager") with data.regate.config as cfg
+	not tenancy.is_system_namespace("kube-system") with data.regate.config as {"tenancy": {}}
+	not tenancy.is_system_namespace("kube-system") with data.regate.config as {"systemNamespaces": "kube-system"}
+}

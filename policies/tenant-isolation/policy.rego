@@ -2,8 +2,10 @@
 # title: Tenant isolation
 # description: >-
 #   Every namespaced object carries the tenant label of its namespace; a tenant's identities write only in
-#   their tenant's namespaces; only platform identities create Namespaces or change a namespace's tenant.
-#   A namespace missing from cluster state is denied, never treated as "no match".
+#   their tenant's namespaces; only platform identities create Namespaces or assign or change a
+#   namespace's tenant (also through the status and finalize subresources); tenant identities never
+#   modify system namespaces. A namespace missing from cluster state is denied, never treated as
+#   "no match".
 # custom:
 #   severity: critical
 #   remediation: >-
@@ -13,6 +15,7 @@
 #   requiresInventory: true
 #   match:
 #     operations: [CREATE, UPDATE, DELETE, CONNECT]
+#     resources: ["*/*"]
 package regate.policies.tenant_isolation
 
 import data.regate.lib.k8s
@@ -117,12 +120,14 @@ _ns_new_tenant := t if {
 	is_string(t)
 }
 
+# Every namespace but a system namespace belongs to a tenant (system namespaces belong to the platform).
 deny contains {"msg": msg, "field": sprintf("metadata.labels[%s]", [key])} if {
 	is_namespace_kind
 	k8s.operation in {"CREATE", "UPDATE"}
 	k8s.is_main_resource
 	is_object(input.review.object)
 	not _ns_new_tenant
+	not tenancy.is_system_namespace(k8s.name)
 	msg := sprintf("namespace %q lacks tenant label %s", [k8s.name, key])
 }
 
@@ -145,6 +150,29 @@ deny contains {"msg": msg, "field": sprintf("metadata.labels[%s]", [key])} if {
 	object.get(input.review.object, ["metadata", "labels", key], null) != old
 	not tenancy.is_platform
 	msg := sprintf("only platform identities may change the tenant of namespace %q (was %q)", [k8s.name, old])
+}
+
+# Assigning a tenant to a namespace that had none is reserved to platform identities as well. The
+# status and finalize subresources of a Namespace keep label changes (their update strategies reset only
+# spec or status), so both rules judge them too.
+deny contains {"msg": msg, "field": sprintf("metadata.labels[%s]", [key])} if {
+	is_namespace_kind
+	k8s.operation == "UPDATE"
+	not _ns_old_tenant
+	t := _ns_new_tenant
+	is_string(t)
+	not tenancy.is_platform
+	msg := sprintf("only platform identities may assign namespace %q to a tenant (%s)", [k8s.name, _who])
+}
+
+# System namespaces hold the platform's components and are exempt from every policy: a tenant identity
+# never updates or deletes one, whatever its labels say.
+deny contains msg if {
+	is_namespace_kind
+	k8s.operation in {"UPDATE", "DELETE"}
+	tenancy.is_tenant_identity
+	tenancy.is_system_namespace(k8s.name)
+	msg := sprintf("tenant %s may not modify system namespace %q (%s)", [_user_tenants_text, k8s.name, _who])
 }
 
 # A tenant identity may update or delete only its own tenants' namespaces.

@@ -116,9 +116,10 @@ test_tenant_may_create_access_reviews if {
 
 # --- Namespace objects ---
 
+# As the API server (1.20+) sends it: request.namespace is the Namespace's own name, for every operation.
 ns_req(obj, overrides) := {"review": object.union(
 	{
-		"operation": "CREATE", "name": obj.metadata.name,
+		"operation": "CREATE", "name": obj.metadata.name, "namespace": obj.metadata.name,
 		"kind": {"group": "", "version": "v1", "kind": "Namespace"},
 		"resource": {"group": "", "version": "v1", "resource": "namespaces"},
 		"userInfo": fx.platform_user, "object": obj, "oldObject": null,
@@ -203,4 +204,85 @@ test_patch_does_not_overwrite_a_wrong_label if {
 
 test_no_patch_for_unknown_namespace if {
 	count(patch(req(cm("ghost", {}), {}))) == 0
+}
+
+# --- system namespaces: the engine exempts what is in them, never the Namespace object itself ---
+
+sys_ns(name) := {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}}}
+
+# As the API server sends a Namespace UPDATE/DELETE: request.namespace is the namespace's own name.
+sys_req(op, obj, old, user, sub) := {"review": {
+	"operation": op, "name": old.metadata.name, "namespace": old.metadata.name, "subResource": sub,
+	"kind": {"group": "", "version": "v1", "kind": "Namespace"}, "resource": {"group": "", "version": "v1", "resource": "namespaces"},
+	"userInfo": user, "object": obj, "oldObject": old,
+}}
+
+test_tenant_may_not_delete_or_relabel_a_system_namespace if {
+	old := sys_ns("kube-system")
+	relabelled := object.union(old, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}})
+	every r in [
+		sys_req("DELETE", null, old, fx.shop_user, ""),
+		sys_req("UPDATE", relabelled, old, fx.shop_user, ""),
+		sys_req("UPDATE", relabelled, old, fx.shop_user, "status"),
+		sys_req("UPDATE", relabelled, old, fx.shop_user, "finalize"),
+	] {
+		fx.has(deny(r), `tenant shop may not modify system namespace "kube-system"`)
+	}
+	# even when the platform labelled it with the tenant
+	owned := object.union(old, {"metadata": {"labels": {fx.key: "shop"}}})
+	fx.has(deny(sys_req("DELETE", null, owned, fx.shop_user, "")), "may not modify system namespace")
+}
+
+test_platform_and_controllers_may_update_a_system_namespace if {
+	old := sys_ns("regate-system")
+	new := object.union(old, {"metadata": {"labels": {"team": "platform"}}})
+	count(deny(sys_req("UPDATE", new, old, fx.platform_user, ""))) == 0
+	count(deny(sys_req("DELETE", null, old, fx.platform_user, ""))) == 0
+	# the namespace controller finalizing a terminating namespace
+	terminating := object.union(old, {"status": {"phase": "Terminating"}})
+	count(deny(sys_req("UPDATE", terminating, old, fx.controller_user, "status"))) == 0
+	count(deny(sys_req("UPDATE", terminating, old, fx.controller_user, "finalize"))) == 0
+}
+
+test_system_namespace_needs_no_tenant_label if {
+	count(deny(sys_req("CREATE", sys_ns("regate-system"), sys_ns("regate-system"), fx.platform_user, ""))) == 0
+	fx.has(deny(sys_req("CREATE", sys_ns("shop-new"), sys_ns("shop-new"), fx.platform_user, "")), `namespace "shop-new" lacks tenant label`)
+	# creating a system namespace is still reserved to the platform
+	fx.has(deny(sys_req("CREATE", sys_ns("regate-system"), sys_ns("regate-system"), fx.controller_user, "")), "only platform identities may create namespaces")
+}
+
+test_assigning_a_tenant_is_reserved_to_the_platform if {
+	old := sys_ns("legacy")
+	new := object.union(old, {"metadata": {"labels": {fx.key: "shop"}}})
+	every sub in ["", "status", "finalize"] {
+		v := deny(sys_req("UPDATE", new, old, fx.controller_user, sub))
+		fx.has(v, `only platform identities may assign namespace "legacy" to a tenant`)
+	}
+	count(deny(sys_req("UPDATE", new, old, fx.platform_user, ""))) == 0
+}
+
+test_tenant_label_changes_through_namespace_subresources_are_denied if {
+	old := fx.namespace("shop-prod", "shop")
+	moved := fx.namespace("shop-prod", "billing")
+	every sub in ["status", "finalize"] {
+		fx.has(deny(sys_req("UPDATE", moved, old, fx.shop_user, sub)), `only platform identities may change the tenant of namespace "shop-prod"`)
+		fx.has(deny(sys_req("UPDATE", moved, old, fx.controller_user, sub)), "only platform identities may change the tenant")
+	}
+	# a status update that leaves the labels alone
+	count(deny(sys_req("UPDATE", object.union(old, {"status": {"phase": "Terminating"}}), old, fx.controller_user, "status"))) == 0
+}
+
+# Without request.namespace (API servers before 1.20, offline checks) a Namespace is judged the same.
+test_namespace_requests_with_and_without_request_namespace_agree if {
+	every r in [
+		ns_req(fx.namespace("shop-new", "shop"), {}),
+		ns_req(fx.namespace("shop-prod", "billing"), {"operation": "UPDATE", "oldObject": fx.namespace("shop-prod", "shop")}),
+		ns_req(fx.namespace("shop-prod", "billing"), {"operation": "UPDATE", "userInfo": fx.shop_user, "oldObject": fx.namespace("shop-prod", "shop")}),
+		ns_req(sys_ns("kube-system"), {"operation": "DELETE", "userInfo": fx.shop_user, "object": null, "oldObject": sys_ns("kube-system")}),
+	] {
+		deny(r) == deny({"review": object.remove(r.review, ["namespace"])})
+	}
+	# a new namespace is not in cluster state yet, and a Namespace gets no tenant-label patch
+	count(deny(ns_req(fx.namespace("shop-new", "shop"), {}))) == 0
+	count(patch(ns_req(sys_ns("shop-new"), {}))) == 0
 }

@@ -162,17 +162,20 @@ impl Evaluator {
     /// True when `policy` applies to the request (match, exclusions, system namespaces).
     pub fn applies(&self, policy: &Policy, facts: &RequestFacts) -> bool {
         if let Some(ns) = facts.effective_namespace() {
-            // Creating a Namespace is never exempt: otherwise anyone allowed to create namespaces could
-            // create an absent system namespace (say `velero`) and be exempt from every policy inside it.
-            let creates_namespace =
-                facts.kind == "Namespace" && facts.group.is_empty() && facts.operation == "CREATE";
+            // A Namespace object is never exempt by its own name, whatever the operation or subresource:
+            // the exemption covers what lives *in* a system namespace, while who may create, relabel
+            // (also through namespaces/status and namespaces/finalize, whose updates keep label changes)
+            // or delete the namespace itself is what tenant-isolation judges. Otherwise a tenant could
+            // delete `cert-manager`, or anyone allowed to create namespaces could create an absent system
+            // namespace (say `velero`) and be exempt from every policy inside it.
+            let namespace_object = facts.kind == "Namespace" && facts.group.is_empty();
             let system = self
                 .set
                 .config
                 .system_namespaces
                 .iter()
                 .any(|p| glob_match(p, ns));
-            if system && !creates_namespace {
+            if system && !namespace_object {
                 return false;
             }
         }

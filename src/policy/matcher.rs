@@ -155,10 +155,14 @@ impl MatchSpec {
     }
 
     fn scope_matches(&self, req: &RequestFacts) -> bool {
+        // A Namespace object is cluster-scoped, although the API server (1.20+) puts its own name in
+        // request.namespace for every operation on it.
+        let namespace_object = req.kind == "Namespace" && req.group.is_empty();
+        let namespaced = !req.namespace.is_empty() && !namespace_object;
         match self.scope {
             None | Some(Scope::Any) => true,
-            Some(Scope::Namespaced) => !req.namespace.is_empty(),
-            Some(Scope::Cluster) => req.namespace.is_empty(),
+            Some(Scope::Namespaced) => namespaced,
+            Some(Scope::Cluster) => !namespaced,
         }
     }
 
@@ -261,6 +265,20 @@ mod tests {
             !spec("{excludedNamespaces: [kube-system]}").matches(&RequestFacts::from_request(&req))
         );
         assert!(spec("{namespaces: [kube-*]}").matches(&RequestFacts::from_request(&req)));
+    }
+
+    #[test]
+    fn namespace_object_is_cluster_scoped_with_or_without_request_namespace() {
+        for ns in ["shop-prod", ""] {
+            let req = json!({"operation": "UPDATE", "namespace": ns, "name": "shop-prod",
+                             "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+                             "resource": {"resource": "namespaces"},
+                             "object": {"metadata": {"name": "shop-prod"}}});
+            let facts = RequestFacts::from_request(&req);
+            assert!(spec("{scope: Cluster}").matches(&facts), "{ns:?}");
+            assert!(!spec("{scope: Namespaced}").matches(&facts), "{ns:?}");
+            assert!(spec("{namespaces: [shop-*]}").matches(&facts), "{ns:?}");
+        }
     }
 
     #[test]
