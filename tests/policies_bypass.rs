@@ -103,6 +103,13 @@ fn reasons(response: &Value) -> Vec<String> {
 #[case::scale_other_tenant("scale-other-tenants-deployment", &[], "tenant-isolation", r#"may not write in namespace "billing-prod""#)]
 #[case::exec_other_tenant("exec-into-other-tenants-pod", &[], "tenant-isolation", r#"may not write in namespace "billing-prod""#)]
 #[case::cluster_scoped("tenant-writes-cluster-scoped", &[], "tenant-isolation", "may not write cluster-scoped ClusterRoleBinding objects")]
+// A system namespace exempts what is in it, never its own Namespace object; Namespace labels change
+// through the status and finalize subresources too.
+#[case::tenant_deletes_system_namespace("tenant-deletes-system-namespace", &[], "tenant-isolation", r#"tenant shop may not modify system namespace "cert-manager""#)]
+#[case::tenant_relabels_system_namespace("tenant-relabels-system-namespace", &[], "tenant-isolation", r#"tenant shop may not modify system namespace "monitoring""#)]
+#[case::tenant_claims_system_namespace("tenant-claims-system-namespace", &[], "tenant-isolation", r#"only platform identities may assign namespace "velero" to a tenant"#)]
+#[case::relabel_through_status("tenant-relabels-namespace-through-status", &[], "tenant-isolation", r#"only platform identities may change the tenant of namespace "shop-prod""#)]
+#[case::relabel_through_finalize("tenant-relabels-namespace-through-finalize", &[], "tenant-isolation", r#"only platform identities may change the tenant of namespace "shop-prod""#)]
 // Image references are parsed, never string-prefixed.
 #[case::image_implicit_docker_hub("image-implicit-docker-hub", &[], "trusted-images", "registry docker.io is not an allowed Harbor")]
 #[case::image_suffix_host("image-suffix-host", &[], "trusted-images", "registry harbor.example.eu.evil.io is not an allowed Harbor")]
@@ -126,12 +133,30 @@ fn reasons(response: &Value) -> Vec<String> {
 #[case::env_literal("env-literal-password", &[], "no-plaintext-secrets", "container storefront: env DB_PASSWORD has a literal value; use valueFrom.secretKeyRef (spec.template.spec.containers[0].env[1].value)")]
 #[case::env_jwt("env-literal-jwt-innocent-name", &[], "no-plaintext-secrets", "container storefront: env UPSTREAM_HEADER holds a literal JWT")]
 #[case::configmap_private_key("configmap-private-key", &[], "no-plaintext-secrets", "ConfigMap holds a PEM private key at data.signing.pem")]
+#[case::env_camel_case("env-camelcase-password", &[], "no-plaintext-secrets", "container storefront: env dbPassword has a literal value")]
+#[case::configmap_camel_case("configmap-camelcase-credential", &[], "no-plaintext-secrets", "ConfigMap key dbPassword holds a literal credential")]
+#[case::configmap_block_scalar("configmap-block-scalar-credential", &[], "no-plaintext-secrets", "ConfigMap key db-password holds a literal credential")]
+#[case::configmap_wrapped_base64("configmap-wrapped-binary-private-key", &[], "no-plaintext-secrets", "ConfigMap holds a PEM private key at binaryData.signing.der")]
 // Ingress hosts and TLS.
 #[case::ingress_host_collision("ingress-host-collision", &["--config", "testdata/policies/bypass/shared-domain.yaml"], "ingress-tls", "host promo.shared.example.eu is already served for another tenant")]
 #[case::ingress_without_tls("ingress-without-tls", &[], "ingress-tls", "host shop.example.eu is not covered by spec.tls[].hosts")]
 #[case::ingress_without_issuer("ingress-without-issuer", &[], "ingress-tls", "Ingress needs a cert-manager.io/cluster-issuer or cert-manager.io/issuer annotation")]
 #[case::ingress_foreign_domain("ingress-foreign-domain", &[], "ingress-tls", r#"host evilshop.example.eu is outside the domains of tenant "shop""#)]
 #[case::ingress_catch_all("ingress-catch-all-rule", &[], "ingress-tls", "Ingress rule 1 has no host")]
+// cert-manager and ingress-nginx annotations that change the issuer or serve and certify more names.
+#[case::issuer_kind("ingress-issuer-kind-cluster-issuer", &[], "ingress-tls", r#"ClusterIssuer "internal-ca" is not allowed (use letsencrypt-prod, letsencrypt-staging) (metadata.annotations[cert-manager.io/issuer])"#)]
+#[case::issuer_group("ingress-external-issuer-group", &[], "ingress-tls", r#"issuer group "awspca.cert-manager.io" is not allowed"#)]
+#[case::common_name("ingress-common-name-foreign", &[], "ingress-tls", "host pay.billing.example.eu is outside the domains of tenant \"shop\" (shop.example.eu) (metadata.annotations[cert-manager.io/common-name])")]
+#[case::alt_names("ingress-alt-names-foreign", &[], "ingress-tls", "host pay.billing.example.eu is outside the domains of tenant \"shop\" (shop.example.eu) (metadata.annotations[cert-manager.io/alt-names])")]
+#[case::server_alias("ingress-server-alias-foreign", &[], "ingress-tls", "(metadata.annotations[nginx.ingress.kubernetes.io/server-alias])")]
+// Gateway API: parents that are not Gateways, other route kinds, tenant ListenerSets.
+#[case::listenerset_parent("httproute-listenerset-parent", &[], "ingress-tls", "XListenerSet shop-prod/extra is not known to regate's cluster state")]
+#[case::custom_parent("httproute-custom-parent", &[], "ingress-tls", r#"HTTPRoute parentRef kind Proxy (group "proxy.example.io") is not allowed"#)]
+#[case::grpcroute_hostname("grpcroute-foreign-hostname", &[], "ingress-tls", "host pay.billing.example.eu is outside the domains of tenant \"shop\" (shop.example.eu) (spec.hostnames[0])")]
+#[case::listenerset_hostname("listenerset-foreign-hostname", &[], "ingress-tls", "host pay.billing.example.eu is outside the domains of tenant \"shop\" (shop.example.eu) (spec.listeners[0].hostname)")]
+// cert-manager's HTTP-01 solver shape exempts only cert-manager, and only from TLS and issuer.
+#[case::solver_shape_by_tenant("http01-solver-shape-by-tenant", &[], "ingress-tls", "host shop.example.eu is not covered by spec.tls[].hosts")]
+#[case::solver_foreign_host("http01-solver-foreign-host", &[], "ingress-tls", "host pay.billing.example.eu is outside the domains of tenant \"shop\"")]
 fn bypass_attempt_is_denied(
     #[case] case: &str,
     #[case] extra: &[&str],
@@ -164,6 +189,10 @@ fn bypass_attempt_is_denied(
 #[case::compliant_deployment("allowed-compliant-deployment")]
 #[case::compliant_ingress("allowed-compliant-ingress")]
 #[case::env_secret_key_ref("env-secret-key-ref")]
+#[case::http01_solver_ingress("allowed-http01-solver-ingress")]
+#[case::platform_creates_namespace("allowed-platform-creates-namespace")]
+#[case::platform_labels_system_namespace("allowed-platform-labels-system-namespace")]
+#[case::leading_zero_quantities("allowed-leading-zero-quantities")]
 fn compliant_control_is_allowed(#[case] case: &str) {
     let (code, response) = eval(case, &[]);
     assert_eq!(

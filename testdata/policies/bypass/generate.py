@@ -7,6 +7,7 @@ for the cases is inventory.yaml (passed with `regate eval --inventory`). Re-run 
     python3 testdata/policies/bypass/generate.py
 """
 
+import base64
 import copy
 import json
 import pathlib
@@ -16,6 +17,8 @@ DIGEST = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0
 GOOD_IMAGE = f"harbor.example.eu/shop/storefront:1.4.2@{DIGEST}"
 TENANT = "regate.dev/tenant"
 
+CERT_MANAGER = {"username": "system:serviceaccount:cert-manager:cert-manager", "uid": "u-cm",
+                "groups": ["system:serviceaccounts", "system:serviceaccounts:cert-manager", "system:authenticated"]}
 SHOP_USER = {"username": "alice@example.eu", "uid": "u-alice", "groups": ["tenant:shop", "system:authenticated"]}
 PLATFORM_USER = {"username": "carol@example.eu", "uid": "u-carol", "groups": ["platform-admins", "system:authenticated"]}
 
@@ -35,6 +38,9 @@ GROUPS = {
     "NetworkPolicy": ("networking.k8s.io", "v1", "networkpolicies"),
     "Ingress": ("networking.k8s.io", "v1", "ingresses"),
     "ClusterRoleBinding": ("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
+    "HTTPRoute": ("gateway.networking.k8s.io", "v1", "httproutes"),
+    "GRPCRoute": ("gateway.networking.k8s.io", "v1", "grpcroutes"),
+    "XListenerSet": ("gateway.networking.x-k8s.io", "v1alpha1", "xlistenersets"),
     "CiliumClusterwideNetworkPolicy": ("cilium.io", "v2", "ciliumclusterwidenetworkpolicies"),
 }
 
@@ -208,11 +214,30 @@ def namespace(name, tenant):
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "uid": f"uid-{name}", "labels": {
         TENANT: tenant, "kubernetes.io/metadata.name": name}}}
 
-case("tenant-relabels-namespace", review("Namespace", "UPDATE", namespace("shop-prod", "billing"), namespace("shop-prod", "shop"), ns=""))
+# The API server (1.20+) sets request.namespace to a Namespace's own name, for every operation.
+case("tenant-relabels-namespace", review("Namespace", "UPDATE", namespace("shop-prod", "billing"), namespace("shop-prod", "shop"), ns="shop-prod"))
 unlabelled_ns = namespace("shop-prod", "shop")
 del unlabelled_ns["metadata"]["labels"][TENANT]
-case("tenant-unlabels-namespace", review("Namespace", "UPDATE", unlabelled_ns, namespace("shop-prod", "shop"), ns=""))
-case("tenant-creates-namespace", review("Namespace", "CREATE", namespace("shop-sandbox", "shop"), ns=""))
+case("tenant-unlabels-namespace", review("Namespace", "UPDATE", unlabelled_ns, namespace("shop-prod", "shop"), ns="shop-prod"))
+case("tenant-creates-namespace", review("Namespace", "CREATE", namespace("shop-sandbox", "shop"), ns="shop-sandbox"))
+case("tenant-relabels-namespace-through-status", review("Namespace", "UPDATE", namespace("shop-prod", "billing"), namespace("shop-prod", "shop"),
+                                                       ns="shop-prod", sub="status"))
+case("tenant-relabels-namespace-through-finalize", review("Namespace", "UPDATE", namespace("shop-prod", "billing"), namespace("shop-prod", "shop"),
+                                                         ns="shop-prod", sub="finalize"))
+
+
+def system_namespace(name, **labels):
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "uid": f"uid-{name}", "labels": {
+        "kubernetes.io/metadata.name": name, **labels}}}
+
+
+# A system namespace exempts what is in it, never its own Namespace object.
+case("tenant-deletes-system-namespace", review("Namespace", "DELETE", None, system_namespace("cert-manager"), ns="cert-manager"))
+case("tenant-relabels-system-namespace", review("Namespace", "UPDATE",
+                                                system_namespace("monitoring", **{"pod-security.kubernetes.io/enforce": "privileged"}),
+                                                system_namespace("monitoring"), ns="monitoring"))
+case("tenant-claims-system-namespace", review("Namespace", "UPDATE", system_namespace("velero", **{TENANT: "shop"}),
+                                              system_namespace("velero"), ns="velero", sub="status"))
 case("write-in-other-tenants-namespace", review("ConfigMap", "CREATE", billing_cm, ns="billing-prod"))
 sa_user = {"username": "system:serviceaccount:shop-prod:deployer", "uid": "u-sa", "groups": ["system:serviceaccounts", "system:serviceaccounts:shop-prod", "system:authenticated"]}
 case("service-account-writes-other-tenant", review("ConfigMap", "CREATE", billing_cm, ns="billing-prod", user=sa_user))
@@ -276,6 +301,19 @@ ref = pod_spec([container(env=[{"name": "LOG_LEVEL", "value": "info"}, {"name": 
 case("env-secret-key-ref", review("Deployment", "CREATE", workload("Deployment", ref)))
 jwt = pod_spec([container(env=[{"name": "UPSTREAM_HEADER", "value": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzaG9wIn0.4pcPyMD09olPSyXnrXCjTwXyr4BsezdI1AVTmud2fU4"}])])
 case("env-literal-jwt-innocent-name", review("Deployment", "CREATE", workload("Deployment", jwt)))
+case("env-camelcase-password", review("Deployment", "CREATE", workload("Deployment", pod_spec([container(env=[
+    {"name": "dbPassword", "value": "correct-horse-battery-staple"}])]))))
+case("configmap-camelcase-credential", review("ConfigMap", "CREATE", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("storefront-config"),
+                                                                      "data": {"dbPassword": "correct-horse-battery-staple"}}))
+# `dbPassword: |` (a block scalar) ends in a newline.
+case("configmap-block-scalar-credential", review("ConfigMap", "CREATE", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("storefront-config"),
+                                                                         "data": {"db-password": "correct-horse-battery-staple\n"}}))
+# base64 of a PEM private key wrapped at 76 columns, as `base64` prints it; the API server's decoder skips
+# the line breaks.
+_pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
+_b64 = base64.b64encode(_pem.encode()).decode()
+case("configmap-wrapped-binary-private-key", review("ConfigMap", "CREATE", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("signing"),
+    "binaryData": {"signing.der": "\n".join(_b64[i:i + 12] for i in range(0, len(_b64), 12))}}))
 case("configmap-private-key", review("ConfigMap", "CREATE", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("signing"),
                                                              "data": {"signing.pem": "-----BEGIN PRIVATE KEY-----\nMIIEvAIBADANBg...\n-----END PRIVATE KEY-----\n"}}))
 
@@ -298,9 +336,73 @@ catch_all = ingress(["shop.example.eu"])
 catch_all["spec"]["rules"].append({"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "storefront", "port": {"number": 80}}}}]}})
 case("ingress-catch-all-rule", review("Ingress", "CREATE", catch_all))
 
+def annotated(hosts, **annotations):
+    ing = ingress(hosts)
+    ing["metadata"]["annotations"].update(annotations)
+    ing["metadata"]["annotations"] = {k: v for k, v in ing["metadata"]["annotations"].items() if v is not None}
+    return ing
+
+
+# cert-manager annotations that change the issuer or add names, and ingress-nginx aliases.
+case("ingress-issuer-kind-cluster-issuer", review("Ingress", "CREATE", annotated(["shop.example.eu"], **{
+    "cert-manager.io/cluster-issuer": None, "cert-manager.io/issuer": "internal-ca", "cert-manager.io/issuer-kind": "ClusterIssuer"})))
+case("ingress-external-issuer-group", review("Ingress", "CREATE", annotated(["shop.example.eu"], **{
+    "cert-manager.io/issuer-kind": "AWSPCAClusterIssuer", "cert-manager.io/issuer-group": "awspca.cert-manager.io"})))
+case("ingress-common-name-foreign", review("Ingress", "CREATE", annotated(["shop.example.eu"], **{"cert-manager.io/common-name": "pay.billing.example.eu"})))
+case("ingress-alt-names-foreign", review("Ingress", "CREATE", annotated(["shop.example.eu"], **{"cert-manager.io/alt-names": "www.shop.example.eu,pay.billing.example.eu"})))
+case("ingress-server-alias-foreign", review("Ingress", "CREATE", annotated(["shop.example.eu"], **{"nginx.ingress.kubernetes.io/server-alias": "pay.billing.example.eu"})))
+
+
+def route(kind, hostnames, parent):
+    group, version, _ = GROUPS[kind]
+    return {"apiVersion": f"{group}/{version}", "kind": kind, "metadata": meta("storefront"), "spec": {
+        "parentRefs": [parent], "hostnames": hostnames,
+        "rules": [{"backendRefs": [{"name": "storefront", "port": 80}]}]}}
+
+
+# Routes whose parent is not a Gateway, other route kinds, tenant ListenerSets.
+case("httproute-listenerset-parent", review("HTTPRoute", "CREATE", route("HTTPRoute", ["shop.example.eu"], {
+    "group": "gateway.networking.x-k8s.io", "kind": "XListenerSet", "name": "extra"})))
+case("httproute-custom-parent", review("HTTPRoute", "CREATE", route("HTTPRoute", ["shop.example.eu"], {
+    "group": "proxy.example.io", "kind": "Proxy", "name": "edge"})))
+case("grpcroute-foreign-hostname", review("GRPCRoute", "CREATE", route("GRPCRoute", ["pay.billing.example.eu"], {
+    "name": "public", "namespace": "gateway-system", "sectionName": "https"})))
+case("listenerset-foreign-hostname", review("XListenerSet", "CREATE", {
+    "apiVersion": "gateway.networking.x-k8s.io/v1alpha1", "kind": "XListenerSet", "metadata": meta("extra"), "spec": {
+        "parentRef": {"name": "public", "namespace": "gateway-system"},
+        "listeners": [{"name": "pay", "protocol": "HTTPS", "port": 443, "hostname": "pay.billing.example.eu",
+                       "tls": {"certificateRefs": [{"name": "pay-tls"}]}}]}}))
+
+
+# cert-manager's HTTP-01 solver Ingress (pkg/issuer/acme/http/ingress.go), after the mutating webhook
+# added the tenant label.
+def solver_ingress(host):
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {
+        "name": "cm-acme-http-solver-x7k2p", "generateName": "cm-acme-http-solver-", "namespace": "shop-prod", "uid": "uid-solver",
+        "labels": {"acme.cert-manager.io/http-domain": "1152784535", "acme.cert-manager.io/http-token": "1049581337",
+                   "acme.cert-manager.io/http01-solver": "true", TENANT: "shop"},
+        "annotations": {"nginx.ingress.kubernetes.io/whitelist-source-range": "0.0.0.0/0,::/0"},
+        "ownerReferences": [{"apiVersion": "acme.cert-manager.io/v1", "kind": "Challenge", "name": "storefront-tls-1-2837-0",
+                             "uid": "uid-challenge", "controller": True, "blockOwnerDeletion": True}]},
+        "spec": {"ingressClassName": "nginx", "rules": [{"host": host, "http": {"paths": [{
+            "path": "/.well-known/acme-challenge/yEaH8kq_3Wv-Ty9nZ0sPqL2xR4cB7mN1oD5fG6hJ8kM", "pathType": "ImplementationSpecific",
+            "backend": {"service": {"name": "cm-acme-http-solver-b9lpm", "port": {"number": 8089}}}}]}}]}}
+
+
+case("http01-solver-shape-by-tenant", review("Ingress", "CREATE", solver_ingress("shop.example.eu")))
+case("http01-solver-foreign-host", review("Ingress", "CREATE", solver_ingress("pay.billing.example.eu"), user=CERT_MANAGER))
+
 # --- allowed controls: the compliant twins must pass -------------------------------------------------
 case("allowed-compliant-deployment", review("Deployment", "CREATE", workload("Deployment", pod_spec())))
 case("allowed-compliant-ingress", review("Ingress", "CREATE", ingress(["shop.example.eu", "www.shop.example.eu"])))
+case("allowed-http01-solver-ingress", review("Ingress", "CREATE", solver_ingress("www.shop.example.eu"), user=CERT_MANAGER))
+case("allowed-platform-creates-namespace", review("Namespace", "CREATE", namespace("shop-sandbox", "shop"), ns="shop-sandbox", user=PLATFORM_USER))
+case("allowed-platform-labels-system-namespace", review("Namespace", "UPDATE",
+                                                       system_namespace("monitoring", **{"pod-security.kubernetes.io/enforce": "privileged"}),
+                                                       system_namespace("monitoring"), ns="monitoring", user=PLATFORM_USER))
+# Digit groups starting with zero are valid Kubernetes quantities.
+zeros = container(resources={"requests": {"cpu": "0.05", "memory": "0.50Gi"}, "limits": {"cpu": "0.150", "memory": "1.05Gi"}})
+case("allowed-leading-zero-quantities", review("Deployment", "CREATE", workload("Deployment", pod_spec([zeros]))))
 
 for old in HERE.glob("*.json"):
     old.unlink()
