@@ -992,7 +992,7 @@ mod tests {
 
         let result = vm.execute();
         assert!(matches!(
-            result,
+            result.map_err(|e| *e),
             Err(VmError::ArithmeticError { pc: 2, .. })
         ));
         assert_eq!(vm.executed_instructions, 3);
@@ -1077,7 +1077,7 @@ mod tests {
             }
         ));
         assert!(matches!(
-            lowered.resume(Some(Value::Bool(true))),
+            lowered.resume(Some(Value::Bool(true))).map_err(|e| *e),
             Err(VmError::InvalidResumeState { .. })
         ));
 

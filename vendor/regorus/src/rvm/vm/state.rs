@@ -391,11 +391,11 @@ mod tests {
             vm.memory_budget_lifecycle = MemoryBudgetLifecycle::ImplicitExecution;
         }
 
-        let error = VmError::MemoryBudgetExceeded {
+        let error = alloc::boxed::Box::new(VmError::MemoryBudgetExceeded {
             usage: 2,
             budget: 1,
             pc: 3,
-        };
+        });
 
         assert_eq!(vm.fail_run_to_completion(error.clone()), error);
         assert!(matches!(vm.evaluated, Value::Undefined));
@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(
             vm.execution_state,
             ExecutionState::Error {
-                error: error.clone()
+                error: (*error).clone()
             }
         );
         #[cfg(all(feature = "allocator-memory-limits", not(miri)))]
