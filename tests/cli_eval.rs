@@ -205,6 +205,11 @@ fn explain_goes_to_stderr_and_leaves_stdout_exact() {
         err.contains("\"path\": \"/metadata/labels/checked-by\""),
         "{err}"
     );
+    // Each operation is attributed to its policy, as `regate check` reports it.
+    assert!(
+        err.contains("  PATCH no-latest: add /metadata/labels/checked-by = \"regate\"\n"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::cluster::Inventory;
 use crate::images::verify;
 use crate::manifest;
 use crate::policy::{self, Evaluator, Extras};
+use crate::report::model::describe_op;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum EndpointArg {
@@ -137,6 +138,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
             );
         }
         if !decision.patch.is_empty() {
+            // Which policy wrote each operation, as `regate check` reports it, then the patch itself.
+            for (op, owner) in decision.patch.iter().zip(&decision.patch_owners) {
+                let text = |key: &str| op.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+                let value = op.get("value").map(|v| v.to_string());
+                eprintln!(
+                    "  PATCH {}: {}",
+                    set.policies.get(*owner).map_or("?", |p| p.id.as_str()),
+                    describe_op(text("op"), text("path"), value.as_deref())
+                );
+            }
             eprintln!("patch:\n{}", serde_json::to_string_pretty(&decision.patch)?);
         }
         for e in &decision.patch_errors {

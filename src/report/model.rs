@@ -148,15 +148,19 @@ fn serialize_json_text<S: serde::Serializer>(
 impl Patch {
     /// `op path`, followed by ` = value` (the value cut to 80 characters) when there is one.
     pub fn describe(&self) -> String {
-        match &self.value {
-            Some(value) => format!(
-                "{} {} = {}",
-                self.op,
-                self.path,
-                crate::policy::decision::truncate(value, 80)
-            ),
-            None => format!("{} {}", self.op, self.path),
-        }
+        describe_op(&self.op, &self.path, self.value.as_deref())
+    }
+}
+
+/// How reports show one patch operation: `op path`, followed by ` = value` (the value's JSON text cut
+/// to 80 characters) when there is one.
+pub fn describe_op(op: &str, path: &str, value: Option<&str>) -> String {
+    match value {
+        Some(value) => format!(
+            "{op} {path} = {}",
+            crate::policy::decision::truncate(value, 80)
+        ),
+        None => format!("{op} {path}"),
     }
 }
 
