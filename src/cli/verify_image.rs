@@ -189,6 +189,9 @@ struct Answer {
     admitted: bool,
     /// No policy applies to a Pod there (a system namespace, say).
     exempt: bool,
+    /// Admission does not verify signatures (`imageVerification.enabled` is false): the answer is
+    /// given without them, as the webhook would.
+    unverified: bool,
     /// Deny-level results about the image (and policy failures), as admission words them.
     refusals: Vec<String>,
     warnings: Vec<String>,
@@ -209,6 +212,12 @@ impl Answer {
                 self.scope.namespace
             ));
         }
+        if self.unverified {
+            lines.push(
+                "signatures are not checked at admission: imageVerification.enabled is false"
+                    .to_string(),
+            );
+        }
         lines
     }
 
@@ -219,6 +228,7 @@ impl Answer {
             "tenant": self.scope.tenant,
             "admitted": self.admitted,
             "exempt": self.exempt,
+            "signaturesChecked": !self.unverified,
             "refusals": self.refusals,
             "warnings": self.warnings,
         })
@@ -334,9 +344,11 @@ impl AdmissionCheck {
             ..Requester::default()
         };
         let request = create_request(&pod, &scope.namespace, &requester);
+        // The webhook hands the policies signature verdicts only when verification is enabled.
+        let enabled = self.set.config.image_verification.enabled;
         let images = verify::verdicts_for(&verify::request_images(&request), verdicts);
         let extras = Extras {
-            images: Some(&images),
+            images: enabled.then_some(&images),
             ..Extras::default()
         };
         let timeout = Duration::from_millis(self.set.config.limits.request_timeout_ms);
@@ -365,6 +377,7 @@ impl AdmissionCheck {
             scope: scope.clone(),
             admitted: refusals.is_empty(),
             exempt: decision.evaluated.is_empty(),
+            unverified: !enabled,
             refusals,
             warnings,
         }
@@ -414,6 +427,10 @@ mod tests {
     /// The bundled library under a configuration with two tenants, each accepting its own CI key for
     /// its own Harbor project, and a shared `library` project whose images the platform key signs.
     fn set() -> Arc<PolicySet> {
+        set_with(true)
+    }
+
+    fn set_with(verification: bool) -> Arc<PolicySet> {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("regate.yaml");
         std::fs::write(
@@ -425,8 +442,10 @@ tenancy:
     shop: {groups: [tenant:shop], harborProjects: [shop], domains: [], signingKeys: [shop-ci]}
     billing: {groups: [tenant:billing], harborProjects: [billing], domains: [], signingKeys: [billing-ci]}
 imageVerification:
+  enabled: ENABLED
   projectKeys: {library: [platform]}
-"#,
+"#
+            .replace("ENABLED", &verification.to_string()),
         )
         .expect("write config");
         let set = policy::load(&LoadOptions {
@@ -612,6 +631,20 @@ imageVerification:
             answers[0].lines(),
             ["no policy applies to a Pod in namespace \"kube-system\""]
         );
+    }
+
+    #[test]
+    fn without_verification_enabled_admission_does_not_judge_signatures() {
+        let set = set_with(false);
+        let check = AdmissionCheck::new(&set, &args(Some("shop"), None, vec![])).expect("scope");
+        let image = pinned("shop/app");
+        let answers = check.answers(&image, &signed(&image, &["billing-ci"]));
+        assert!(answers[0].admitted, "{answers:?}");
+        assert_eq!(
+            answers[0].lines(),
+            ["signatures are not checked at admission: imageVerification.enabled is false"]
+        );
+        assert_eq!(answers[0].to_json()["signaturesChecked"], false);
     }
 
     #[test]
