@@ -400,6 +400,19 @@ fn allow_no_tests_accepts_a_dir_without_tests() {
 }
 
 #[test]
+fn no_bundled_library_and_no_dir_is_nothing_to_run() {
+    let run = regate_test(&[]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: no tests to run: --no-bundled and no DIR given\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(regate_test(&["--allow-no-tests"]).code, 0);
+}
+
+#[test]
 fn fail_on_empty_is_still_accepted_and_is_the_default() {
     let run = regate_test(&["--fail-on-empty", PASS, NOTESTS]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);

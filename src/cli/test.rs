@@ -152,7 +152,11 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
     let mut nothing_to_run = Vec::new();
     if args.dirs.is_empty() {
         if discovered.is_empty() {
-            nothing_to_run.push("no tests found in the bundled library".to_string());
+            nothing_to_run.push(if args.no_bundled {
+                "no tests to run: --no-bundled and no DIR given".to_string()
+            } else {
+                "no tests found in the bundled library".to_string()
+            });
         }
     } else {
         for (i, dir) in args.dirs.iter().enumerate() {
