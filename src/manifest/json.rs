@@ -8,17 +8,29 @@
 
 use serde_json::Value;
 
-use super::{push_object, ReadResult};
+use super::Piece;
 
-/// What parsing a JSON stream gave, and whether the text was valid JSON to its end.
+/// What reading a JSON stream gave.
 pub(super) struct JsonRead {
-    pub result: ReadResult,
-    pub syntax_ok: bool,
+    /// One piece per value read (null values skipped), in order.
+    pub pieces: Vec<Piece>,
+    /// How many values were read (null values included).
+    pub values: usize,
+    /// Byte offset just past the last value read.
+    pub consumed: usize,
+    /// The syntax error that stopped reading, with its line, if any.
+    pub error: Option<(usize, String)>,
 }
 
-/// Parses a JSON stream (without BOM).
-pub(super) fn parse(file: &str, text: &str) -> JsonRead {
-    let mut result = ReadResult::default();
+/// Reads a JSON stream (without BOM) as Go's `json.Decoder` does, value after value, up to the
+/// end or the first syntax error.
+pub(super) fn parse(text: &str) -> JsonRead {
+    let mut read = JsonRead {
+        pieces: Vec::new(),
+        values: 0,
+        consumed: 0,
+        error: None,
+    };
     let bytes = text.as_bytes();
     let index = LineIndex::new(text);
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
@@ -27,46 +39,55 @@ pub(super) fn parse(file: &str, text: &str) -> JsonRead {
         match stream.next() {
             None => break,
             Some(Ok(value)) => {
+                read.values += 1;
+                read.consumed = stream.byte_offset();
                 let start = skip_whitespace(bytes, before);
                 let line = index.line(start);
-                if let Value::Array(items) = value {
-                    let starts =
-                        array_elements(bytes, start).filter(|starts| starts.len() == items.len());
-                    for (i, item) in items.into_iter().enumerate() {
-                        let item_start = starts.as_ref().and_then(|s| s.get(i).copied());
-                        let item_line = item_start.map_or(line, |s| index.line(s));
-                        push_object(&mut result, file, item_line, item, |_| {
-                            item_start.and_then(|s| items_lines(bytes, s, &index))
-                        });
+                let piece = match value {
+                    Value::Null => continue,
+                    Value::Array(items) => {
+                        let starts = array_elements(bytes, start)
+                            .filter(|starts| starts.len() == items.len());
+                        let elements = (0..items.len())
+                            .map(|i| {
+                                let item_start = starts.as_ref().and_then(|s| s.get(i).copied());
+                                let item_line = item_start.map_or(line, |s| index.line(s));
+                                let items = item_start.and_then(|s| items_lines(bytes, s, &index));
+                                (item_line, items)
+                            })
+                            .collect();
+                        Piece::Value {
+                            line,
+                            value: Value::Array(items),
+                            items: None,
+                            elements: Some(elements),
+                        }
                     }
-                } else {
-                    push_object(&mut result, file, line, value, |_| {
-                        items_lines(bytes, start, &index)
-                    });
-                }
+                    value => Piece::Value {
+                        line,
+                        value,
+                        items: items_lines(bytes, start, &index),
+                        elements: None,
+                    },
+                };
+                read.pieces.push(piece);
             }
             Some(Err(err)) => {
-                result.push_error(file, err.line().max(1), format!("invalid JSON: {err}"));
-                return JsonRead {
-                    result,
-                    syntax_ok: false,
-                };
+                read.error = Some((err.line().max(1), format!("invalid JSON: {err}")));
+                break;
             }
         }
     }
-    JsonRead {
-        result,
-        syntax_ok: true,
-    }
+    read
 }
 
 /// Maps byte offsets to 1-based line numbers.
-struct LineIndex {
+pub(super) struct LineIndex {
     starts: Vec<usize>,
 }
 
 impl LineIndex {
-    fn new(text: &str) -> Self {
+    pub(super) fn new(text: &str) -> Self {
         let mut starts = vec![0];
         starts.extend(
             text.bytes()
@@ -77,7 +98,7 @@ impl LineIndex {
         LineIndex { starts }
     }
 
-    fn line(&self, offset: usize) -> usize {
+    pub(super) fn line(&self, offset: usize) -> usize {
         self.starts.partition_point(|&s| s <= offset).max(1)
     }
 }

@@ -1,20 +1,31 @@
 //! The manifest reader: turns files, directories and stdin holding Kubernetes YAML or JSON into
 //! objects, each with the file and 1-based line where it starts.
 //!
+//! Every document is decoded exactly as kubectl, Helm and ArgoCD decode it (k8s.io/apimachinery's
+//! `YAMLOrJSONDecoder` over sigs.k8s.io/yaml and go-yaml v2, YAML 1.1 rules), so a policy sees the
+//! JSON the API server would receive: `yes`/`on` are booleans, `0777` is 511, a repeated key keeps
+//! its last value, merge keys apply as go-yaml applies them, `!!binary` is decoded. The
+//! differential test `tests/manifest_kubectl_differential.rs` holds regate to that against the
+//! real decoder; docs/architecture.md ("Reading manifests as kubectl does") explains the choice.
+//!
 //! This file owns the public API ([`Document`], [`ReadResult`], [`ManifestError`],
-//! [`parse_stream`], [`read_bytes`], [`read_inputs`]) and the checks every object goes through
-//! whatever its syntax: it must be a mapping with string `apiVersion` and `kind`, and `List`
-//! kinds are expanded into their items. The submodules own the rest:
-//! - `split`: line-level scanning of a YAML stream (document markers, `items:` entry lines);
-//! - `yaml`: parsing one YAML document and converting it to JSON;
-//! - `json`: parsing a JSON stream and locating array elements in its text;
+//! [`parse_stream`], [`read_bytes`], [`read_inputs`], [`decode_stream`]) and the checks every
+//! object goes through whatever its syntax: it must be a mapping with string `apiVersion` and
+//! `kind`, and `List` kinds are expanded into their items. The submodules own the rest:
+//! - `split`: kubectl's splitting of a YAML stream into documents;
+//! - `libyaml`: the YAML event parser (libyaml, which go-yaml v2 is a port of);
+//! - `goyaml`: go-yaml v2's decoding of one document and sigs.k8s.io/yaml's conversion to JSON;
+//! - `yaml`: YAML streams, document by document, with absolute lines;
+//! - `json`: JSON streams and where array elements start in their text;
 //! - `walk`: files, directories and stdin.
 //!
 //! One broken document never stops the others: every problem with a single document becomes an
 //! [`InputError`] in [`ReadResult::errors`]; only an input that cannot be opened at all is a
-//! [`ManifestError`].
+//! [`ManifestError`]. (kubectl stops a file at its first broken document; regate reports them all.)
 
+mod goyaml;
 mod json;
+mod libyaml;
 mod split;
 mod walk;
 mod yaml;
@@ -34,10 +45,12 @@ pub use walk::read_inputs;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
     /// The file (`-` for stdin) and the line of the object's first content line, e.g. its
-    /// `apiVersion:` line after helm's `# Source:` comment; for an item of a `List`, the line of
-    /// its `- ` entry when that can be found, otherwise the List's own line.
+    /// `apiVersion:` line after helm's `# Source:` comment; for an item of a `List` or of a
+    /// top-level array, the line where the item starts (for JSON, when the text can be scanned;
+    /// otherwise the List's own line).
     pub location: Location,
-    /// The object, with YAML converted to JSON (mapping keys are strings).
+    /// The object as kubectl would send it to the API server (YAML decoded by go-yaml v2's
+    /// rules and converted to JSON: mapping keys are strings).
     pub object: Value,
 }
 
@@ -93,30 +106,137 @@ pub enum ManifestError {
     },
 }
 
+/// One document decoded from a stream, before regate's checks: a JSON value (never `null`) or
+/// why the document could not be decoded.
+pub(crate) enum Piece {
+    Value {
+        /// Line of the document's first content line.
+        line: usize,
+        value: Value,
+        /// Lines of the entries of the object's `items` array, when found.
+        items: Option<Vec<usize>>,
+        /// For an array regate expands into its elements (a JSON array, a YAML flow sequence):
+        /// each element's line and the lines of its `items` entries.
+        elements: Option<Vec<(usize, Option<Vec<usize>>)>>,
+    },
+    Error {
+        line: usize,
+        message: String,
+    },
+}
+
+/// One document of a stream as kubectl decodes it: the JSON it would send to the API server, or
+/// why it cannot be decoded. `null` and empty documents are left out, as kubectl skips them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedDocument {
+    /// The document's first content line (for an error, the line the error points at).
+    pub line: usize,
+    pub value: Result<Value, String>,
+}
+
+/// Decodes a stream document by document, as kubectl's `YAMLOrJSONDecoder` does, without regate's
+/// object checks and `List` expansion. Unlike kubectl, decoding goes on after a broken document.
+pub fn decode_stream(text: &str) -> Vec<DecodedDocument> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    pieces(text)
+        .into_iter()
+        .map(|piece| match piece {
+            Piece::Value { line, value, .. } => DecodedDocument {
+                line,
+                value: Ok(value),
+            },
+            Piece::Error { line, message } => DecodedDocument {
+                line,
+                value: Err(message),
+            },
+        })
+        .collect()
+}
+
+/// Whether kubectl reads `text` as a JSON stream: its first non-space character, within the
+/// first 4096 bytes (what `GuessJSONStream` peeks at), is `{`.
+fn sniffs_as_json(text: &str) -> bool {
+    text.char_indices()
+        .find(|&(_, c)| !c.is_whitespace())
+        .is_some_and(|(i, c)| c == '{' && i < 4096)
+}
+
+/// The documents of a stream, as `YAMLOrJSONDecoder` finds them.
+///
+/// A stream that sniffs as JSON is read as JSON values one after another. If a value is not valid
+/// JSON after at most one good value, kubectl switches to YAML for the rest of the text (from just
+/// after the good value, having skipped spaces through the first line break); after two or more
+/// good values the syntax error is final. Every other stream is YAML, whatever the file's name.
+fn pieces(text: &str) -> Vec<Piece> {
+    if !sniffs_as_json(text) {
+        return yaml::parse(text, 1);
+    }
+    let read = json::parse(text);
+    let Some((line, message)) = read.error else {
+        return read.pieces;
+    };
+    let mut out = read.pieces;
+    if read.values > 1 {
+        out.push(Piece::Error { line, message });
+        return out;
+    }
+    // apimachinery's consumeWhitespace: spaces up to and including the first line break.
+    let mut rest = read.consumed;
+    for (i, c) in text.get(rest..).unwrap_or_default().char_indices() {
+        if !c.is_whitespace() {
+            rest = read.consumed + i;
+            break;
+        }
+        rest = read.consumed + i + c.len_utf8();
+        if c == '\n' {
+            break;
+        }
+    }
+    let rest_text = text.get(rest..).unwrap_or_default();
+    let first_line = 1 + text.as_bytes()[..rest]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    let mut from_yaml = yaml::parse(rest_text, first_line).into_iter().peekable();
+    // When the rest fails as YAML too, kubectl reports the JSON error (which names the problem
+    // better for a file meant as JSON).
+    if let Some(Piece::Error { .. }) = from_yaml.peek() {
+        from_yaml.next();
+        out.push(Piece::Error { line, message });
+    }
+    out.extend(from_yaml);
+    out
+}
+
 /// Parse one multi-document YAML or JSON text. `file` is the display name used in locations.
 ///
-/// A name ending in `.json` is parsed as a JSON stream (one or more values, a top-level array is a
-/// list of objects). Otherwise a text whose first non-space character is `{` or `[` is tried as
-/// JSON first; if that is not valid JSON but is valid YAML, the YAML reading is used, and if it
-/// is neither, the JSON error is reported. Everything else is a YAML stream. A leading UTF-8 BOM
-/// is ignored.
+/// The text is read as kubectl reads it (see [`pieces`]): JSON when it starts with `{`, YAML
+/// otherwise, whatever the file's extension. A top-level JSON array or YAML flow sequence is
+/// read as a list of objects (kubectl would refuse it). A leading UTF-8 BOM is ignored.
 pub fn parse_stream(file: &str, text: &str) -> ReadResult {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if has_json_extension(file) {
-        return json::parse(file, text).result;
-    }
-    if text.trim_start().starts_with(['{', '[']) {
-        let from_json = json::parse(file, text);
-        if from_json.syntax_ok {
-            return from_json.result;
+    let mut out = ReadResult::default();
+    for piece in pieces(text) {
+        match piece {
+            Piece::Error { line, message } => out.push_error(file, line, message),
+            Piece::Value {
+                line,
+                value: Value::Array(values),
+                elements: Some(elements),
+                ..
+            } => {
+                let mut elements = elements.into_iter();
+                for value in values {
+                    let (element_line, items) = elements.next().unwrap_or((line, None));
+                    push_object(&mut out, file, element_line, value, |_| items);
+                }
+            }
+            Piece::Value {
+                line, value, items, ..
+            } => push_object(&mut out, file, line, value, |_| items),
         }
-        let from_yaml = yaml::parse(file, text);
-        if from_yaml.errors.is_empty() {
-            return from_yaml;
-        }
-        return from_json.result;
     }
-    yaml::parse(file, text)
+    out
 }
 
 /// Like [`parse_stream`] for raw bytes: a leading UTF-8 BOM is dropped, and text that is not
@@ -157,13 +277,6 @@ fn location(file: &str, line: usize) -> Location {
         file: file.to_owned(),
         line,
     }
-}
-
-fn has_json_extension(file: &str) -> bool {
-    file.len() >= 5
-        && file
-            .get(file.len() - 5..)
-            .is_some_and(|ext| ext.eq_ignore_ascii_case(".json"))
 }
 
 /// A short description of a value's type, for error messages.
