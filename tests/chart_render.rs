@@ -1326,6 +1326,10 @@ fn kind_resource(group: &str, kind: &str) -> (&'static str, &'static str, bool) 
         ("gateway.networking.k8s.io", "ListenerSet") => {
             ("gateway.networking.k8s.io", "listenersets", false)
         }
+        ("cert-manager.io", "Certificate") => ("cert-manager.io", "certificates", false),
+        ("cert-manager.io", "CertificateRequest") => {
+            ("cert-manager.io", "certificaterequests", false)
+        }
         ("gateway.networking.x-k8s.io", "XListenerSet") => {
             ("gateway.networking.x-k8s.io", "xlistenersets", false)
         }

@@ -154,6 +154,7 @@ fn reasons(response: &Value) -> Vec<String> {
 #[case::custom_parent("httproute-custom-parent", &[], "ingress-tls", r#"HTTPRoute parentRef kind Proxy (group "proxy.example.io") is not allowed"#)]
 #[case::grpcroute_hostname("grpcroute-foreign-hostname", &[], "ingress-tls", "host pay.billing.example.eu is outside the domains of tenant \"shop\" (shop.example.eu) (spec.hostnames[0])")]
 #[case::listenerset_hostname("listenerset-foreign-hostname", &[], "ingress-tls", "host pay.billing.example.eu is outside the domains of tenant \"shop\" (shop.example.eu) (spec.listeners[0].hostname)")]
+#[case::certificate_foreign_name("certificate-foreign-dns-name", &[], "ingress-tls", "host pay.billing.example.eu is outside the domains of tenant \"shop\" (shop.example.eu) (spec.dnsNames[1])")]
 // cert-manager's HTTP-01 solver shape exempts only cert-manager, and only from TLS and issuer.
 #[case::solver_shape_by_tenant("http01-solver-shape-by-tenant", &[], "ingress-tls", "host shop.example.eu is not covered by spec.tls[].hosts")]
 #[case::solver_foreign_host("http01-solver-foreign-host", &[], "ingress-tls", "host pay.billing.example.eu is outside the domains of tenant \"shop\"")]

@@ -22,6 +22,8 @@
 #         kinds: [HTTPRoute, GRPCRoute, TLSRoute, ListenerSet]
 #       - apiGroups: [gateway.networking.x-k8s.io]
 #         kinds: [XListenerSet]
+#       - apiGroups: [cert-manager.io]
+#         kinds: [Certificate, CertificateRequest]
 package regate.policies.ingress_tls
 
 import data.regate.lib.k8s
@@ -58,6 +60,13 @@ _listenerset_groups := {"ListenerSet": "gateway.networking.k8s.io", "XListenerSe
 
 is_listenerset if {
 	k8s.group == _listenerset_groups[k8s.kind]
+	obj
+}
+
+# cert-manager's own resources: a tenant may order certificates directly, without an Ingress.
+is_certificate_resource if {
+	k8s.group == "cert-manager.io"
+	k8s.kind in {"Certificate", "CertificateRequest"}
 	obj
 }
 
@@ -282,6 +291,87 @@ deny contains {"msg": msg, "field": "metadata.annotations[cert-manager.io/email-
 	d := norm(regex.replace(e, `^.*@`, ""))
 	not _in_domains(d)
 	msg := sprintf("email address %s is outside the domains of %s", [e, _tenant_domains_text])
+}
+
+# A Certificate or CertificateRequest names its issuer in spec.issuerRef (kind Issuer and group
+# cert-manager.io by default), judged like the annotations.
+_ref_issuer := _obj(object.get(spec, "issuerRef", {}))
+
+_ref_issuer_kind := k if {
+	k := _ref_issuer.kind
+	_nonempty(k)
+} else := "Issuer"
+
+_ref_issuer_group := g if {
+	g := _ref_issuer.group
+	_nonempty(g)
+} else := _cm
+
+_from_cluster_issuer if {
+	is_certificate_resource
+	_ref_issuer_kind == "ClusterIssuer"
+	_ref_issuer_group == _cm
+}
+
+deny contains {"msg": msg, "field": "spec.issuerRef.name"} if {
+	_from_cluster_issuer
+	issuer := object.get(_ref_issuer, "name", "")
+	allowed := k8s.param("allowedClusterIssuers", [])
+	count(allowed) > 0
+	not issuer in allowed
+	msg := sprintf("ClusterIssuer %q is not allowed (use %s)", [issuer, concat(", ", allowed)])
+}
+
+deny contains {"msg": msg, "field": "spec.issuerRef.kind"} if {
+	is_certificate_resource
+	_ref_issuer_group == _cm
+	not _ref_issuer_kind in {"Issuer", "ClusterIssuer"}
+	msg := sprintf("issuer kind %q is not allowed (use Issuer or an allowed ClusterIssuer)", [_ref_issuer_kind])
+}
+
+deny contains {"msg": msg, "field": "spec.issuerRef.group"} if {
+	is_certificate_resource
+	_ref_issuer_group != _cm
+	msg := sprintf("issuer group %q is not allowed (only %s issuers)", [_ref_issuer_group, _cm])
+}
+
+# A ClusterIssuer is the platform's: its solvers (DNS-01 with the platform's credentials, say) obtain a
+# certificate for any name of the zone. A Certificate from one names hosts of the tenant's domains only
+# (its dnsNames and commonName are hosts above, checked for domains and collisions), and no IP or URI
+# SANs. A namespaced Issuer is the tenant's own (its own CA or DNS credentials) and is not restricted.
+hosts contains {"host": norm(n), "field": sprintf("spec.dnsNames[%d]", [i])} if {
+	_from_cluster_issuer
+	some i, n in _list(object.get(spec, "dnsNames", []))
+	is_string(n)
+}
+
+hosts contains {"host": norm(spec.commonName), "field": "spec.commonName"} if {
+	_from_cluster_issuer
+	_nonempty(spec.commonName)
+}
+
+deny contains {"msg": msg, "field": sprintf("spec.%s", [f])} if {
+	_from_cluster_issuer
+	some f in ["ipAddresses", "uris", "otherNames"]
+	count(_list(object.get(spec, f, []))) > 0
+	msg := sprintf("Certificate from ClusterIssuer %q may not request %s; certificates name hosts of the tenant's domains only", [object.get(_ref_issuer, "name", ""), f])
+}
+
+deny contains {"msg": msg, "field": "spec.emailAddresses"} if {
+	_from_cluster_issuer
+	some e in _list(object.get(spec, "emailAddresses", []))
+	d := norm(regex.replace(sprintf("%v", [e]), `^.*@`, ""))
+	not _in_domains(d)
+	msg := sprintf("email address %v is outside the domains of %s", [e, _tenant_domains_text])
+}
+
+# A CertificateRequest carries its names inside a PEM CSR, which Rego cannot read: to a ClusterIssuer
+# only cert-manager itself sends one (for a Certificate, which was checked above).
+deny contains {"msg": msg, "field": "spec.issuerRef"} if {
+	_from_cluster_issuer
+	k8s.kind == "CertificateRequest"
+	not k8s.username in k8s.param("certManagerControllers", [])
+	msg := sprintf("CertificateRequests to ClusterIssuer %q come from cert-manager only; create a Certificate", [object.get(_ref_issuer, "name", "")])
 }
 
 # --- cert-manager's HTTP-01 solver --------------------------------------------------------------

@@ -531,3 +531,56 @@ test_http01_solver_route_exemption_needs_the_exact_shape if {
 	two_hosts := object.union(solver_route("shop.example.eu", p, solver_rule), {"spec": {"hostnames": ["shop.example.eu", "www.shop.example.eu"]}})
 	fx.has(deny_inv(srreq(two_hosts, cm_user), gw_inv([http, https])), "listener http (HTTP)")
 }
+
+# --- Certificates ordered directly ---
+
+certificate(issuer_ref, extra) := object.union({
+	"apiVersion": "cert-manager.io/v1",
+	"kind": "Certificate",
+	"metadata": {"name": "web-tls", "namespace": "shop-prod", "labels": {fx.key: "shop"}},
+	"spec": {"secretName": "web-tls", "dnsNames": ["shop.example.eu", "www.shop.example.eu"], "issuerRef": issuer_ref},
+}, {"spec": extra})
+
+creq(kind, obj, user) := {"review": object.union(kreq(kind, "cert-manager.io", obj).review, {"userInfo": user}), "parameters": solver_params}
+
+le_ref := {"name": "letsencrypt-prod", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+
+test_certificate_from_cluster_issuer_stays_in_tenant_domains if {
+	count(deny(creq("Certificate", certificate(le_ref, {}), fx.shop_user))) == 0
+	v := deny(creq("Certificate", certificate(le_ref, {"dnsNames": ["shop.example.eu", "pay.billing.example.eu"], "commonName": "evil.example.org"}), fx.shop_user))
+	fx.has(v, `host pay.billing.example.eu is outside the domains of tenant "shop"`)
+	fx.has(v, "host pay.billing.example.eu is already served for another tenant")
+	fx.has(v, `host evil.example.org is outside the domains`)
+	"spec.dnsNames[1]" in fx.fields(v)
+	"spec.commonName" in fx.fields(v)
+}
+
+test_certificate_issuer_ref_is_checked if {
+	fx.has(deny(creq("Certificate", certificate({"name": "internal-ca", "kind": "ClusterIssuer"}, {}), fx.shop_user)), `ClusterIssuer "internal-ca" is not allowed`)
+	fx.has(deny(creq("Certificate", certificate({"name": "pca", "kind": "AWSPCAClusterIssuer", "group": "awspca.cert-manager.io"}, {}), fx.shop_user)), `issuer group "awspca.cert-manager.io" is not allowed`)
+	fx.has(deny(creq("Certificate", certificate({"name": "x", "kind": "Venafi"}, {}), fx.shop_user)), `issuer kind "Venafi" is not allowed`)
+}
+
+test_certificate_from_own_issuer_is_not_restricted if {
+	every ref in [{"name": "shop-ca"}, {"name": "shop-ca", "kind": "Issuer", "group": "cert-manager.io"}, {"name": "shop-ca", "kind": "", "group": ""}] {
+		count(deny(creq("Certificate", certificate(ref, {"dnsNames": ["web.shop-prod.svc", "web.shop-prod.svc.cluster.local"], "ipAddresses": ["10.0.0.1"]}), fx.shop_user))) == 0
+	}
+}
+
+test_certificate_from_cluster_issuer_has_only_tenant_names if {
+	every f in ["ipAddresses", "uris", "otherNames"] {
+		fx.has(deny(creq("Certificate", certificate(le_ref, {f: ["x"]}), fx.shop_user)), sprintf(`Certificate from ClusterIssuer "letsencrypt-prod" may not request %s`, [f]))
+	}
+	v := deny(creq("Certificate", certificate(le_ref, {"emailAddresses": ["ops@shop.example.eu", "ceo@billing.example.eu"]}), fx.shop_user))
+	fx.has(v, "email address ceo@billing.example.eu is outside the domains")
+	not fx.has(v, "ops@shop.example.eu")
+}
+
+test_certificate_request_to_cluster_issuer_comes_from_cert_manager if {
+	cr := {"apiVersion": "cert-manager.io/v1", "kind": "CertificateRequest", "metadata": {"name": "web-tls-1", "namespace": "shop-prod"}, "spec": {"request": "LS0tLS1CRUdJTi...", "issuerRef": le_ref}}
+	fx.has(deny(creq("CertificateRequest", cr, fx.shop_user)), `CertificateRequests to ClusterIssuer "letsencrypt-prod" come from cert-manager only`)
+	count(deny(creq("CertificateRequest", cr, cm_user))) == 0
+	own := object.union(cr, {"spec": {"issuerRef": {"name": "shop-ca", "kind": "Issuer"}}})
+	count(deny(creq("CertificateRequest", own, fx.shop_user))) == 0
+	fx.has(deny(creq("CertificateRequest", object.union(cr, {"spec": {"issuerRef": {"name": "evil"}}}), cm_user)), `ClusterIssuer "evil" is not allowed`)
+}

@@ -41,6 +41,7 @@ GROUPS = {
     "HTTPRoute": ("gateway.networking.k8s.io", "v1", "httproutes"),
     "GRPCRoute": ("gateway.networking.k8s.io", "v1", "grpcroutes"),
     "XListenerSet": ("gateway.networking.x-k8s.io", "v1alpha1", "xlistenersets"),
+    "Certificate": ("cert-manager.io", "v1", "certificates"),
     "CiliumClusterwideNetworkPolicy": ("cilium.io", "v2", "ciliumclusterwidenetworkpolicies"),
 }
 
@@ -372,6 +373,14 @@ case("listenerset-foreign-hostname", review("XListenerSet", "CREATE", {
         "parentRef": {"name": "public", "namespace": "gateway-system"},
         "listeners": [{"name": "pay", "protocol": "HTTPS", "port": 443, "hostname": "pay.billing.example.eu",
                        "tls": {"certificateRefs": [{"name": "pay-tls"}]}}]}}))
+
+
+# A Certificate ordered directly from the platform's ClusterIssuer (whose DNS-01 solver would prove any
+# name of the zone) for another tenant's host.
+case("certificate-foreign-dns-name", review("Certificate", "CREATE", {
+    "apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": meta("storefront-tls"), "spec": {
+        "secretName": "storefront-tls", "dnsNames": ["shop.example.eu", "pay.billing.example.eu"],
+        "issuerRef": {"name": "letsencrypt-prod", "kind": "ClusterIssuer", "group": "cert-manager.io"}}}))
 
 
 # cert-manager's HTTP-01 solver Ingress (pkg/issuer/acme/http/ingress.go), after the mutating webhook
