@@ -431,8 +431,8 @@ fn verify_image_says_what_failed_instead_of_blaming_another_key() {
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains(
-            "malformed signature (dev.cosignproject.cosign/signature): not a DER ECDSA signature \
-             (a SEQUENCE of two INTEGERs), 15 bytes"
+            "malformed signature: not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 15 bytes \
+             (signature (dev.cosignproject.cosign/signature))"
         ),
         "{text}"
     );
@@ -444,7 +444,7 @@ fn verify_image_says_what_failed_instead_of_blaming_another_key() {
             "tampered",
             "signature invalid under keys billing-ci, shop-ci",
         ),
-        ("garbled", "malformed signature"),
+        ("garbled", "malformed signature: not a DER ECDSA signature"),
     ] {
         let v = answer(&server, "validate", tag, &world.image(tag));
         assert_eq!(v["allowed"], false, "{tag}: {v}");

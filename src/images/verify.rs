@@ -573,10 +573,22 @@ fn describe(err: &VerifyError, fingerprints: &[(String, String)]) -> String {
                 names.join(", ")
             )
         }
+        // What is wrong first: admission messages cut a reason at about 60 characters.
+        VerifyError::Malformed { field, reason } if is_signature_field(field) => {
+            format!("malformed signature: {reason} ({field})")
+        }
         VerifyError::NoKeys => "no keys are configured".into(),
         VerifyError::DigestMismatch { .. } => "signature is for another image".into(),
         other => other.to_string(),
     }
+}
+
+/// The fields that hold signature bytes: the legacy annotation, a bundle's `messageSignature`, and a
+/// DSSE envelope's `signatures[i].sig`.
+fn is_signature_field(field: &str) -> bool {
+    field.starts_with("signature (")
+        || field.ends_with("messageSignature.signature")
+        || field.ends_with(".sig")
 }
 
 fn short(digest: &str) -> &str {
@@ -735,7 +747,15 @@ mod tests {
     #[rstest]
     #[case::malformed(
         VerifyError::Malformed { field: "signature (dev.cosignproject.cosign/signature)".into(), reason: "not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 3 bytes".into() },
-        "malformed signature (dev.cosignproject.cosign/signature): not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 3 bytes"
+        "malformed signature: not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 3 bytes (signature (dev.cosignproject.cosign/signature))"
+    )]
+    #[case::malformed_dsse_signature(
+        VerifyError::Malformed { field: "dsseEnvelope.signatures[0].sig".into(), reason: "3 bytes, an Ed25519 signature is 64".into() },
+        "malformed signature: 3 bytes, an Ed25519 signature is 64 (dsseEnvelope.signatures[0].sig)"
+    )]
+    #[case::malformed_other_field(
+        VerifyError::Malformed { field: "critical.type".into(), reason: "missing or not a string".into() },
+        "malformed critical.type: missing or not a string"
     )]
     #[case::no_keys(VerifyError::NoKeys, "no keys are configured")]
     #[case::replayed(
