@@ -45,8 +45,6 @@ EXPECTED = {
 KNOWN_MISSING = {
     "victoriametrics/vmservicescrapes.operator.victoriametrics.com.yaml":
         "no stored upstream copy as a standalone apiextensions.k8s.io/v1 CRD",
-    "gateway-api/httproutes.gateway.networking.k8s.io.yaml":
-        "no stored upstream standard-channel copy that serves v1",
 }
 
 
