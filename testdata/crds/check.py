@@ -42,10 +42,7 @@ EXPECTED = {
 
 # Files that could not be obtained from a published upstream copy (see README.md).
 # They are reported but do not fail the check while absent.
-KNOWN_MISSING = {
-    "victoriametrics/vmservicescrapes.operator.victoriametrics.com.yaml":
-        "no stored upstream copy as a standalone apiextensions.k8s.io/v1 CRD",
-}
+KNOWN_MISSING = {}
 
 
 def check_file(rel, group, plural, versions):
