@@ -1448,7 +1448,10 @@ fn every_kind_a_policy_matches_is_sent_by_the_webhooks() {
         ("gateway.networking.k8s.io", "gatewayclasses"),
         ("cert-manager.io", "clusterissuers"),
         ("external-secrets.io", "clustersecretstores"),
-        ("certificates.k8s.io", "certificatesigningrequests"),
+        ("storage.k8s.io", "csidrivers"),
+        ("certificates.k8s.io", "clustertrustbundles"),
+        ("resource.k8s.io", "deviceclasses"),
+        ("node.k8s.io", "runtimeclasses"),
     ] {
         for op in ["CREATE", "UPDATE", "DELETE"] {
             assert!(
@@ -1458,11 +1461,18 @@ fn every_kind_a_policy_matches_is_sent_by_the_webhooks() {
         }
     }
     // Deliberately not sent: the review APIs (one per authenticated kubelet or webhook call, allowed by
-    // tenant-isolation anyway) and Nodes (tainted by the node lifecycle controller).
+    // tenant-isolation anyway) and what controllers, kubelets and the API server write on every node
+    // start, volume attach, Service or certificate rotation.
     for (group, resource) in [
         ("authorization.k8s.io", "subjectaccessreviews"),
         ("authentication.k8s.io", "tokenreviews"),
         ("", "nodes"),
+        ("storage.k8s.io", "csinodes"),
+        ("storage.k8s.io", "volumeattachments"),
+        ("networking.k8s.io", "ipaddresses"),
+        ("resource.k8s.io", "resourceslices"),
+        ("certificates.k8s.io", "certificatesigningrequests"),
+        ("cilium.io", "ciliumidentities"),
     ] {
         assert!(
             !webhook_sends(&validating, group, resource, "CREATE", true),
