@@ -12,6 +12,9 @@
 //! as `serde_json::Value`, so key order does not matter but `1` and `1.0` differ) for each document
 //! kubectl accepts, and an input error with a line where kubectl fails.
 //!
+//! A third test goes one step further for the case files: the objects `kubectl annotate --local -o json`
+//! (kubectl's own file reading, offline) prints must be the objects `regate check` checks.
+//!
 //! The binary is `target/e2e/testenv`, used as it is when it is newer than the Go sources, built
 //! with `go build` otherwise (the first build of the Kubernetes modules takes minutes). Without Go,
 //! or when the build fails, the test prints why and passes, unless `REGATE_REQUIRE_TOOLS=1` (CI):
@@ -260,4 +263,131 @@ fn rendered_chart_corpus_decodes_as_kubectl_decodes_it() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert_eq!(files.len(), 192);
     assert_eq!(compared, 3050);
+}
+
+/// The objects of `file` as real kubectl reads them (offline), or `None` when kubectl refuses the
+/// file (a broken document, or an object its typed decoding rejects).
+fn kubectl_objects(testenv: &Path, file: &Path) -> Option<Vec<Value>> {
+    let out = Command::new(testenv)
+        .args(["kubectl", "annotate", "--local", "-o", "json", "-f"])
+        .arg(file)
+        .arg("regate-differential-test-")
+        .output()
+        .expect("run testenv kubectl");
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<Value>()
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+}
+
+/// The first place where two values differ, as a JSON pointer with both sides.
+fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for key in x.keys().chain(y.keys()) {
+                let (Some(v), Some(w)) = (x.get(key), y.get(key)) else {
+                    return Some(format!(
+                        "{path}/{key}: {:?} vs {:?}",
+                        x.get(key),
+                        y.get(key)
+                    ));
+                };
+                if let Some(d) = first_difference(v, w, &format!("{path}/{key}")) {
+                    return Some(d);
+                }
+            }
+            None
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, &format!("{path}/{i}"))),
+        _ => (a != b).then(|| format!("{path}: {a} vs {b}")),
+    }
+}
+
+/// Drops the `metadata.annotations` that `kubectl annotate` rewrites when it is empty or null
+/// (and then an empty `metadata`).
+fn without_empty_annotations(mut object: Value) -> Value {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        if matches!(metadata.get("annotations"), Some(Value::Null))
+            || metadata.get("annotations") == Some(&Value::Object(Default::default()))
+        {
+            metadata.remove("annotations");
+        }
+        if metadata.is_empty() {
+            object.as_object_mut().map(|o| o.remove("metadata"));
+        }
+    }
+    object
+}
+
+/// Compares `regate::manifest::parse_stream`'s objects with real kubectl's for every file kubectl
+/// accepts; returns (objects compared, files kubectl refused, differences).
+fn compare_objects(testenv: &Path, files: &[PathBuf]) -> (usize, usize, Vec<String>) {
+    let mut compared = 0;
+    let mut refused = 0;
+    let mut problems = Vec::new();
+    for file in files {
+        let Some(kubectl) = kubectl_objects(testenv, file) else {
+            refused += 1;
+            continue;
+        };
+        let text = std::fs::read_to_string(file).expect("read file");
+        let name = file.display().to_string();
+        let regate = regate::manifest::parse_stream(&name, &text);
+        let ours: Vec<Value> = regate
+            .documents
+            .into_iter()
+            .map(|d| without_empty_annotations(d.object))
+            .collect();
+        let theirs: Vec<Value> = kubectl.into_iter().map(without_empty_annotations).collect();
+        if ours != theirs || !regate.errors.is_empty() {
+            let difference =
+                first_difference(&Value::Array(theirs.clone()), &Value::Array(ours), "");
+            problems.push(format!(
+                "{name}: kubectl {} objects, regate errors {:?}, first difference (kubectl vs regate): {difference:?}",
+                theirs.len(),
+                regate.errors
+            ));
+        }
+        compared += theirs.len();
+    }
+    (compared, refused, problems)
+}
+
+#[test]
+fn objects_are_the_ones_real_kubectl_reads() {
+    let Some(testenv) = testenv() else { return };
+    let mut files = Vec::new();
+    files_under(&common::path("testdata/yaml11"), &mut files);
+    let (compared, refused, problems) = compare_objects(&testenv, &files);
+    println!(
+        "kubectl annotate --local, yaml11 cases: {compared} objects compared, {refused} of {} files refused by kubectl",
+        files.len()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    assert!(compared >= 30, "only {compared} objects compared");
+}
+
+#[test]
+fn corpus_objects_are_the_ones_real_kubectl_reads() {
+    let Some(testenv) = testenv() else { return };
+    let Some(dir) = common::corpus("charts") else {
+        return;
+    };
+    let mut files = Vec::new();
+    files_under(&dir, &mut files);
+    files.retain(|f| f.extension().is_some_and(|e| e == "yaml" || e == "yml"));
+    let (compared, refused, problems) = compare_objects(&testenv, &files);
+    println!(
+        "kubectl annotate --local, chart corpus: {compared} objects compared, {refused} of {} files refused by kubectl",
+        files.len()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+    assert_eq!((compared, refused), (3050, 0));
 }

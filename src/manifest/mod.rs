@@ -211,12 +211,16 @@ fn pieces(text: &str) -> Vec<Piece> {
 /// Parse one multi-document YAML or JSON text. `file` is the display name used in locations.
 ///
 /// The text is read as kubectl reads it (see [`pieces`]): JSON when it starts with `{`, YAML
-/// otherwise, whatever the file's extension. A top-level JSON array or YAML flow sequence is
+/// otherwise, whatever the file's extension; numbers end as kubectl's objects hold them
+/// ([`unstructured_numbers`]). A top-level JSON array or YAML flow sequence is
 /// read as a list of objects (kubectl would refuse it). A leading UTF-8 BOM is ignored.
 pub fn parse_stream(file: &str, text: &str) -> ReadResult {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = ReadResult::default();
-    for piece in pieces(text) {
+    for mut piece in pieces(text) {
+        if let Piece::Value { value, .. } = &mut piece {
+            unstructured_numbers(value);
+        }
         match piece {
             Piece::Error { line, message } => out.push_error(file, line, message),
             Piece::Value {
@@ -237,6 +241,26 @@ pub fn parse_stream(file: &str, text: &str) -> ReadResult {
         }
     }
     out
+}
+
+/// Numbers as kubectl holds them once the decoded JSON is an object (apimachinery's
+/// `unstructured`, through `util/json`): an integer that fits 64 signed bits stays one, anything
+/// else is a float64, which is what kubectl sends on (`1.0` and `-0` become `1` and `0`,
+/// 18446744073709551615 becomes 1.8446744073709552e19).
+fn unstructured_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if !n.is_i64() => {
+            let f = n.as_f64().unwrap_or_default();
+            *n = if f == 0.0 {
+                0i64.into()
+            } else {
+                goyaml::float_json(f).unwrap_or_else(|| n.clone())
+            };
+        }
+        Value::Array(items) => items.iter_mut().for_each(unstructured_numbers),
+        Value::Object(map) => map.values_mut().for_each(unstructured_numbers),
+        _ => {}
+    }
 }
 
 /// Like [`parse_stream`] for raw bytes: a leading UTF-8 BOM is dropped, and text that is not

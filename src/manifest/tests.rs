@@ -535,19 +535,25 @@ fn yaml_in_a_json_file_is_yaml() {
 }
 
 #[test]
-fn json_values_keep_their_number_syntax_yaml_arrays_do_not() {
-    // A stream starting with `{` is JSON (numbers as written); a JSON array is read as YAML, where
-    // `1.0` is a float printed back as the integer 1, as kubectl sends it.
+fn numbers_end_as_kubectl_objects_hold_them() {
+    // A stream starting with `{` is JSON, a JSON array is YAML; either way kubectl's objects hold
+    // an integer when it fits 64 signed bits and a float64 otherwise, printed as Go prints it.
     let object = parse_stream(
         "o.json",
-        "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"x\": 1.0}\n",
+        "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"x\": [1.0, -0, 1.5, 18446744073709551615]}\n",
     );
-    assert_eq!(object.documents[0].object["x"], json!(1.0));
+    assert_eq!(
+        object.documents[0].object["x"],
+        json!([1, 0, 1.5, 1.844_674_407_370_955_2e19])
+    );
     let array = parse_stream(
         "a.json",
-        "[{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"x\": 1.0}]\n",
+        "[{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"x\": [1.0, -0.0, 1e3]}]\n",
     );
-    assert_eq!(array.documents[0].object["x"], json!(1));
+    assert_eq!(array.documents[0].object["x"], json!([1, 0, 1000]));
+    // decode_stream keeps the decoder's view (what `testenv yaml2json` prints).
+    let decoded = decode_stream("{\"x\": 1.0}\n");
+    assert_eq!(decoded[0].value, Ok(json!({"x": 1.0})));
 }
 
 #[test]
