@@ -24,6 +24,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use serde_json::Value;
@@ -43,8 +44,20 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// `target/e2e/testenv`, built when missing or older than the Go sources.
+/// `target/e2e/testenv`, built when missing or older than the Go sources (once per test process:
+/// the tests run in parallel and must not start several builds of the same binary).
 fn testenv() -> Option<PathBuf> {
+    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if built.is_none() {
+        *built = Some(locate_or_build()?);
+    }
+    built.clone()
+}
+
+fn locate_or_build() -> Option<PathBuf> {
     let dir = common::path("tests/e2e");
     let binary = common::path("target/e2e/testenv");
     let newest_source = std::fs::read_dir(&dir)
