@@ -294,3 +294,59 @@ fn a_missing_tls_directory_fails_start() {
         "{err}"
     );
 }
+
+/// A denial by a policy reading cluster state is evaluated again once the state holds what arrived up
+/// to `cluster_settle` after the request (the watch lags the API server: a namespace created a moment
+/// before the request reaches regate's state a moment after it). A denial the settled state confirms
+/// stands; the recheck is counted either way.
+#[test]
+fn a_denial_on_lagging_state_is_decided_again_on_settled_state() {
+    let state = Arc::new(SharedState::new());
+    state.set_inventory(inventory(Some("shop")));
+    let server = start(state.clone(), FailureMode::Deny);
+    server.wait_ready(true);
+
+    // The namespace `late` reaches cluster state 80 ms after the request was sent: allowed.
+    let publisher = {
+        let state = state.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(80));
+            let mut inv = inventory(Some("shop"));
+            inv["cluster"]["v1"]["Namespace"]["late"] = json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": "late", "labels": {"regate.dev/tenant": "shop"}}});
+            state.set_inventory(inv);
+        })
+    };
+    let r = server.decide("late-1", "late");
+    publisher.join().unwrap();
+    assert_eq!(r["allowed"], true, "{r}");
+
+    // A namespace that never arrives: the denial is confirmed on the settled state.
+    let started = Instant::now();
+    let r = server.decide("never-1", "never");
+    assert_eq!(
+        inventory_result(&r).as_deref(),
+        Some("[known-namespace] namespace \"never\" has no tenant")
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+
+    let metrics = server.client().get("/metrics").text();
+    let rechecked = |outcome: &str| {
+        server_common::metric_value(
+            &metrics,
+            &format!("regate_denials_rechecked_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(rechecked("reversed"), 1.0, "{metrics}");
+    assert_eq!(rechecked("confirmed"), 1.0, "{metrics}");
+
+    // A denial by a policy that does not read cluster state is answered at once, never rechecked.
+    let started = Instant::now();
+    let mut bad = pod("plain-1", "shop");
+    let mut doc: Json = serde_json::from_slice(&bad).unwrap();
+    doc["request"]["object"]["spec"]["containers"][0]["image"] = json!("nginx:latest");
+    bad = serde_json::to_vec(&doc).unwrap();
+    let resp = server.client().post_json("/validate", &bad).json();
+    assert_eq!(resp["response"]["allowed"], false, "{resp}");
+    assert!(started.elapsed() < Duration::from_millis(250));
+}

@@ -92,6 +92,15 @@ pub struct ServeArgs {
     /// How long the API server may be unreachable before cluster lookups fail.
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
     pub cluster_stale_after: Duration,
+    /// How often the API groups of optional kinds (Cilium, Gateway API CRDs) are discovered again, so a
+    /// CRD installed while regate runs is watched.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub cluster_rediscover_interval: Duration,
+    /// A denial by a policy that reads cluster state is evaluated again once regate holds every change it
+    /// received up to this long after the request arrived (the watch lags the API server: `kubectl apply`
+    /// of a NetworkPolicy and a Deployment sends the second a few milliseconds after the first). `0`: never.
+    #[arg(long, default_value = "250ms", value_name = "DURATION", value_parser = parse_duration)]
+    pub cluster_settle: Duration,
     /// Evaluations running at once (default: 2 × cores).
     #[arg(long, value_name = "N")]
     pub max_inflight: Option<usize>,
@@ -196,6 +205,7 @@ pub fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     if let Some(n) = args.max_queued {
         o.max_queued = n;
     }
+    o.cluster_settle = args.cluster_settle;
     o.queue_wait = args.queue_wait;
     o.inline_slice = args.inline_slice;
     o.deadline_margin = args.deadline_margin;
@@ -229,6 +239,7 @@ async fn cluster_state(args: &ServeArgs) -> anyhow::Result<Arc<dyn ClusterState>
             );
             let source = KubeSource::start_default(KubeSourceOptions {
                 stale_after: args.cluster_stale_after,
+                rediscover_interval: args.cluster_rediscover_interval.max(Duration::from_secs(1)),
                 ..KubeSourceOptions::default()
             })
             .await?;

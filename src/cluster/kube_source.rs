@@ -7,7 +7,8 @@
 //!
 //! Availability: not synced until every reflector has completed its initial list; a lookup fails when a
 //! kind could never be listed (RBAC, unreachable API server) or when the API server has been unreachable
-//! for longer than `stale_after` (probed every 10 s). Optional kinds are discovered once at start; a
+//! for longer than `stale_after` (probed every 10 s, every second while unreachable). Optional kinds are discovered at start and again
+//! every `rediscover_interval`, so a CRD installed or removed while regate runs is watched or dropped; a
 //! discovery error is retried, never read as "CRD absent".
 
 use std::collections::BTreeMap;
@@ -127,6 +128,8 @@ pub struct KubeSourceOptions {
     pub debounce: Duration,
     /// How long the API server may be unreachable before lookups fail.
     pub stale_after: Duration,
+    /// How often the API groups of optional kinds (CRDs) are discovered again.
+    pub rediscover_interval: Duration,
 }
 
 impl Default for KubeSourceOptions {
@@ -134,6 +137,7 @@ impl Default for KubeSourceOptions {
         KubeSourceOptions {
             debounce: Duration::from_millis(200),
             stale_after: Duration::from_secs(60),
+            rediscover_interval: Duration::from_secs(30),
         }
     }
 }
@@ -237,12 +241,26 @@ fn project_dynamic(obj: &mut DynamicObject, projection: Projection) {
     obj.data = data;
 }
 
+/// Whether a discovery error says the API group is not served (as opposed to "could not ask"): the API
+/// server listed its groups without this one (kube's `MissingApiGroup`), or the group vanished between
+/// that list and its query (404).
+fn group_absent(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Discovery(kube::error::DiscoveryError::MissingApiGroup(_)) => true,
+        kube::Error::Api(resp) => resp.code == 404,
+        _ => false,
+    }
+}
+
 struct KindState {
     watched: WatchedKind,
     resource: ApiResource,
     store: Store<DynamicObject>,
     synced: AtomicBool,
+    /// Found by a rediscovery after start (see [`KubeSource::watch`]).
+    late: bool,
     last_error: Mutex<Option<String>>,
+    task: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 struct Health {
@@ -256,6 +274,8 @@ pub struct KubeSource {
     kinds: Mutex<Vec<Arc<KindState>>>,
     changes: AtomicU64,
     discovered: AtomicBool,
+    /// When the oldest watch event not yet in a published inventory arrived.
+    unpublished_since: Mutex<Option<Instant>>,
     health: Mutex<Health>,
     options: KubeSourceOptions,
 }
@@ -278,6 +298,7 @@ impl KubeSource {
             kinds: Mutex::new(Vec::new()),
             changes: AtomicU64::new(0),
             discovered: AtomicBool::new(false),
+            unpublished_since: Mutex::new(None),
             health: Mutex::new(Health {
                 unreachable_since: None,
                 last_error: String::new(),
@@ -296,103 +317,169 @@ impl KubeSource {
     }
 
     async fn discover_and_watch(self: Arc<Self>, client: Client) {
-        let mut wanted: Vec<(WatchedKind, ApiResource)> = Vec::new();
-        let mut optional_groups: BTreeMap<&str, Vec<&WatchedKind>> = BTreeMap::new();
-        for w in WATCHED_KINDS {
-            if w.optional {
-                optional_groups.entry(w.group).or_default().push(w);
+        for w in WATCHED_KINDS.iter().filter(|w| !w.optional) {
+            let gvk = GroupVersionKind::gvk(w.group, w.version, w.kind);
+            let resource = ApiResource::from_gvk_with_plural(&gvk, w.plural);
+            self.watch(&client, w.clone(), resource, false);
+        }
+        // Optional kinds come from CRDs, which may be installed or removed while regate runs: they are
+        // discovered at start (retried until the API server answers; never read "absent" from an
+        // error) and again every `rediscover_interval`.
+        let mut delay = Duration::from_secs(1);
+        loop {
+            let complete = self.discover_optional(&client).await;
+            if complete && !self.discovered.swap(true, Ordering::SeqCst) {
+                self.changes.fetch_add(1, Ordering::SeqCst);
+            }
+            if complete {
+                delay = Duration::from_secs(1);
+                tokio::time::sleep(self.options.rediscover_interval).await;
             } else {
-                let gvk = GroupVersionKind::gvk(w.group, w.version, w.kind);
-                wanted.push((w.clone(), ApiResource::from_gvk_with_plural(&gvk, w.plural)));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
             }
         }
-        for (group, kinds) in optional_groups {
-            let mut delay = Duration::from_secs(1);
-            loop {
-                match kube::discovery::group(&client, group).await {
-                    Ok(api_group) => {
-                        for w in &kinds {
-                            if let Some((ar, _caps)) = api_group.recommended_kind(w.kind) {
-                                tracing::info!(group, kind = w.kind, version = %ar.version, "watching optional kind");
-                                wanted.push(((*w).clone(), ar));
-                            } else {
-                                tracing::info!(
-                                    group,
-                                    kind = w.kind,
-                                    "kind not served; not watched"
-                                );
+    }
+
+    /// One discovery round over the optional kinds' API groups: starts watching kinds that appeared,
+    /// stops watching kinds whose group or kind is gone. Returns false when a group could not be asked.
+    async fn discover_optional(self: &Arc<Self>, client: &Client) -> bool {
+        let mut groups: BTreeMap<&str, Vec<&WatchedKind>> = BTreeMap::new();
+        for w in WATCHED_KINDS.iter().filter(|w| w.optional) {
+            groups.entry(w.group).or_default().push(w);
+        }
+        let late = self.discovered.load(Ordering::SeqCst);
+        let mut complete = true;
+        for (group, kinds) in groups {
+            match kube::discovery::group(client, group).await {
+                Ok(api_group) => {
+                    for w in kinds {
+                        match api_group.recommended_kind(w.kind) {
+                            Some((resource, _caps)) => {
+                                if !self.is_watched(w.kind) {
+                                    tracing::info!(group, kind = w.kind, version = %resource.version, "watching optional kind");
+                                    self.watch(client, w.clone(), resource, late);
+                                }
                             }
+                            None => self.unwatch(w.kind),
                         }
-                        break;
                     }
-                    Err(kube::Error::Api(resp)) if resp.code == 404 => {
+                }
+                Err(err) if group_absent(&err) => {
+                    if !late {
                         tracing::info!(group, "API group not served; its kinds are not watched");
-                        break;
+                    }
+                    for w in kinds {
+                        self.unwatch(w.kind);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(group, error = %err, "discovery failed; retrying");
+                    let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+                    health.unreachable_since.get_or_insert_with(Instant::now);
+                    health.last_error = format!("discovery of {group}: {err}");
+                    complete = false;
+                }
+            }
+        }
+        complete
+    }
+
+    fn is_watched(&self, kind: &str) -> bool {
+        self.kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|k| k.watched.kind == kind)
+    }
+
+    /// Stops watching `kind` (its CRD was removed) and drops its objects from the next inventory.
+    fn unwatch(&self, kind: &str) {
+        let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
+        let before = kinds.len();
+        kinds.retain(|k| {
+            if k.watched.kind != kind {
+                return true;
+            }
+            if let Some(task) = k.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                task.abort();
+            }
+            false
+        });
+        if kinds.len() != before {
+            tracing::info!(kind, "kind no longer served; not watched");
+            self.changes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Starts a reflector for one kind. A `late` kind (found after start) does not hold readiness or
+    /// availability back until its first list completes: its objects join the inventory once listed.
+    fn watch(
+        self: &Arc<Self>,
+        client: &Client,
+        watched: WatchedKind,
+        resource: ApiResource,
+        late: bool,
+    ) {
+        let writer: Writer<DynamicObject> = Writer::new(resource.clone());
+        let state = Arc::new(KindState {
+            watched: watched.clone(),
+            resource: resource.clone(),
+            store: writer.as_reader(),
+            synced: AtomicBool::new(false),
+            late,
+            last_error: Mutex::new(None),
+            task: Mutex::new(None),
+        });
+        self.kinds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(state.clone());
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let projection = watched.projection;
+        let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .modify(move |obj: &mut DynamicObject| project_dynamic(obj, projection));
+        let source = self.clone();
+        let kind_state = state.clone();
+        let task = tokio::spawn(async move {
+            let state = kind_state;
+            let mut events = std::pin::pin!(reflector::reflector(writer, stream));
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(ev) => {
+                        if matches!(ev, Event::InitDone) {
+                            state.synced.store(true, Ordering::SeqCst);
+                            tracing::info!(
+                                kind = state.watched.kind,
+                                objects = state.store.len(),
+                                "cluster state kind synced"
+                            );
+                        }
+                        *state.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        source
+                            .unpublished_since
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert_with(Instant::now);
+                        source.changes.fetch_add(1, Ordering::SeqCst);
                     }
                     Err(err) => {
-                        tracing::warn!(group, error = %err, "discovery failed; retrying");
-                        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = Health {
-                            unreachable_since: Some(Instant::now()),
-                            last_error: format!("discovery of {group}: {err}"),
-                        };
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(30));
+                        tracing::warn!(kind = state.watched.kind, error = %err, "watch error");
+                        *state.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(err.to_string());
                     }
                 }
             }
-        }
-        for (watched, resource) in wanted {
-            let writer: Writer<DynamicObject> = Writer::new(resource.clone());
-            let state = Arc::new(KindState {
-                watched: watched.clone(),
-                resource: resource.clone(),
-                store: writer.as_reader(),
-                synced: AtomicBool::new(false),
-                last_error: Mutex::new(None),
-            });
-            self.kinds
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(state.clone());
-            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-            let projection = watched.projection;
-            let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
-                .default_backoff()
-                .modify(move |obj: &mut DynamicObject| project_dynamic(obj, projection));
-            let source = self.clone();
-            tokio::spawn(async move {
-                let mut events = std::pin::pin!(reflector::reflector(writer, stream));
-                while let Some(event) = events.next().await {
-                    match event {
-                        Ok(ev) => {
-                            if matches!(ev, Event::InitDone) {
-                                state.synced.store(true, Ordering::SeqCst);
-                                tracing::info!(
-                                    kind = state.watched.kind,
-                                    objects = state.store.len(),
-                                    "cluster state kind synced"
-                                );
-                            }
-                            *state.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                            source.changes.fetch_add(1, Ordering::SeqCst);
-                        }
-                        Err(err) => {
-                            tracing::warn!(kind = state.watched.kind, error = %err, "watch error");
-                            *state.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                                Some(err.to_string());
-                        }
-                    }
-                }
-            });
-        }
-        self.discovered.store(true, Ordering::SeqCst);
-        self.changes.fetch_add(1, Ordering::SeqCst);
+        });
+        *state.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
     }
 
     async fn probe(self: Arc<Self>, client: Client) {
         loop {
             let result =
                 tokio::time::timeout(Duration::from_secs(5), client.apiserver_version()).await;
+            let healthy = matches!(result, Ok(Ok(_)));
             {
                 let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
                 match result {
@@ -408,7 +495,9 @@ impl KubeSource {
                 }
             }
             self.changes.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_secs(10)).await;
+            // Every 10 s while reachable; every second while not, so that the state is available again
+            // within a second of the API server's return.
+            tokio::time::sleep(Duration::from_secs(if healthy { 10 } else { 1 })).await;
         }
     }
 
@@ -432,6 +521,9 @@ impl KubeSource {
         let kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
         for k in kinds.iter() {
             if !k.synced.load(Ordering::SeqCst) {
+                if k.late {
+                    continue;
+                }
                 let err = k
                     .last_error
                     .lock()
@@ -461,6 +553,12 @@ impl KubeSource {
             match self.availability() {
                 Some(err) => self.shared.set_error(err),
                 None => {
+                    // Events arriving from here on may miss this inventory: they mark themselves
+                    // unpublished again.
+                    self.unpublished_since
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
                     let kinds: Vec<Arc<KindState>> =
                         self.kinds.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     let mut inventory = Inventory::new();
@@ -504,12 +602,47 @@ impl ClusterState for KubeSource {
     fn describe(&self) -> String {
         "kube".to_string()
     }
+
+    fn generation_covering(&self, at: Instant) -> Option<u64> {
+        let unpublished = *self
+            .unpublished_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match unpublished {
+            Some(since) if since <= at => None,
+            _ => self.shared.snapshot().ok().map(|s| s.generation),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_absent_group_is_told_apart_from_a_failed_discovery() {
+        use kube::error::{DiscoveryError, ErrorResponse};
+        let api = |code: u16| {
+            kube::Error::Api(ErrorResponse {
+                status: "Failure".into(),
+                message: String::new(),
+                reason: String::new(),
+                code,
+            })
+        };
+        // kube's answer when the API server lists its groups without this one (a missing CRD).
+        assert!(group_absent(&kube::Error::Discovery(
+            DiscoveryError::MissingApiGroup("cilium.io".into())
+        )));
+        assert!(group_absent(&api(404)));
+        // Anything else is "could not ask": retried, never read as "absent".
+        assert!(!group_absent(&api(403)));
+        assert!(!group_absent(&api(503)));
+        assert!(!group_absent(&kube::Error::Discovery(
+            DiscoveryError::MissingResource("x".into())
+        )));
+    }
 
     #[test]
     fn projection_keeps_what_policies_read() {

@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use serde_json::Value as Json;
 
@@ -56,6 +57,13 @@ pub trait ClusterState: Send + Sync + 'static {
     /// A short name of the source for logs (`static`, `kube`, ...).
     fn describe(&self) -> String {
         "custom".to_string()
+    }
+
+    /// The generation that holds every change this source received before `at`, or `None` while such
+    /// a change is not yet published. A source without background updates is always current.
+    fn generation_covering(&self, at: Instant) -> Option<u64> {
+        let _ = at;
+        self.snapshot().ok().map(|s| s.generation)
     }
 }
 

@@ -13,13 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde_json::json;
+use serde_json::{json, Value as Json};
 
 use super::decision_log;
-use super::engine::{decide, failure_decision};
+use super::engine::{decide, failure_decision, Active};
 use super::Shared;
 use crate::admission::{response, Endpoint, ParsedReview, RequestRef};
 use crate::images::verify;
+use crate::policy::Decision;
 use crate::report::model::Action;
 
 /// Largest AdmissionReview body accepted: 7 MiB. The API server refuses request bodies over 3 MiB, and
@@ -393,6 +394,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
     let unavailable = shared.unavailable_reason(&active);
     let mode = shared.options.cluster_failure_mode;
     let review = Arc::new(review);
+    let recheck_images = images.clone();
     let evaluate = {
         let review = review.clone();
         let active = active.clone();
@@ -477,6 +479,21 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
             )
         }
     };
+    let decision = if endpoint == Endpoint::Validate && failure.is_none() {
+        confirm_denial(
+            &shared,
+            &active,
+            &decision,
+            &review,
+            recheck_images,
+            started,
+            deadline,
+        )
+        .await
+        .unwrap_or(decision)
+    } else {
+        decision
+    };
     let body = response::write(review.api_version(), review.uid(), &decision, endpoint);
     let allowed = decision.allowed();
     let verdict = if allowed { "allow" } else { "deny" };
@@ -515,6 +532,99 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
         tracing::debug!(uid = %review.uid(), endpoint = endpoint.as_str(), denied = decision.with_action(Action::Deny).count(), "denied");
     }
     json_text_response(StatusCode::OK, body)
+}
+
+/// Whether a policy that reads cluster state (`requiresInventory`) denies.
+fn denied_by_cluster_state(decision: &Decision, active: &Active) -> bool {
+    decision
+        .results
+        .iter()
+        .filter(|r| r.action == Action::Deny)
+        .any(|r| {
+            active
+                .bundle
+                .set
+                .policies
+                .iter()
+                .any(|p| p.id == r.policy && p.metadata.requires_inventory)
+        })
+}
+
+/// A denial by a policy that reads cluster state may come from state that lags the API server: the
+/// watch delivers a change some milliseconds after the API server stored it, and `kubectl apply` of a
+/// NetworkPolicy and a Deployment sends the second request right after the first was stored. Such a
+/// denial is evaluated again once regate holds every change it received up to `cluster_settle` after
+/// the request arrived and the evaluators are rebuilt for it, within the request's deadline. Returns
+/// the new decision, or `None` when the first one stands (not such a denial, no newer state, no time).
+async fn confirm_denial(
+    shared: &Arc<Shared>,
+    first: &Arc<Active>,
+    decision: &Decision,
+    review: &Arc<ParsedReview>,
+    images: Option<Json>,
+    arrived: Instant,
+    deadline: Instant,
+) -> Option<Decision> {
+    let settle = shared.options.cluster_settle;
+    if settle.is_zero()
+        || first.generation.is_none()
+        || decision.allowed()
+        || !denied_by_cluster_state(decision, first)
+    {
+        return None;
+    }
+    let settled_at = arrived + settle;
+    // Leave a quarter of the budget for the second evaluation.
+    let give_up = deadline - deadline.saturating_duration_since(arrived) / 4;
+    if settled_at >= give_up {
+        return None;
+    }
+    tokio::time::sleep_until(settled_at.into()).await;
+    let active = loop {
+        if let Some(generation) = shared.cluster.generation_covering(settled_at) {
+            if let Some(active) = shared.active.load_full() {
+                if active.generation.is_some_and(|g| g >= generation) {
+                    break active;
+                }
+            }
+        }
+        if Instant::now() >= give_up {
+            shared.metrics.denials_rechecked.inc(&["unchanged"]);
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    if active.generation == first.generation {
+        shared.metrics.denials_rechecked.inc(&["confirmed"]);
+        return None;
+    }
+    let permit = shared.acquire_slot().await.ok()?;
+    let review = review.clone();
+    let mode = shared.options.cluster_failure_mode;
+    let evaluation = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        decide(
+            &active,
+            review.request(),
+            Endpoint::Validate,
+            deadline,
+            None,
+            mode,
+            images.as_ref(),
+        )
+    });
+    let wait = deadline.saturating_duration_since(Instant::now()) + DEADLINE_GRACE;
+    let decision = tokio::time::timeout(wait, evaluation).await.ok()?.ok()?;
+    if decision.deadline_exceeded {
+        return None;
+    }
+    let outcome = if decision.allowed() {
+        "reversed"
+    } else {
+        "confirmed"
+    };
+    shared.metrics.denials_rechecked.inc(&[outcome]);
+    Some(decision)
 }
 
 #[cfg(test)]

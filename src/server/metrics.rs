@@ -122,6 +122,9 @@ pub struct Metrics {
     pub deadline_exceeded: CounterVec,
     /// `regate_cluster_state_unavailable_total{endpoint}`: decisions taken under the failure mode.
     pub cluster_unavailable: CounterVec,
+    /// `regate_denials_rechecked_total{outcome}`: denials by cluster-state policies evaluated again on
+    /// settled state (`confirmed`, `reversed`, or `unchanged` when no newer state arrived in time).
+    pub denials_rechecked: CounterVec,
     /// `regate_inflight_evaluations`.
     pub inflight: AtomicI64,
     /// `regate_bundle_info{digest}` (one series, value 1).
@@ -315,6 +318,13 @@ impl Metrics {
             "Reviews where policies needing cluster state got the failure-mode result.",
             &["endpoint"],
             &self.cluster_unavailable,
+        );
+        counter_vec(
+            o,
+            "regate_denials_rechecked_total",
+            "Denials by policies reading cluster state, evaluated again once the state settled.",
+            &["outcome"],
+            &self.denials_rechecked,
         );
         scalar(
             o,

@@ -75,6 +75,9 @@ pub struct ServeOptions {
     /// Minimum time between two evaluator rebuilds for cluster-state changes.
     pub state_debounce: Duration,
     pub cluster_failure_mode: FailureMode,
+    /// A denial by a policy that reads cluster state is confirmed against cluster state holding every
+    /// change received up to this long after the request arrived (zero: never). See `http::confirm_denial`.
+    pub cluster_settle: Duration,
     /// Evaluations running at once.
     pub max_inflight: usize,
     /// Requests waiting for an evaluation slot at once; more are shed at once.
@@ -115,6 +118,7 @@ impl ServeOptions {
             reload_interval: Duration::from_secs(1),
             state_debounce: Duration::from_millis(200),
             cluster_failure_mode: FailureMode::Deny,
+            cluster_settle: Duration::from_millis(250),
             max_inflight: 2 * cores,
             max_queued: 8 * cores,
             queue_wait: Duration::from_millis(100),
