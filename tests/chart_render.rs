@@ -1042,6 +1042,8 @@ fn custom_policies_are_mounted_as_a_bundle_directory() {
 #[case(&["certManager.enabled=false"], "existingSecret")]
 #[case(&["unknownKey=1"], "unknownKey")]
 #[case(&["terminationGracePeriodSeconds=10"], "terminationGracePeriodSeconds")]
+#[case(&["webhook.url=https://127.0.0.1:9443"], "tls.caBundle is required with webhook.url")]
+#[case(&["webhook.url=http://127.0.0.1:9443", "tls.caBundle=QUJD"], "url")]
 fn bad_values_are_rejected(#[case] sets: &[&str], #[case] mentions: &str) {
     if !tools() {
         return;
@@ -1053,6 +1055,57 @@ fn bad_values_are_rejected(#[case] sets: &[&str], #[case] mentions: &str) {
     let out = script(&args);
     assert_eq!(code(&out), 2, "{}", stdout(&out));
     assert!(stderr(&out).contains(mentions), "{}", stderr(&out));
+}
+
+/// URL mode (regate outside the cluster): both webhooks call `<url>/validate` and `<url>/mutate` with
+/// `tls.caBundle`, no cert-manager injection; no in-cluster workload is rendered, the ServiceAccount, its
+/// RBAC and the policies ConfigMap are. The e2e tests register regate with exactly this rendering.
+#[test]
+fn url_mode_points_the_webhooks_at_a_url_and_renders_no_workload() {
+    if !tools() {
+        return;
+    }
+    let r = render(
+        "regate-system",
+        &["charts/regate/ci/outside-cluster-values.yaml"],
+        &[],
+    );
+    let ca = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJqakNDQVRXZ0F3SUJBZ0lVZmFrZWZha2VmYWtlZmFrZWZha2VmYWtlZmFrZWZha2V3Q2dZSUtvWkl6ajBFQXdJd0ZqRVVNQklHQTFVRUF3d0xjbVZuWVhSbExXUmxkZz09Ci0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K";
+    let kinds: BTreeSet<&str> = r.docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    for absent in [
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Certificate",
+        "Issuer",
+        "ServiceMonitor",
+        "VMServiceScrape",
+    ] {
+        assert!(!kinds.contains(absent), "{absent} rendered in URL mode: {kinds:?}");
+    }
+    for present in ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap"] {
+        assert!(kinds.contains(present), "{present} missing in URL mode: {kinds:?}");
+    }
+    for (kind, path) in [
+        ("ValidatingWebhookConfiguration", "/validate"),
+        ("MutatingWebhookConfiguration", "/mutate"),
+    ] {
+        let config = r
+            .docs
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind} rendered"));
+        assert!(config["metadata"]["annotations"]
+            .get("cert-manager.io/inject-ca-from")
+            .is_none());
+        let client = &config["webhooks"][0]["clientConfig"];
+        assert_eq!(
+            client,
+            &serde_json::json!({"url": format!("https://127.0.0.1:9443{path}"), "caBundle": ca}),
+            "{kind}"
+        );
+    }
 }
 
 #[test]

@@ -68,17 +68,44 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* The webhook configurations' CA: cert-manager's cainjector or tls.caBundle. */}}
+{{/* The webhook configurations' CA: cert-manager's cainjector or tls.caBundle (always tls.caBundle in URL
+mode: the serving certificate of a regate outside the cluster is not a Certificate of this release). */}}
 {{- define "regate.webhookAnnotations" -}}
-{{- if .Values.certManager.enabled -}}
+{{- if and .Values.certManager.enabled (not .Values.webhook.url) -}}
 cert-manager.io/inject-ca-from: {{ .Release.Namespace }}/{{ include "regate.servingCertificate" . }}
 {{- end }}
 {{- end -}}
 
 {{- define "regate.caBundle" -}}
-{{- if not .Values.certManager.enabled -}}
+{{- if .Values.webhook.url -}}
+caBundle: {{ required "tls.caBundle is required with webhook.url" .Values.tls.caBundle }}
+{{- else if not .Values.certManager.enabled -}}
 caBundle: {{ required "tls.caBundle is required when certManager.enabled=false" .Values.tls.caBundle }}
 {{- end }}
+{{- end -}}
+
+{{/* Where the API server calls regate: the release's Service, or webhook.url (regate outside the
+cluster). The argument is a dict with the root context (.root) and the path (.path). */}}
+{{- define "regate.clientConfig" -}}
+clientConfig:
+  {{- if .root.Values.webhook.url }}
+  url: {{ printf "%s%s" (trimSuffix "/" .root.Values.webhook.url) .path | quote }}
+  {{- else }}
+  service:
+    name: {{ include "regate.fullname" .root }}
+    namespace: {{ .root.Release.Namespace }}
+    path: {{ .path }}
+    port: 443
+  {{- end }}
+  {{- with include "regate.caBundle" .root }}
+  {{- . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{/* True (non-empty) when regate runs in the cluster: false in URL mode, where the release holds only
+the webhook configurations, RBAC, the ServiceAccount, the policies ConfigMap and the monitoring rules. */}}
+{{- define "regate.inCluster" -}}
+{{- if not .Values.webhook.url }}true{{ end -}}
 {{- end -}}
 
 {{/* Namespaces the webhooks never see: the release namespace, kube-system, and webhook.excludeNamespaces. */}}
