@@ -177,9 +177,19 @@ pub fn basic_args(tls_dir: &Path) -> Vec<String> {
 impl Server {
     /// Starts `regate ARGS` and waits (up to 120 s) for its `regate serve listening` line.
     pub fn start(args: &[String], ca_pem: &str) -> Server {
+        Server::start_with_env(args, ca_pem, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub fn start_with_env(
+        args: &[String],
+        ca_pem: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_regate"))
             .args(args)
             .current_dir(root())
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
