@@ -154,6 +154,11 @@ cmd_test() {
     if [ $pristine = 0 ]; then
         what="regorus $VERSION + $(apply_series "$dir") patches"
     fi
+    # Cargo decides freshness from file times against its last build in this target dir, and the
+    # crate's files carry the archive's times (2006): a tree that changed back to older content (the
+    # published crate after the patched one, or a patch dropped from the series) would be taken for
+    # the last build. Touching every file makes each run compile the crate it tests.
+    find "$dir" -type f -exec touch {} +
     echo "test: $what in $dir, features: $TEST_FEATURES, target dir $CARGO_TARGET_DIR, log $log"
     local start=$SECONDS rc=0
     # --no-fail-fast: every target runs; the crate's own Cargo.lock pins its dev-dependencies.

@@ -749,7 +749,7 @@ impl RegoVM {
                         }
                         let error = vm.apply_memory_budget_precedence(error);
                         if matches!(
-                            error,
+                            *error,
                             VmError::MemoryBudgetExceeded { .. }
                                 | VmError::MemoryLimitExceeded { .. }
                         ) {
@@ -765,13 +765,13 @@ impl RegoVM {
                             return Err(VmError::from(error).into());
                         }
                         Err(ResumeJsonError::Other(error)) => {
-                            let error = VmError::from(error);
+                            let error = Box::new(VmError::from(error));
                             if let Err(budget_error) = vm.check_memory_budget() {
                                 return Err(vm.fail_suspendable_execution(budget_error));
                             }
                             let error = vm.apply_memory_budget_precedence(error);
                             if matches!(
-                                error,
+                                *error,
                                 VmError::MemoryBudgetExceeded { .. }
                                     | VmError::MemoryLimitExceeded { .. }
                             ) {
@@ -1173,7 +1173,7 @@ impl RegoVM {
         self.check_memory_budget()?;
         limits::enforce_memory_limit()
             .map_err(|err| self.map_global_memory_limit_error(err))
-            .map_err(|err| self.apply_memory_budget_precedence(err))
+            .map_err(|err| self.apply_memory_budget_precedence(err.into()))
     }
 
     #[cfg(any(miri, not(feature = "allocator-memory-limits")))]
@@ -1205,7 +1205,7 @@ impl RegoVM {
         self.check_memory_budget()?;
         limits::check_memory_limit_if_needed()
             .map_err(|err| self.map_global_memory_limit_error(err))
-            .map_err(|err| self.apply_memory_budget_precedence(err))
+            .map_err(|err| self.apply_memory_budget_precedence(err.into()))
     }
 
     #[cfg(any(miri, not(feature = "allocator-memory-limits")))]
@@ -1332,7 +1332,7 @@ result := sprintf("%s%s", [
 
     fn resume_to_large_native_output(
         mut vm: RegoVM,
-    ) -> anyhow::Result<(RegoVM, core::result::Result<CString, VmError>)> {
+    ) -> anyhow::Result<(RegoVM, core::result::Result<CString, Box<VmError>>)> {
         let initial = vm.execute_entry_point_by_name_to_c_string_for_ffi("data.limit.result")?;
         anyhow::ensure!(initial.as_bytes_with_nul() == b"\"<undefined>\"\0");
         anyhow::ensure!(matches!(
@@ -1378,8 +1378,8 @@ result := sprintf("%s%s", [
         let (mut over_budget_vm, over_budget_output) =
             resume_to_large_native_output(over_budget_vm)?;
         anyhow::ensure!(matches!(
-            over_budget_output,
-            Err(VmError::MemoryBudgetExceeded { usage, budget, .. }.into())
+            over_budget_output.map_err(|e| *e),
+            Err(VmError::MemoryBudgetExceeded { usage, budget, .. })
                 if usage == sampled_usage && budget == one_byte_over_budget
         ));
         anyhow::ensure!(matches!(
@@ -1468,7 +1468,7 @@ result := sprintf("%s%s", [
         anyhow::ensure!(observed_output_start == output_start_usage);
         anyhow::ensure!(sampled_usage > output_start_usage);
         anyhow::ensure!(matches!(
-            error,
+            *error,
             VmError::MemoryBudgetExceeded { usage, budget, .. }
                 if usage == sampled_usage && budget == output_start_usage
         ));
@@ -1580,7 +1580,8 @@ result := sprintf("%s%s", [
             .as_ref()
             .is_some_and(|usage| usage.requested_bytes() > NATIVE_OUTPUT_TEST_CAP_BYTES));
         anyhow::ensure!(matches!(
-            vm.resume_to_c_string_for_ffi(|| Ok(Some(String::from("\"ok\"")))),
+            vm.resume_to_c_string_for_ffi(|| Ok(Some(String::from("\"ok\""))))
+                .map_err(|e| *e),
             Err(VmError::MemoryBudgetExceeded { .. })
         ));
         anyhow::ensure!(matches!(
@@ -1663,7 +1664,7 @@ result := sprintf("%s%s", [
         let error = vm
             .execute_entry_point_by_name_to_c_string_for_ffi("data.limit.result")
             .expect_err("one-byte budget must not reach a valid HostAwait continuation");
-        anyhow::ensure!(matches!(error, VmError::MemoryBudgetExceeded { .. }));
+        anyhow::ensure!(matches!(*error, VmError::MemoryBudgetExceeded { .. }));
         anyhow::ensure!(matches!(
             &vm.execution_state,
             super::super::execution_model::ExecutionState::Error {
@@ -1720,7 +1721,7 @@ result := sprintf("%s%s", [
         )]);
         let next_run = vm.execute_entry_point_by_name_to_c_string_for_ffi("data.limit.result");
         anyhow::ensure!(matches!(
-            next_run,
+            next_run.map_err(|e| *e),
             Err(VmError::MemoryBudgetExceeded { .. })
         ));
         Ok(())
@@ -1775,7 +1776,7 @@ result := sprintf("%s%s", [
         let local_allocation = vec![0_u8; LOCAL_ALLOCATION_BYTES];
         core::hint::black_box(&local_allocation);
 
-        match vm.check_memory_budget() {
+        match vm.check_memory_budget().map_err(|e| *e) {
             Err(VmError::MemoryBudgetExceeded { .. }) => Ok(()),
             Err(err) => Err(anyhow::anyhow!("unexpected memory budget error: {err}")),
             Ok(()) => Err(anyhow::anyhow!("expected memory budget exhaustion")),
@@ -1798,11 +1799,11 @@ result := sprintf("%s%s", [
         core::hint::black_box(&allocation);
 
         assert!(matches!(
-            vm.apply_memory_budget_precedence(VmError::MemoryLimitExceeded {
+            *vm.apply_memory_budget_precedence(Box::new(VmError::MemoryLimitExceeded {
                 usage: ALLOCATION_BYTES_U64,
                 limit: BUDGET_BYTES,
                 pc: 0,
-            }),
+            })),
             VmError::MemoryBudgetExceeded { .. }
         ));
     }
@@ -1847,7 +1848,7 @@ result := sprintf("%s%s", [
 
         vm.set_max_instructions(0);
         assert!(matches!(
-            vm.execute_to_c_string_for_ffi(),
+            vm.execute_to_c_string_for_ffi().map_err(|e| *e),
             Err(VmError::InstructionLimitExceeded { .. })
         ));
         assert!(matches!(

@@ -501,7 +501,7 @@ mod tests {
         }));
 
         assert!(matches!(
-            vm.execute_to_c_string_for_ffi(),
+            vm.execute_to_c_string_for_ffi().map_err(|e| *e),
             Err(VmError::MemoryBudgetExceeded { .. })
         ));
         assert!(matches!(
