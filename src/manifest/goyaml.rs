@@ -115,6 +115,23 @@ impl Failure {
         self
     }
 
+    /// Counts lines by `\n` alone, as kubectl and editors do (libyaml also breaks lines at a lone
+    /// `\r`, U+0085, U+2028 and U+2029), from each position's byte offset in `text`.
+    pub fn count_lines_in(&mut self, text: &str) {
+        let fix = |mark: &mut Mark| {
+            if let Some(before) = text.get(..mark.index) {
+                mark.line = before.bytes().filter(|&b| b == b'\n').count();
+            }
+        };
+        match self {
+            Failure::Parse(err) => {
+                fix(&mut err.problem_mark);
+                fix(&mut err.context_mark);
+            }
+            Failure::Yaml { mark, .. } | Failure::Json { mark, .. } => fix(mark),
+        }
+    }
+
     /// The 0-based line in the document's text.
     pub fn line(&self) -> usize {
         match self {
@@ -181,6 +198,8 @@ pub(super) fn decode(text: &str) -> Result<Option<Decoded>, Failure> {
         nan_keys: 0,
     };
     let value = decoder.value(tree.root, 0)?;
+    let mut tree = tree;
+    tree.count_lines_in(text);
     let root = &tree.nodes[tree.root];
     let (items, elements) = match &root.kind {
         Kind::Mapping(_) => (tree.items_lines(tree.root), None),
@@ -378,6 +397,22 @@ impl Tree {
         match next()? {
             (Event::DocumentEnd, _) => Ok(Some(Tree { nodes, root })),
             (_, mark) => Err(Failure::yaml(mark, "expected the document to end")),
+        }
+    }
+
+    /// Counts node lines by `\n` alone (see [`Failure::count_lines_in`]).
+    fn count_lines_in(&mut self, text: &str) {
+        if !text.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}']) {
+            return; // libyaml saw the same line breaks
+        }
+        let newlines: Vec<usize> = text
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'\n')
+            .map(|(i, _)| i)
+            .collect();
+        for node in &mut self.nodes {
+            node.mark.line = newlines.partition_point(|&p| p < node.mark.index);
         }
     }
 

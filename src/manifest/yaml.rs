@@ -54,7 +54,8 @@ pub(super) fn parse(text: &str, first_line: usize) -> Vec<Piece> {
                     }),
                 });
             }
-            Err(failure) => {
+            Err(mut failure) => {
+                failure.count_lines_in(&chunk.text);
                 out.push(Piece::Error {
                     line: failure.line() + chunk.first_line,
                     message: failure.message(shift),
