@@ -1388,6 +1388,23 @@ mod unit {
     }
 
     #[test]
+    fn alias_and_merge_chains_are_bounded_not_a_stack_overflow() {
+        let mut aliases = String::from("a0: &a0 [x]\n");
+        let mut merges = String::from("m0: &m0 {k: v}\n");
+        for i in 1..2000 {
+            aliases.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+            merges.push_str(&format!("m{i}: &m{i} {{<<: *m{}}}\n", i - 1));
+        }
+        for text in [aliases, merges] {
+            let err = decode(&text).unwrap_err().message(0);
+            assert!(
+                err.contains("nested more than 512 levels") || err.contains("excessive aliasing"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn float_keys_format_like_go() {
         assert_eq!(float_key(1000.0), "1000");
         assert_eq!(float_key(1e-5), "1e-05");
