@@ -526,10 +526,22 @@ fn mutation_applied_by_the_api_server(cp: &ControlPlane, regate: &Regate) {
         .as_object_mut()
         .unwrap()
         .remove("resources");
+    // regate's mutating webhook registered a second time, after the first (configurations run in name
+    // order): its call sees the object the first call patched, so it must find nothing to add.
+    let mut again = regate
+        .webhook_configurations()
+        .into_iter()
+        .find(|d| kind_of(d) == "MutatingWebhookConfiguration")
+        .unwrap();
+    again["metadata"] = json!({"name": "regate-zz-again"});
+    again["webhooks"][0]["name"] = json!("mutate-again.regate.dev");
+    cp.apply(&[again]);
+    std::thread::sleep(Duration::from_secs(1));
     let out = cp.kubectl_stdin(
         &with(TENANT, &["create", "-o", "json", "-f", "-"]),
         Some(&deployment.to_string()),
     );
+    cp.kubectl_ok(&["delete", "mutatingwebhookconfiguration", "regate-zz-again"]);
     assert!(out.ok(), "{}", out.stderr);
     let stored = cp
         .kubectl(&[
@@ -557,7 +569,10 @@ fn mutation_applied_by_the_api_server(cp: &ControlPlane, regate: &Regate) {
                 && d["kind"] == "apps/v1/Deployment"
         })
         .collect();
-    assert!(!mutations.is_empty(), "the mutating webhook was called");
+    assert!(
+        mutations.len() >= 2,
+        "both registrations were called: {mutations:?}"
+    );
     assert!(mutations[0]["patch_ops"].as_u64().unwrap() > 0);
     // A second call (re-invocation or a later UPDATE) finds nothing to add.
     for later in &mutations[1..] {

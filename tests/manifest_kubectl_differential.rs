@@ -16,7 +16,7 @@
 //! (kubectl's own file reading, offline) prints must be the objects `regate check` checks.
 //!
 //! The binary is `target/e2e/testenv`, used as it is when it is newer than the Go sources, built
-//! with `go build` otherwise (the first build of the Kubernetes modules takes minutes). Without Go,
+//! with `tests/e2e/build.sh` otherwise (the first build of the Kubernetes modules takes minutes). Without Go,
 //! or when the build fails, the test prints why and passes, unless `REGATE_REQUIRE_TOOLS=1` (CI):
 //! then it fails.
 
@@ -65,7 +65,7 @@ fn locate_or_build() -> Option<PathBuf> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
-            p.extension().is_some_and(|e| e == "go")
+            p.extension().is_some_and(|e| e == "go" || e == "sh")
                 || p.file_name()
                     .is_some_and(|n| n == "go.mod" || n == "go.sum")
         })
@@ -79,17 +79,18 @@ fn locate_or_build() -> Option<PathBuf> {
     if fresh {
         return Some(binary);
     }
-    eprintln!("building {} (go build in tests/e2e)", binary.display());
-    let status = Command::new("go")
-        .args(["build", "-o"])
+    // The same build as .ci/run's and the e2e tests' (tests/e2e/build.sh: same flags, same Go cache).
+    eprintln!("building {} (tests/e2e/build.sh)", binary.display());
+    let status = Command::new("bash")
+        .arg(dir.join("build.sh"))
         .arg(&binary)
-        .arg(".")
-        .current_dir(&dir)
         .status();
     match status {
         Ok(s) if s.success() => Some(binary),
-        Ok(s) => unavailable(&format!("`go build` in tests/e2e failed ({s})")),
-        Err(err) => unavailable(&format!("cannot run `go` ({err})")),
+        Ok(s) => unavailable(&format!(
+            "tests/e2e/build.sh failed ({s}); it needs Go 1.26 and the Go module proxy"
+        )),
+        Err(err) => unavailable(&format!("cannot run tests/e2e/build.sh ({err})")),
     }
 }
 

@@ -587,8 +587,23 @@ impl Regate {
         }
     }
 
-    /// Decision-log lines (JSON) written so far.
+    /// Decision-log lines (JSON), once the log is quiet: a dedicated thread writes them after the
+    /// answer, so the lines of the request kubectl just finished may still be on their way. Waits until
+    /// no line has arrived for 150 ms (at most 3 s).
     pub fn decisions(&self) -> Vec<Json> {
+        let started = Instant::now();
+        let mut count = self.server().stdout_lines().len();
+        let mut quiet_since = Instant::now();
+        while started.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(25));
+            let now = self.server().stdout_lines().len();
+            if now != count {
+                count = now;
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() >= Duration::from_millis(150) {
+                break;
+            }
+        }
         self.server()
             .stdout_lines()
             .iter()
