@@ -127,8 +127,10 @@ annotation_hosts contains [a, h] if {
 
 _server_alias := "nginx.ingress.kubernetes.io/server-alias"
 
-# A comma-separated annotation value as its non-empty, trimmed items.
-_comma_list(v) := [t | some x in split(v, ","); t := trim_space(x); t != ""] if is_string(v) else := []
+# A list annotation as its non-empty items, split at commas and at white space (ingress-nginx versions
+# differ on server-alias: comma-separated now, put verbatim into nginx's space-separated server_name
+# before), so every name any reading could serve is checked.
+_comma_list(v) := [x | some x in regex.split(`[,\s]+`, v); x != ""] if is_string(v) else := []
 
 # A host pattern covers a host: equal, or a wildcard `*.a.b` covering exactly one more label.
 covers(pattern, host) if pattern == host
