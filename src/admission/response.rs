@@ -53,8 +53,8 @@ fn clean(text: String, max: usize) -> String {
 }
 
 /// Whether `text` holds a control character (Unicode category Cc: U+0000–U+001F and U+007F–U+009F),
-/// read byte by byte: the C1 range is encoded as 0xC2 0x80–0x9F in UTF-8. A first pass without early
-/// exit (which the compiler vectorises) looks for any byte that can start one; only text that has such
+/// read byte by byte: the C1 range is encoded as 0xC2 0x80–0x9F in UTF-8. A scan without early exit
+/// (which the compiler vectorises) first looks for any byte that can start one; only text that has such
 /// a byte, which messages seldom do, is scanned exactly.
 fn has_control(text: &str) -> bool {
     let bytes = text.as_bytes();
