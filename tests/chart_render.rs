@@ -435,6 +435,10 @@ fn assert_rbac(r: &Rendered) {
         "cilium.io/ciliumclusterwidenetworkpolicies",
         "gateway.networking.k8s.io/gateways",
         "gateway.networking.k8s.io/httproutes",
+        "gateway.networking.k8s.io/grpcroutes",
+        "gateway.networking.k8s.io/tlsroutes",
+        "gateway.networking.k8s.io/listenersets",
+        "gateway.networking.x-k8s.io/xlistenersets",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -1082,10 +1086,21 @@ fn url_mode_points_the_webhooks_at_a_url_and_renders_no_workload() {
         "ServiceMonitor",
         "VMServiceScrape",
     ] {
-        assert!(!kinds.contains(absent), "{absent} rendered in URL mode: {kinds:?}");
+        assert!(
+            !kinds.contains(absent),
+            "{absent} rendered in URL mode: {kinds:?}"
+        );
     }
-    for present in ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap"] {
-        assert!(kinds.contains(present), "{present} missing in URL mode: {kinds:?}");
+    for present in [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+    ] {
+        assert!(
+            kinds.contains(present),
+            "{present} missing in URL mode: {kinds:?}"
+        );
     }
     for (kind, path) in [
         ("ValidatingWebhookConfiguration", "/validate"),

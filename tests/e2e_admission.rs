@@ -342,6 +342,19 @@ fn crd_installed_while_running_is_watched(cp: &ControlPlane, regate: &Regate) {
         (started.elapsed() - established).as_secs_f64()
     );
     assert!(latency < Duration::from_secs(20));
+
+    // The Gateway API CRDs: discovered, and listed with the chart's RBAC (a forbidden list would
+    // never log "synced").
+    let gateway = e2e_common::root().join("testdata/crds/gateway-api");
+    cp.kubectl_ok(&["apply", "--server-side", "-f", gateway.to_str().unwrap()]);
+    for kind in ["Gateway", "HTTPRoute"] {
+        let line = format!("cluster state kind synced kind=\"{kind}\"");
+        assert!(
+            regate.server().wait_log(&line, Duration::from_secs(30)),
+            "{kind} not watched:\n{}",
+            regate.server().stderr_text()
+        );
+    }
 }
 
 /// Scenario 2: `examples/tenant-app/compliant` applied by the platform identity is created, and the

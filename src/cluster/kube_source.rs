@@ -1,6 +1,6 @@
 //! Cluster state from the API server: one kube-runtime reflector per watched kind (Namespaces,
 //! NetworkPolicies, Ingresses, and, when discovery finds their CRDs, Cilium network policies and Gateway
-//! API Gateways/HTTPRoutes), each object projected on arrival to the fields policies read (bounded memory:
+//! API Gateways, HTTP/gRPC/TLS routes and ListenerSets), each object projected on arrival to the fields policies read (bounded memory:
 //! no managedFields, no status, annotations only under known prefixes). A builder publishes a new
 //! `data.inventory` generation at most every `debounce` when something changed, through a
 //! [`SharedState`].
@@ -32,6 +32,8 @@ pub const KEPT_ANNOTATION_PREFIXES: &[&str] = &[
     "cert-manager.io/",
     "regate.dev/",
     "kubernetes.io/ingress.class",
+    // More hosts an ingress-nginx Ingress serves (ingress-tls counts them for host collisions).
+    "nginx.ingress.kubernetes.io/server-alias",
 ];
 
 /// How a watched kind is projected.
@@ -47,6 +49,8 @@ pub enum Projection {
     GatewayListeners,
     /// Metadata and `spec.hostnames`, `spec.parentRefs`.
     RouteHosts,
+    /// Metadata and `spec.parentRef`, `spec.listeners`.
+    ListenerSetListeners,
 }
 
 /// A kind regate watches.
@@ -118,6 +122,38 @@ pub const WATCHED_KINDS: &[WatchedKind] = &[
         plural: "httproutes",
         optional: true,
         projection: Projection::RouteHosts,
+    },
+    WatchedKind {
+        group: "gateway.networking.k8s.io",
+        version: "v1",
+        kind: "GRPCRoute",
+        plural: "grpcroutes",
+        optional: true,
+        projection: Projection::RouteHosts,
+    },
+    WatchedKind {
+        group: "gateway.networking.k8s.io",
+        version: "v1alpha2",
+        kind: "TLSRoute",
+        plural: "tlsroutes",
+        optional: true,
+        projection: Projection::RouteHosts,
+    },
+    WatchedKind {
+        group: "gateway.networking.k8s.io",
+        version: "v1",
+        kind: "ListenerSet",
+        plural: "listenersets",
+        optional: true,
+        projection: Projection::ListenerSetListeners,
+    },
+    WatchedKind {
+        group: "gateway.networking.x-k8s.io",
+        version: "v1alpha1",
+        kind: "XListenerSet",
+        plural: "xlistenersets",
+        optional: true,
+        projection: Projection::ListenerSetListeners,
     },
 ];
 
@@ -209,6 +245,9 @@ pub fn project(object: &mut Json, projection: Projection) {
         }
         (Projection::RouteHosts, Some(spec)) => {
             map.insert("spec".into(), pick(&spec, &["hostnames", "parentRefs"]));
+        }
+        (Projection::ListenerSetListeners, Some(spec)) => {
+            map.insert("spec".into(), pick(&spec, &["parentRef", "listeners"]));
         }
     }
     if projection == Projection::Spec {
@@ -666,6 +705,33 @@ mod tests {
                          "rules": [{"host": "a.example.eu"}]}
             })
         );
+    }
+
+    #[test]
+    fn listener_sets_keep_parent_and_listeners_and_ingresses_keep_server_aliases() {
+        let mut ls = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "ListenerSet",
+            "metadata": {"name": "shop", "namespace": "shop"},
+            "spec": {"parentRef": {"name": "public", "namespace": "gateway-system"},
+                     "listeners": [{"name": "https", "hostname": "a.shop.example.eu", "protocol": "HTTPS"}]},
+            "status": {"conditions": []}});
+        project(&mut ls, Projection::ListenerSetListeners);
+        assert_eq!(ls["spec"]["parentRef"]["name"], "public");
+        assert_eq!(ls["spec"]["listeners"][0]["protocol"], "HTTPS");
+        assert!(ls.get("status").is_none());
+        let mut ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "web", "namespace": "shop",
+                         "annotations": {"nginx.ingress.kubernetes.io/server-alias": "b.example.eu",
+                                         "nginx.ingress.kubernetes.io/rewrite-target": "/"}},
+            "spec": {"rules": [{"host": "a.shop.example.eu"}]}});
+        project(&mut ingress, Projection::IngressHosts);
+        assert_eq!(
+            ingress["metadata"]["annotations"],
+            json!({"nginx.ingress.kubernetes.io/server-alias": "b.example.eu"})
+        );
+        let kinds: Vec<&str> = WATCHED_KINDS.iter().map(|w| w.kind).collect();
+        for kind in ["GRPCRoute", "TLSRoute", "ListenerSet", "XListenerSet"] {
+            assert!(kinds.contains(&kind), "{kind}");
+        }
     }
 
     #[test]
