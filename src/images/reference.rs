@@ -2,8 +2,9 @@
 //!
 //! Parsing normalises as Docker does: a first path component is a registry only when it contains
 //! `.` or `:`, is `localhost`, or has an uppercase letter; otherwise the registry is `docker.io`, and a
-//! single-component Docker Hub name gets the `library/` prefix. Registry hosts are lowercased;
-//! repositories must already be lowercase (`Nginx` is rejected, as Docker rejects it). Only `sha256`
+//! single-component Docker Hub name gets the `library/` prefix. Registry hosts are lowercased
+//! (except a host that is one only for its uppercase letters, `MyHost/app`, which lowercased would
+//! print as Docker Hub's `myhost/app`); repositories must already be lowercase (`Nginx` is rejected, as Docker rejects it). Only `sha256`
 //! digests are accepted, as 64 lowercase hex characters.
 //!
 //! The validators ([`validate_repository`], [`validate_tag`], [`validate_digest`]) are public so the
@@ -92,7 +93,13 @@ impl ImageReference {
         let registry = match registry {
             Some(host) => {
                 validate_registry(host).map_err(|e| invalid(&e))?;
-                let host = host.to_ascii_lowercase();
+                // Lowercased, unless it is a registry only for its uppercase letters (`MyHost/app`):
+                // lowercased, the canonical form (`myhost/app`) would name Docker Hub's `myhost/app`.
+                let host = if is_registry_component(&host.to_ascii_lowercase()) {
+                    host.to_ascii_lowercase()
+                } else {
+                    host.to_string()
+                };
                 if host == "index.docker.io" {
                     DOCKER_HUB.to_string()
                 } else {
@@ -107,6 +114,15 @@ impl ImageReference {
         } else {
             repository.to_string()
         };
+        // The limit is on the normalised name, as distribution/reference checks it: `d/x` names
+        // `docker.io/d/x`, whose canonical form must parse too.
+        let len = registry.len() + 1 + repository.len();
+        if len > NAME_MAX {
+            return Err(ReferenceError::NameTooLong {
+                reference: s.to_string(),
+                len,
+            });
+        }
         Ok(ImageReference {
             registry,
             repository,
@@ -171,15 +187,17 @@ pub fn api_host(registry: &str) -> &str {
 /// Splits `name` into (registry, repository) as Docker's `splitDockerDomain` does.
 fn split_domain(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
-            (Some(first), rest)
-        }
+        Some((first, rest)) if is_registry_component(first) => (Some(first), rest),
         _ => (None, name),
     }
+}
+
+/// Docker's rule for a first path component that names a registry: it contains `.` or `:`, is
+/// `localhost`, or has an uppercase letter.
+fn is_registry_component(first: &str) -> bool {
+    first.contains(['.', ':'])
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase())
 }
 
 /// Checks `host[:port]`: DNS-style labels, IPv4, or a bracketed IPv6 literal, then an optional port.
@@ -358,7 +376,9 @@ mod tests {
     #[case("reg.io/a.b_c__d---e/f", "reg.io", "a.b_c__d---e/f", None, false)]
     #[case("reg.io:443/app:v1@DIGEST", "reg.io:443", "app", Some("v1"), true)]
     #[case("nginx@DIGEST", "docker.io", "library/nginx", None, true)]
-    #[case("Registry/app", "registry", "app", None, false)]
+    // A registry only for its uppercase letter keeps them: lowercased it would print as Docker Hub's.
+    #[case("Registry/app", "Registry", "app", None, false)]
+    #[case("LocalHost/app", "localhost", "app", None, false)]
     fn parses(
         #[case] input: &str,
         #[case] registry: &str,
@@ -422,6 +442,21 @@ mod tests {
             ImageReference::parse(&long),
             Err(ReferenceError::NameTooLong { .. })
         ));
+        // Normalised: `docker.io/` counts (`library/` too).
+        let hub = format!(
+            "team/{}",
+            "a".repeat(NAME_MAX - "docker.io/team/".len() + 1)
+        );
+        assert!(hub.len() <= NAME_MAX);
+        assert!(matches!(
+            ImageReference::parse(&hub),
+            Err(ReferenceError::NameTooLong { .. })
+        ));
+        let max_hub = format!("team/{}", "a".repeat(NAME_MAX - "docker.io/team/".len()));
+        assert_eq!(
+            ImageReference::parse(&max_hub).unwrap().to_string().len(),
+            NAME_MAX
+        );
         let long_tag = format!("app:{}", "t".repeat(TAG_MAX + 1));
         assert!(ImageReference::parse(&long_tag).is_err());
         let max_tag = format!("app:{}", "t".repeat(TAG_MAX));

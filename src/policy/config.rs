@@ -190,11 +190,17 @@ pub fn merge(base: &mut Json, overlay: Json) {
 }
 
 /// Turns the merged tree into the typed configuration. `origin` names the layers for the error message.
+///
+/// The tree is read with the YAML rules [`parse_layer`] checked each layer with, not serde_json's: YAML
+/// reads an empty value (`limits:`, `policies:\n  my-policy:`) as an empty mapping or list where the
+/// schema expects one, JSON reads `null` there as an error. Read as JSON, a layer that passed
+/// `parse_layer` failed here with an error naming no line (found by fuzzing; `tests/fuzz_regressions.rs`).
 pub fn finish(merged: &Json, origin: &str) -> Result<Config, ConfigError> {
-    serde_json::from_value(merged.clone()).map_err(|err| ConfigError::Unreadable {
+    let invalid = |err: yaml_serde::Error| ConfigError::Unreadable {
         file: origin.to_string(),
         message: format!("merged configuration is invalid: {err}"),
-    })
+    };
+    yaml_serde::from_value(yaml_serde::to_value(merged).map_err(invalid)?).map_err(invalid)
 }
 
 /// The part of the configuration policies see as `data.regate.config` (everything but `policies`).
