@@ -14,6 +14,7 @@ use super::PolicyArgs;
 use crate::cluster::kube_source::{KubeSource, KubeSourceOptions};
 use crate::cluster::state::{ClusterState, StaticState};
 use crate::cluster::Inventory;
+use crate::duration::parse_flag;
 use crate::server::{self, DecisionLogTarget, FailureMode, ServeOptions, TlsSource};
 
 /// What a policy needing cluster state yields when cluster state is unavailable.
@@ -72,7 +73,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_watch: bool,
     /// Poll interval of the policy and certificate watchers.
-    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_flag)]
     pub reload_interval: Duration,
     /// Accept bundles whose Rego tests fail (at start and on reload).
     #[arg(long)]
@@ -90,16 +91,16 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value = "deny", value_name = "MODE")]
     pub cluster_failure_mode: FailureModeArg,
     /// How long the API server may be unreachable before cluster lookups fail.
-    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_flag)]
     pub cluster_stale_after: Duration,
     /// How often the API groups of optional kinds (Cilium, Gateway API CRDs) are discovered again, so a
     /// CRD installed while regate runs is watched.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_flag)]
     pub cluster_rediscover_interval: Duration,
     /// A denial by a policy that reads cluster state is evaluated again once regate holds every change it
     /// received up to this long after the request arrived (the watch lags the API server: `kubectl apply`
     /// of a NetworkPolicy and a Deployment sends the second a few milliseconds after the first). `0`: never.
-    #[arg(long, default_value = "250ms", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "250ms", value_name = "DURATION", value_parser = parse_flag)]
     pub cluster_settle: Duration,
     /// Evaluations running at once (default: 2 × cores).
     #[arg(long, value_name = "N")]
@@ -108,14 +109,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub max_queued: Option<usize>,
     /// How long a request may wait for an evaluation slot before a 503.
-    #[arg(long, default_value = "100ms", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "100ms", value_name = "DURATION", value_parser = parse_flag)]
     pub queue_wait: Duration,
     /// Time slice for evaluating a small review (up to 64 KiB) on the thread that received it; one
     /// that needs longer is evaluated again on the blocking pool. `0` always uses the blocking pool.
-    #[arg(long, default_value = "2ms", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "2ms", value_name = "DURATION", value_parser = parse_flag)]
     pub inline_slice: Duration,
     /// Kept between the API server's ?timeout= and the evaluation deadline.
-    #[arg(long, default_value = "200ms", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "200ms", value_name = "DURATION", value_parser = parse_flag)]
     pub deadline_margin: Duration,
     /// Concurrent connections per listener.
     #[arg(long, default_value_t = 4096, value_name = "N")]
@@ -124,10 +125,10 @@ pub struct ServeArgs {
     #[arg(long, default_value = "-", value_name = "FILE")]
     pub decision_log: String,
     /// After SIGTERM, keep serving with readiness false this long before draining.
-    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = parse_flag)]
     pub shutdown_delay: Duration,
     /// Upper bound on draining in-flight requests at shutdown.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_flag)]
     pub shutdown_timeout: Duration,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text")]
@@ -135,15 +136,6 @@ pub struct ServeArgs {
     /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set).
     #[arg(long, default_value = "info", value_name = "FILTER")]
     pub log_level: String,
-}
-
-/// `0`, `250ms`, `5s`, `1.5s`, `2m` (zero allowed).
-fn parse_duration(value: &str) -> Result<Duration, String> {
-    let trimmed = value.trim();
-    if matches!(trimmed, "0" | "0s" | "0ms") {
-        return Ok(Duration::ZERO);
-    }
-    super::test::parse_duration(trimmed)
 }
 
 fn init_logging(args: &ServeArgs) {

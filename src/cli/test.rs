@@ -22,6 +22,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use regex::Regex;
 
+use crate::duration::parse_timeout;
 use crate::policy::bundle::BundleSources;
 use crate::policy::load::{self, LoadError};
 use crate::policy::testrunner::{self, TestSelection};
@@ -63,7 +64,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "PERCENT", value_parser = parse_threshold)]
     pub threshold: Option<f64>,
     /// Time budget of each test (`500ms`, `5s`, `1m`); a test over it is an error.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// Accept a DIR without tests, or a --run that matches none (by default either exits 2: a
     /// mistyped path must not pass CI).
@@ -92,27 +93,11 @@ fn parse_threshold(value: &str) -> Result<f64, String> {
     Ok(n)
 }
 
-/// `250ms`, `5s`, `1.5s`, `2m`; a bare number is seconds.
+/// Old name of [`crate::duration::parse_timeout`], kept for the fuzz target
+/// (`fuzz/fuzz_targets/duration.rs`) until it imports `regate::duration`.
+#[doc(hidden)]
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let value = value.trim();
-    let split = value
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(value.len());
-    let (number, unit) = value.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("{value:?}: expected a duration such as 500ms, 5s or 1m"))?;
-    let seconds = match unit {
-        "ms" => n / 1_000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("{value:?}: unknown unit {unit:?} (use ms, s or m)")),
-    };
-    let d = Duration::try_from_secs_f64(seconds).map_err(|e| format!("{value:?}: {e}"))?;
-    if d.is_zero() {
-        return Err(format!("{value:?}: the timeout must be positive"));
-    }
-    Ok(d)
+    crate::duration::parse_timeout(value)
 }
 
 /// Runs `regate test`; returns the exit code.
@@ -230,26 +215,6 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
 mod tests {
     use super::*;
     use rstest::rstest;
-
-    #[rstest]
-    #[case("200ms", Duration::from_millis(200))]
-    #[case("5s", Duration::from_secs(5))]
-    #[case("1.5s", Duration::from_millis(1500))]
-    #[case("2", Duration::from_secs(2))]
-    #[case("1m", Duration::from_secs(60))]
-    fn durations_parse(#[case] text: &str, #[case] want: Duration) {
-        assert_eq!(parse_duration(text), Ok(want));
-    }
-
-    #[rstest]
-    #[case("")]
-    #[case("0s")]
-    #[case("5h")]
-    #[case("-1s")]
-    #[case("fast")]
-    fn bad_durations_are_rejected(#[case] text: &str) {
-        assert!(parse_duration(text).is_err(), "{text:?} parsed");
-    }
 
     #[rstest]
     #[case("90", Some(90.0))]
