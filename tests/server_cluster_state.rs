@@ -3,6 +3,7 @@
 //! is never evaluated against missing state. Not synced and lookup failed both yield the failure mode's
 //! result with the reason; once synced the decision is the normal one; readiness follows.
 
+mod common;
 mod server_common;
 
 use std::net::SocketAddr;
@@ -127,7 +128,7 @@ fn start(state: Arc<SharedState>, mode: FailureMode) -> Running {
     let load = LoadOptions {
         embedded: false,
         policy_dirs: vec![
-            server_common::root().join("testdata/bundles/basic"),
+            common::root().join("testdata/bundles/basic"),
             policies.path().to_path_buf(),
         ],
         ..LoadOptions::default()

@@ -3,6 +3,7 @@
 //! `regate eval --review FILE [--endpoint mutate]` prints; reviews eval rejects as malformed (exit 2)
 //! get a 400 from the server.
 
+mod common;
 mod server_common;
 
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ fn eval(file: &PathBuf, endpoint: &str) -> (i32, Option<Json>) {
     let out = Command::new(env!("CARGO_BIN_EXE_regate"))
         .args(["eval", "--endpoint", endpoint, "--review"])
         .arg(file)
-        .current_dir(server_common::root())
+        .current_dir(common::root())
         .output()
         .expect("run regate eval");
     let code = out.status.code().unwrap_or(-1);
@@ -27,7 +28,7 @@ fn eval(file: &PathBuf, endpoint: &str) -> (i32, Option<Json>) {
 
 #[test]
 fn every_corpus_review_is_answered_as_eval_answers_it() {
-    let Some(dir) = server_common::corpus("admission/reviews") else {
+    let Some(dir) = common::corpus("admission/reviews") else {
         return;
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

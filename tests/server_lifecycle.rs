@@ -3,6 +3,7 @@
 //! certificates (mTLS), policy hot reload (a broken bundle and failing tests keep the last good one; a
 //! good one takes effect), and draining on SIGTERM.
 
+mod common;
 mod server_common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -233,7 +234,7 @@ fn wait_metric(server: &Server, series: &str, at_least: f64) {
 
 #[test]
 fn policy_reload_keeps_the_last_good_bundle() {
-    let basic = server_common::root().join("testdata/bundles/basic");
+    let basic = common::root().join("testdata/bundles/basic");
     let read = |rel: &str| std::fs::read_to_string(basic.join(rel)).unwrap();
     let policy = read("no-latest/policy.rego");
     let hygiene = read("hygiene/policy.rego");

@@ -1,12 +1,14 @@
 //! Helpers for the `regate serve` integration tests: certificates made in the test (rcgen), the real
 //! binary started on 127.0.0.1 port 0 (its bound address read from the log), and a small blocking
 //! HTTPS/1.1 client on rustls (ring) that trusts the test CA, reuses keep-alive connections and shows
-//! which certificate the server presented.
+//! which certificate the server presented. The repository root and the shared corpus are found with
+//! `tests/common` (`common::root()`, `common::corpus()`); a target that needs them declares `mod common;`
+//! too.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,22 +16,6 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-
-/// The repository root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The shared corpus folder, or `None` (with a message) when it is absent.
-pub fn corpus(rel: &str) -> Option<PathBuf> {
-    let p = root().join("../shared/corpus").join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: corpus folder {} is absent", p.display());
-        None
-    }
-}
 
 // --- certificates ---------------------------------------------------------------------------------
 
@@ -188,7 +174,7 @@ impl Server {
     ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_regate"))
             .args(args)
-            .current_dir(root())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
             .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
