@@ -303,11 +303,14 @@ fn a_signature_no_configured_scheme_allows_is_malformed_otherwise_no_key_matched
         field: LEGACY_FIELD.into(),
         reason: reason.into(),
     };
-    // 3 bytes: neither a DER ECDSA signature nor one of the RSA key's 256 bytes. The first reason is
-    // the first key's.
+    // 3 bytes: neither a DER ECDSA signature nor one of the RSA key's 256 bytes. Each key's reason, in
+    // key order.
     assert_eq!(
         run(&[1, 2, 3], &[rsa_key.clone(), ec_key.clone()]),
-        malformed("3 bytes, an RSA signature under a 2048-bit key is 256")
+        malformed(
+            "3 bytes, an RSA signature under a 2048-bit key is 256; \
+             not a DER ECDSA signature (a SEQUENCE of two INTEGERs), 3 bytes"
+        )
     );
     assert_eq!(
         run(&[1, 2, 3], std::slice::from_ref(&ec_key)),
