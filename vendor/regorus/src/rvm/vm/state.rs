@@ -34,7 +34,15 @@ impl RegoVM {
         self.execution_state = ExecutionState::Ready;
         self.execution_stack.clear();
         self.return_to_pools();
-        self.reset_rule_cache();
+        // regate patch 6: a cache of the right size is kept, its computed entries reset; one of
+        // another size is cleared, as upstream, so that `reset_execution_state` allocates the new one
+        // where the memory budget of the execution (`allocator-memory-limits`) charges it.
+        if self.rule_cache.len() == self.program.rule_infos.len() {
+            self.reset_rule_cache();
+        } else {
+            self.computed_rules.clear();
+            self.rule_cache.clear();
+        }
         self.registers.clear();
         self.builtins_cache.clear();
         self.cached_builtin_args.clear();
