@@ -213,7 +213,8 @@ summarize() {
         echo "failing tests:"
         failing_tests "$log" | sed 's/^/  /'
     fi
-    grep -E '^error(\[|:)' "$log" | sort -u | sed 's/^/  /' || true
+    # Build errors only (a failing case's own "error: ..." lines are in the log).
+    grep -E '^error(\[|: could not compile|: no such|: failed to)' "$log" | sort -u | sed 's/^/  /' || true
 }
 
 case "${1:-}" in
