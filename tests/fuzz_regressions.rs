@@ -70,6 +70,18 @@ fn config_empty_sections_are_defaults() {
     assert!(finished(&["limits: 3\n"]).is_err());
 }
 
+/// Target `config`: an empty list item (`systemNamespaces: [a, <empty>]`) is the string "" to the typed
+/// check of `parse_layer` but `null` in the tree the configuration is built from, so the layer was
+/// accepted and then rejected by `finish` ("invalid type: unit value, expected a string"). `parse_layer`
+/// now checks the tree as `finish` reads it.
+#[test]
+fn config_layer_accepted_by_parse_layer_is_accepted_by_finish() {
+    let text = "systemNamespaces:\n  - kube-system\n  -\n";
+    let err = parse_layer("regate.yaml", text).expect_err("an empty namespace is not a namespace");
+    assert!(err.to_string().starts_with("regate.yaml: "), "{err}");
+    assert!(finished(&["systemNamespaces:\n  - kube-system\n"]).is_ok());
+}
+
 /// Target `image_reference`: `geseQllix/...` names the registry `geseQllix` (a first component with an
 /// uppercase letter is a registry, as in Docker), which was lowercased, so the canonical form
 /// `geseqllix/couchdb-prometheus-exporter:17` named Docker Hub's `docker.io/geseqllix/...` instead.

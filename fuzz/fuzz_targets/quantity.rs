@@ -150,7 +150,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(q) = std::str::from_utf8(data) else {
         return;
     };
-    let (parsed, milli) = ENGINE.with(|engine| {
+    let model = model(q);
+    let evaluated = ENGINE.with(|engine| {
         let mut engine = engine.borrow().clone();
         let mut input = Value::new_object();
         input
@@ -158,15 +159,23 @@ fuzz_target!(|data: &[u8]| {
             .expect("object")
             .insert(Value::from("q"), Value::from(q));
         engine.set_input(input);
-        let parsed = engine
-            .eval_rule("data.fuzz.parsed".into())
-            .unwrap_or_else(|e| panic!("parse({q:?}) fails: {e}"));
-        let milli = engine
-            .eval_rule("data.fuzz.milli".into())
-            .unwrap_or_else(|e| panic!("millicores({q:?}) fails: {e}"));
-        (parsed, milli)
+        let parsed = engine.eval_rule("data.fuzz.parsed".into())?;
+        let milli = engine.eval_rule("data.fuzz.milli".into())?;
+        anyhow::Ok((parsed, milli))
     });
-    match model(q) {
+    let (parsed, milli) = match evaluated {
+        Ok(values) => values,
+        // Known limit (docs/security.md, "Fuzzing"): regorus numbers are 64-bit, so a digit group of
+        // 309 or more significant digits fails `to_number`, and a value whose millicores overflow
+        // fails the multiplication; the evaluator's non-strict mode reads the error as undefined (an
+        // invalid quantity). Errors are allowed only for values too large for an i128.
+        Err(e) if model == Model::Valid(None) => {
+            let _ = e;
+            return;
+        }
+        Err(e) => panic!("evaluating {q:?} fails: {e}"),
+    };
+    match model {
         Model::Invalid => {
             assert_eq!(
                 parsed,

@@ -160,16 +160,23 @@ pub fn parse_layer(file: &str, text: &str) -> Result<Json, ConfigError> {
     // Typed pass for errors with positions (unknown fields, wrong types).
     let _: Config = yaml_serde::from_str(text).map_err(located)?;
     let raw: Json = yaml_serde::from_str(text).map_err(located)?;
-    match raw {
-        Json::Null => Ok(Json::Object(Default::default())),
-        Json::Object(_) => Ok(raw),
-        _ => Err(ConfigError::Invalid {
-            file: file.to_string(),
-            line: 1,
-            column: 1,
-            message: "regate.yaml must be a mapping".to_string(),
-        }),
-    }
+    let raw = match raw {
+        Json::Null => Json::Object(Default::default()),
+        Json::Object(_) => raw,
+        _ => {
+            return Err(ConfigError::Invalid {
+                file: file.to_string(),
+                line: 1,
+                column: 1,
+                message: "regate.yaml must be a mapping".to_string(),
+            })
+        }
+    };
+    // The typed pass reads scalars by the type it expects (an empty list item `- ` is the string ""),
+    // the tree keeps YAML's own reading (`null`), and the configuration is built from the tree: check the
+    // tree as [`finish`] will read it, so that a layer accepted here is never rejected there.
+    finish(&raw, file)?;
+    Ok(raw)
 }
 
 /// Merges `overlay` into `base`: mappings key by key, anything else replaced.
