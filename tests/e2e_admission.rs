@@ -10,19 +10,17 @@ mod e2e_common;
 mod server_common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use e2e_common::{kind_of, wait_for, ControlPlane, Kubectl, Regate};
+use e2e_common::{
+    kind_of, namespace, shop_namespace, tenant_binding, wait_for, with, ControlPlane, Kubectl,
+    Regate, Scenarios,
+};
 use serde_json::{json, Value as Json};
 
 /// The platform identity (tenancy.platformGroups) and a tenant of `shop`, as kubectl impersonates them.
 const PLATFORM: &[&str] = &["--as=argocd", "--as-group=platform-admins"];
 const TENANT: &[&str] = &["--as=alice@example.eu", "--as-group=tenant:shop"];
-
-fn with<'a>(identity: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
-    identity.iter().chain(args.iter()).copied().collect()
-}
 
 /// RBAC as a platform team would set it: platform-admins are cluster admins; tenant:shop administers
 /// its namespaces and may create namespaces (so that regate, not RBAC, is what refuses a tenant's
@@ -30,16 +28,12 @@ fn with<'a>(identity: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
 /// what stands between the tenants.
 fn rbac() -> Vec<Json> {
     let binding = |name: &str, ns: &str, role: &str| {
-        // Objects in a tenant's namespace carry its tenant label, the platform's included.
-        let tenant = if ns.starts_with("billing") {
+        let owner = if ns.starts_with("billing") {
             "billing"
         } else {
             "shop"
         };
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": name, "namespace": ns, "labels": {"regate.dev/tenant": tenant}},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "tenant:shop"}]})
+        tenant_binding(name, ns, owner, role, "shop")
     };
     vec![
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
@@ -65,36 +59,6 @@ fn rbac() -> Vec<Json> {
     ]
 }
 
-fn namespace(name: &str, tenant: Option<&str>) -> Json {
-    let mut ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    if let Some(t) = tenant {
-        ns["metadata"]["labels"] = json!({"regate.dev/tenant": t});
-    }
-    ns
-}
-
-/// Runs the scenarios in order; returns the names of those that failed.
-struct Scenarios {
-    failed: Vec<String>,
-}
-
-impl Scenarios {
-    fn run(&mut self, name: &str, f: impl FnOnce()) {
-        eprintln!("=== scenario: {name}");
-        let started = Instant::now();
-        match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(()) => eprintln!(
-                "=== scenario {name}: ok ({:.1}s)",
-                started.elapsed().as_secs_f64()
-            ),
-            Err(_) => {
-                eprintln!("=== scenario {name}: FAILED");
-                self.failed.push(name.to_string());
-            }
-        }
-    }
-}
-
 #[test]
 fn regate_as_the_webhook_of_a_real_api_server() {
     let Some(cp) = ControlPlane::start() else {
@@ -109,7 +73,7 @@ fn regate_as_the_webhook_of_a_real_api_server() {
     ]);
     cp.apply(&rbac());
 
-    let mut s = Scenarios { failed: Vec::new() };
+    let mut s = Scenarios::default();
     s.run("cluster state reaches decisions", || {
         cluster_state_reaches_decisions(&cp, &regate)
     });
@@ -134,12 +98,10 @@ fn regate_as_the_webhook_of_a_real_api_server() {
     s.run("the chart's objects pass server-side dry-run", || {
         chart_objects_pass_server_dry_run(&cp, &regate)
     });
-    assert!(
-        s.failed.is_empty(),
-        "failed scenarios: {:?} (kube-apiserver log: {})",
-        s.failed,
+    s.finish(&format!(
+        "kube-apiserver log: {}",
         cp.log("kube-apiserver.log").display()
-    );
+    ));
 }
 
 /// `kubectl create --dry-run=server` of `object` as `identity`.
@@ -232,10 +194,7 @@ fn cluster_state_reaches_decisions(cp: &ControlPlane, _regate: &Regate) {
     cp.apply(&[
         namespace("shop-qa", Some("shop")),
         default_deny("shop-qa"),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": "tenant-shop-admin", "namespace": "shop-qa", "labels": {"regate.dev/tenant": "shop"}},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "tenant:shop"}]}),
+        tenant_binding("tenant-shop-admin", "shop-qa", "shop", "admin", "shop"),
     ]);
     let applied = started.elapsed();
     let (_, ns_latency) = wait_for(
@@ -294,11 +253,7 @@ fn cluster_state_reaches_decisions(cp: &ControlPlane, _regate: &Regate) {
 fn crd_installed_while_running_is_watched(cp: &ControlPlane, regate: &Regate) {
     let crds = e2e_common::root().join("testdata/crds/cilium");
     assert!(crds.exists(), "{} is missing", crds.display());
-    cp.apply(&[namespace("shop-cilium", Some("shop"))]);
-    cp.apply(&[json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "tenant-shop-admin", "namespace": "shop-cilium", "labels": {"regate.dev/tenant": "shop"}},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "tenant:shop"}]})]);
+    cp.apply(&shop_namespace("shop-cilium"));
     let deployment = tenant_deployment("shop-cilium", "web");
     let out = dry_run_create(cp, TENANT, &deployment);
     assert!(

@@ -10,39 +10,13 @@
 mod e2e_common;
 mod server_common;
 
-use std::panic::AssertUnwindSafe;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e_common::{wait_for, ControlPlane, Kubectl, Regate};
+use e2e_common::{shop_namespace, wait_for, with, ControlPlane, Kubectl, Regate, Scenarios};
 use serde_json::json;
 
 const TENANT: &[&str] = &["--as=alice@example.eu", "--as-group=tenant:shop"];
-
-fn with<'a>(identity: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
-    identity.iter().chain(args.iter()).copied().collect()
-}
-
-struct Scenarios {
-    failed: Vec<String>,
-}
-
-impl Scenarios {
-    fn run(&mut self, name: &str, f: impl FnOnce()) {
-        eprintln!("=== scenario: {name}");
-        let started = Instant::now();
-        match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(()) => eprintln!(
-                "=== scenario {name}: ok ({:.1}s)",
-                started.elapsed().as_secs_f64()
-            ),
-            Err(_) => {
-                eprintln!("=== scenario {name}: FAILED");
-                self.failed.push(name.to_string());
-            }
-        }
-    }
-}
 
 /// A ConfigMap a tenant writes in its namespace: a governed write that regate admits.
 fn configmap(ns: &str, name: &str) -> String {
@@ -60,14 +34,7 @@ fn create_configmap(cp: &ControlPlane, ns: &str, name: &str, identity: &[&str]) 
 }
 
 fn setup(cp: &ControlPlane) {
-    cp.apply(&[
-        json!({"apiVersion": "v1", "kind": "Namespace",
-               "metadata": {"name": "shop-prod", "labels": {"regate.dev/tenant": "shop"}}}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": "tenant-shop-admin", "namespace": "shop-prod", "labels": {"regate.dev/tenant": "shop"}},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "tenant:shop"}]}),
-    ]);
+    cp.apply(&shop_namespace("shop-prod"));
 }
 
 #[test]
@@ -76,7 +43,7 @@ fn faults_with_a_real_api_server() {
         return;
     };
     setup(&cp);
-    let mut s = Scenarios { failed: Vec::new() };
+    let mut s = Scenarios::default();
     // Readiness first: it starts regate against a stopped API server.
     let mut regate = None;
     s.run("ready only after the reflectors synced", || {
@@ -92,7 +59,7 @@ fn faults_with_a_real_api_server() {
     s.run("API server restarted under a running regate", || {
         apiserver_restarted(&cp, &mut regate)
     });
-    assert!(s.failed.is_empty(), "failed scenarios: {:?}", s.failed);
+    s.finish("see the scenario output above");
 }
 
 /// Scenario 1 (readiness): regate started while the API server is down is not ready (and its cluster
@@ -274,14 +241,7 @@ fn apiserver_restarted(cp: &ControlPlane, regate: &mut Regate) {
             .then_some(())
     });
     // A namespace created after the restart is known to regate: a tenant may write into it.
-    cp.apply(&[
-        json!({"apiVersion": "v1", "kind": "Namespace",
-               "metadata": {"name": "shop-after-restart", "labels": {"regate.dev/tenant": "shop"}}}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": "tenant-shop-admin", "namespace": "shop-after-restart", "labels": {"regate.dev/tenant": "shop"}},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "tenant:shop"}]}),
-    ]);
+    cp.apply(&shop_namespace("shop-after-restart"));
     let (_, visible) = wait_for(
         Duration::from_secs(30),
         "new namespace in decisions",

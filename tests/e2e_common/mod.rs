@@ -623,6 +623,78 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// kubectl arguments: an identity (`--as`, `--as-group`) before a command.
+pub fn with<'a>(identity: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
+    identity.iter().chain(args.iter()).copied().collect()
+}
+
+/// A Namespace, with the tenant label when `tenant` is given.
+pub fn namespace(name: &str, tenant: Option<&str>) -> Json {
+    let mut ns =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    if let Some(t) = tenant {
+        ns["metadata"]["labels"] = serde_json::json!({"regate.dev/tenant": t});
+    }
+    ns
+}
+
+/// A RoleBinding of the group `tenant:<group_tenant>` to the ClusterRole `role` in `ns`, labelled with
+/// `ns_tenant` (objects in a tenant's namespace carry its label, the platform's included).
+pub fn tenant_binding(
+    name: &str,
+    ns: &str,
+    ns_tenant: &str,
+    role: &str,
+    group_tenant: &str,
+) -> Json {
+    serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": ns, "labels": {"regate.dev/tenant": ns_tenant}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
+                      "name": format!("tenant:{group_tenant}")}]})
+}
+
+/// A namespace of tenant `shop` that the group `tenant:shop` administers.
+pub fn shop_namespace(ns: &str) -> Vec<Json> {
+    vec![
+        namespace(ns, Some("shop")),
+        tenant_binding("tenant-shop-admin", ns, "shop", "admin", "shop"),
+    ]
+}
+
+/// Runs scenarios in order, each under `catch_unwind`, so that one failure does not hide the others;
+/// [`Scenarios::finish`] fails the test listing every failed scenario.
+#[derive(Default)]
+pub struct Scenarios {
+    failed: Vec<String>,
+}
+
+impl Scenarios {
+    pub fn run(&mut self, name: &str, f: impl FnOnce()) {
+        eprintln!("=== scenario: {name}");
+        let started = Instant::now();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(()) => eprintln!(
+                "=== scenario {name}: ok ({:.1}s)",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(_) => {
+                eprintln!("=== scenario {name}: FAILED");
+                self.failed.push(name.to_string());
+            }
+        }
+    }
+
+    /// Panics naming the failed scenarios, if any; `context` is added to the message.
+    pub fn finish(self, context: &str) {
+        assert!(
+            self.failed.is_empty(),
+            "failed scenarios: {:?} ({context})",
+            self.failed
+        );
+    }
+}
+
 /// Polls `f` every 50 ms until it returns `Some`, up to `timeout`; returns the value and the time taken.
 pub fn wait_for<T>(
     timeout: Duration,
