@@ -93,13 +93,6 @@ fn parse_threshold(value: &str) -> Result<f64, String> {
     Ok(n)
 }
 
-/// Old name of [`crate::duration::parse_timeout`], kept for the fuzz target
-/// (`fuzz/fuzz_targets/duration.rs`) until it imports `regate::duration`.
-#[doc(hidden)]
-pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    crate::duration::parse_timeout(value)
-}
-
 /// Runs `regate test`; returns the exit code.
 pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
     let mut sources = if args.no_bundled {

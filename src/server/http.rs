@@ -173,13 +173,6 @@ pub fn is_json_content_type(value: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Old name of [`crate::duration::parse`], kept for the fuzz target (`fuzz/fuzz_targets/duration.rs`)
-/// until it imports `regate::duration`.
-#[doc(hidden)]
-pub fn parse_go_duration(text: &str) -> Option<Duration> {
-    crate::duration::parse(text).ok()
-}
-
 /// The `timeout` query parameter, if present and valid.
 pub fn query_timeout(query: Option<&str>) -> Option<Duration> {
     query?
