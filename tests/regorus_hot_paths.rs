@@ -10,6 +10,10 @@
 //! Last, two corrections to the VM's semantics (patches 18 and 19), checked against the interpreter: an
 //! assignment of an undefined value fails its body, and an `else` chain moves on past a branch that ends
 //! without a value.
+//!
+//! Calls the patched regorus's own APIs (`executed_instructions`, `Object::from_entries`, boxed VM
+//! errors): only with the `regorus-fork` feature (default).
+#![cfg(feature = "regorus-fork")]
 
 use std::cmp::Ordering;
 use std::num::NonZeroU32;

@@ -2,6 +2,10 @@
 //! calls it keeps across executions, that a kept result is returned unchanged, that its memory stays
 //! bounded however many distinct calls a policy makes, and that calls memoized within one execution do
 //! not outlive it. `src/policy/evaluate.rs` tests which functions regate lets it keep.
+//!
+//! Calls the patched regorus's own APIs (`set_function_memo`, `memoized_results`): only with the
+//! `regorus-fork` feature (default).
+#![cfg(feature = "regorus-fork")]
 
 use std::sync::Arc;
 

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use regorus::rvm::vm::RegoVM;
 use regorus::utils::limits::ExecutionTimerConfig;
-use regorus::value::Object;
 use regorus::{Engine, Value};
 use serde_json::Value as Json;
 
 use super::config::OnError;
 use super::decision::{read_messages, Decision, PolicyResult, RuleKind};
+use super::engine_compat;
 use super::load::{Backend, Policy, PolicySet};
 use super::matcher::glob_match;
 use crate::admission::patch;
@@ -405,7 +405,7 @@ impl Evaluator {
         vm.load_program(shared.program.clone());
         vm.set_data(self.data.clone())
             .map_err(|e| EvalFailure(e.to_string()))?;
-        vm.set_function_memo(&shared.input_free, &shared.stable);
+        engine_compat::set_function_memo(&mut vm, &shared.input_free, &shared.stable);
         vm.set_max_instructions(limits.max_instructions);
         vm.set_strict_builtin_errors(limits.strict_builtin_errors);
         Ok(vm)
@@ -441,7 +441,7 @@ impl Evaluator {
         }
         entries.push((parameters_key.clone(), policy.parameters_value.clone()));
         entries.push((review_key.clone(), review.get().clone()));
-        let input = Value::from(Object::from_entries(entries));
+        let input = Value::from(engine_compat::object_from_entries(entries));
         let started = Instant::now();
         let result = match &policy.backend {
             Backend::Rvm => {
@@ -461,22 +461,28 @@ impl Evaluator {
                         // cannot depend on the parameters; its later entry points see the same input,
                         // so they reuse every computed rule.
                         let value = match (n, shared) {
-                            (_, None) => vm.execute_entry_point_by_name(rule),
-                            (0, Some(shared)) => vm.execute_entry_point_by_name_seeded(
+                            (_, None) => vm
+                                .execute_entry_point_by_name(rule)
+                                .map_err(|e| e.to_string()),
+                            (0, Some(shared)) => engine_compat::execute_seeded(
+                                &mut vm,
                                 rule,
                                 previous.map(|_| &*shared.reusable),
                                 seeds,
                             ),
                             (_, Some(shared)) => {
-                                vm.execute_entry_point_by_name_retaining(rule, &shared.every_rule)
+                                engine_compat::execute_retaining(&mut vm, rule, &shared.every_rule)
                             }
                         }
-                        .map_err(|e| EvalFailure(e.to_string()))?;
+                        .map_err(EvalFailure)?;
                         out.push(value);
                     }
                     if let (Some(shared), Some(slot)) = (shared, constants) {
                         if slot.get().is_none() {
-                            let _ = slot.set(vm.computed_rule_values(&shared.request_independent));
+                            let _ = slot.set(engine_compat::computed_rule_values(
+                                &vm,
+                                &shared.request_independent,
+                            ));
                         }
                     }
                     Ok(out)
@@ -541,7 +547,7 @@ pub fn to_value(json: &Json) -> Value {
         Json::Array(items) => Value::from(items.iter().map(to_value).collect::<Vec<Value>>()),
         // serde_json's map iterates in key order, so the entries go straight into the object's
         // compact storage (no B-tree built and then flattened).
-        Json::Object(map) => Value::from(Object::from_entries(
+        Json::Object(map) => Value::from(engine_compat::object_from_entries(
             map.iter()
                 .map(|(k, v)| (Value::from(k.as_str()), to_value(v)))
                 .collect(),
@@ -605,6 +611,7 @@ pub fn failure_result(policy: &Policy, fail_closed: bool, message: String) -> Po
 mod tests {
     use super::*;
     use crate::policy::{load, BackendChoice, LoadOptions};
+    use regorus::value::Object;
     use rstest::rstest;
 
     /// `testdata/bundles/shared-rules`: `lenient` (VM), `mixed` (interpreter: `with`) and `strict` (VM)
@@ -684,12 +691,12 @@ mod tests {
         for (k, v) in entries.clone() {
             inserted.insert(k, v);
         }
-        let built = Object::from_entries(entries);
+        let built = engine_compat::object_from_entries(entries);
         assert_eq!(built.len(), 3);
         assert_eq!(built.get(&Value::from("a")), Some(&Value::from(5_i64)));
         assert_eq!(built.get(&Value::from("b")), Some(&Value::from(3_i64)));
         assert_eq!(Value::from(built), Value::from(inserted));
-        assert_eq!(Object::from_entries(Vec::new()).len(), 0);
+        assert_eq!(engine_compat::object_from_entries(Vec::new()).len(), 0);
     }
 
     fn messages(decision: &Decision) -> Vec<String> {
@@ -730,6 +737,8 @@ mod tests {
         );
     }
 
+    /// Values are recorded only by the patched regorus (`computed_rule_values`).
+    #[cfg(feature = "regorus-fork")]
     #[test]
     fn request_independent_values_are_recorded_once_and_never_go_stale() {
         let ev = evaluator(BackendChoice::Auto);
@@ -868,9 +877,13 @@ mod tests {
         }
         // The pooled VM kept the results of `shout` only: for the 3 container names, and for the 6
         // distinct `tagged` strings `tagged_shout` passed to it (web@a, db@a, web@b, db@b, db@c, cache@a).
-        let idle = ev.vms.lock().expect("pool lock");
-        let kept: Vec<usize> = idle.iter().map(RegoVM::memoized_results).collect();
-        assert_eq!(kept, vec![9], "one pooled VM");
+        // (Only the patched regorus memoizes; the decisions above hold on both.)
+        #[cfg(feature = "regorus-fork")]
+        {
+            let idle = ev.vms.lock().expect("pool lock");
+            let kept: Vec<usize> = idle.iter().map(RegoVM::memoized_results).collect();
+            assert_eq!(kept, vec![9], "one pooled VM");
+        }
     }
 
     #[test]

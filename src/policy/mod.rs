@@ -5,6 +5,7 @@ pub mod ast;
 pub mod bundle;
 pub mod config;
 pub mod decision;
+mod engine_compat;
 pub mod evaluate;
 pub mod import_alias;
 pub mod load;

@@ -6,7 +6,6 @@
 //! nesting limit): the server reads request bodies this way, and every front door converts JSON it
 //! already holds with `to_value`, so both must agree (tested on every corpus review).
 
-use regorus::value::Object;
 use regorus::Value;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
@@ -100,7 +99,9 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
         }
         let entries: Vec<(Value, Value)> = scratch.entries.drain(start..).collect();
         // Sorted (and a repeated key's last value kept) as serde_json's map would hold them.
-        Ok(Value::from(Object::from_entries(entries)))
+        Ok(Value::from(super::engine_compat::object_from_entries(
+            entries,
+        )))
     }
 }
 
