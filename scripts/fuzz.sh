@@ -24,6 +24,8 @@ set -euo pipefail
 CARGO_FUZZ_VERSION=0.13.1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ="$ROOT/fuzz"
+# Where the fuzz build goes (CI keeps it outside the fresh clone so a rebuild reuses the dependencies).
+FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$FUZZ/target}"
 TARGETS=(admission_review manifest config bundle image_reference signature json_patch duration quantity)
 # libFuzzer options for every run: a hang is an input that takes longer than 10 s, a blow-up one that
 # needs more than 4 GiB.
@@ -41,7 +43,7 @@ ensure_cargo_fuzz() {
 
 build() {
     ensure_cargo_fuzz
-    (cd "$FUZZ" && cargo fuzz build --sanitizer none "$@")
+    (cd "$FUZZ" && cargo fuzz build --sanitizer none --target-dir "$FUZZ_TARGET_DIR" "$@")
 }
 
 seeds() {
@@ -58,7 +60,7 @@ check_target() {
 }
 
 binary() {
-    echo "$FUZZ/target/$(rustc -vV | sed -n 's/^host: //p')/release/$1"
+    echo "$FUZZ_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/release/$1"
 }
 
 # run TARGET SECONDS: fuzz from the seed corpus; new interesting inputs are added to it.
