@@ -2,7 +2,7 @@
 # Profile-guided release build of regate: builds an instrumented binary, runs it over a workload made
 # only of what is in this repository, merges the profiles and builds the release binary with them. The
 # VM's dispatch and call paths are branchy; with the profile the server used a median 29 % less CPU per
-# review over 15 alternated pairs (docs/benchmarks-history.md, "Sixth pass" and "Seventh pass"). Containerfile
+# review over 15 alternated pairs (the runs are in the git history of docs/benchmarks.md). Containerfile
 # builds the image's binary with it. Not part of the test suite.
 #
 # Usage: scripts/build-pgo.sh [OUT]        (default OUT: target/pgo/regate)

@@ -4,7 +4,7 @@
 //!
 //! Policy evaluation allocates and frees many small values per review (about a tenth of its instructions
 //! were glibc `malloc`/`free`); mimalloc's thread-local free lists cut the server's CPU per review by
-//! 12-17 % (docs/benchmarks-history.md, the section on mimalloc). mimalloc keeps freed pages until a
+//! 12-17 % (measured with scripts/loadtest.sh; the runs are in the history of docs/benchmarks.md). mimalloc keeps freed pages until a
 //! later allocation purges them, and by default it asks for transparent huge pages, which a purge can only
 //! give back whole. So huge pages are off (`libmimalloc-sys`'s `no_thp` feature, and [`configure_allocator`] for
 //! kernels that use them unasked), and [`release_freed_heap`] purges once after each bundle load, accepted or

@@ -427,7 +427,7 @@ pub async fn start(
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Built and installed on one thread, as a reload is: mimalloc collects per thread, and when
         // the build ran on another blocking thread than the collection, 2.1 MiB of what it freed
-        // stayed resident in an idle `serve --dev` (docs/benchmarks-history.md, "Idle memory, corrected").
+        // stayed resident in an idle `serve --dev` (measured as in docs/benchmarks.md, "Idle memory").
         tokio::task::spawn_blocking(move || {
             let attempt = (|| {
                 let bundle = Arc::new(
