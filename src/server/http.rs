@@ -336,7 +336,9 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
                 .collect();
             Some(verify::verdicts_json(&verdicts))
         }
-    };
+    }
+    // Shared with a possible second evaluation (`confirm_denial`) without copying the verdicts.
+    .map(Arc::new);
 
     let permit = match shared.acquire_slot().await {
         Ok(p) => p,
@@ -376,7 +378,7 @@ async fn admit(shared: Arc<Shared>, endpoint: Endpoint, req: Request) -> Respons
                 deadline,
                 unavailable.as_deref(),
                 mode,
-                images.as_ref(),
+                images.as_deref(),
             );
             shared.metrics.inflight.fetch_sub(1, Ordering::Relaxed);
             (decision, t.elapsed())
@@ -527,7 +529,7 @@ async fn confirm_denial(
     first: &Arc<Active>,
     decision: &Decision,
     review: &Arc<ParsedReview>,
-    images: Option<Json>,
+    images: Option<Arc<Json>>,
     arrived: Instant,
     deadline: Instant,
 ) -> Option<Decision> {
@@ -576,7 +578,7 @@ async fn confirm_denial(
             deadline,
             None,
             mode,
-            images.as_ref(),
+            images.as_deref(),
         )
     });
     let wait = deadline.saturating_duration_since(Instant::now()) + DEADLINE_GRACE;
