@@ -361,16 +361,14 @@ pub fn render_chart(sets: &[String]) -> Vec<Json> {
     yaml_documents(&String::from_utf8(out.stdout).unwrap())
 }
 
-/// The documents of a multi-document YAML stream, as JSON (empty documents dropped).
+/// The documents of a multi-document YAML stream, as JSON, read as regate (and kubectl) read manifests
+/// (empty documents dropped).
 pub fn yaml_documents(text: &str) -> Vec<Json> {
-    let mut docs = Vec::new();
-    for doc in yaml_serde::Deserializer::from_str(text) {
-        let value: Json = serde::Deserialize::deserialize(doc).expect("YAML document");
-        if !value.is_null() {
-            docs.push(value);
-        }
-    }
-    docs
+    regate::manifest::decode_stream(text)
+        .into_iter()
+        .map(|d| d.value.unwrap_or_else(|e| panic!("line {}: {e}", d.line)))
+        .filter(|v| !v.is_null())
+        .collect()
 }
 
 pub fn kind_of(doc: &Json) -> &str {
