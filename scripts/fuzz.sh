@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh seeds                (re)write the seed corpora, fuzz/corpus/<target>/
 #   scripts/fuzz.sh run TARGET SECONDS   fuzz one target for SECONDS (builds and seeds first)
 #   scripts/fuzz.sh all SECONDS          fuzz every target for SECONDS each
-#   scripts/fuzz.sh smoke                every target for FUZZ_SMOKE_SECONDS (default 5) each, for CI
+#   scripts/fuzz.sh smoke                every target, reproducibly, for CI (see below)
 #   scripts/fuzz.sh repro TARGET FILE    run one input (a crash artifact) through TARGET
 #   scripts/fuzz.sh list                 the targets
 #
@@ -15,7 +15,14 @@
 # accesses anyway. Coverage instrumentation, debug assertions and overflow checks are on, and libFuzzer
 # still finds panics, aborts, timeouts (-timeout) and memory blow-ups (-rss_limit_mb).
 #
-# FUZZ_NO_BUILD=1 skips the build step of run, all and repro (use the binaries already built).
+# FUZZ_NO_BUILD=1 skips the build step of run, all, smoke and repro (use the binaries already built).
+#
+# The smoke run is reproducible, so CI's verdict depends on the commit, not on luck: each target starts
+# from the generated seeds alone (in a fresh directory; the corpora longer runs have grown are not
+# read), with libFuzzer's random seed fixed (FUZZ_SMOKE_SEED, default 1) and a fixed number of executions
+# (FUZZ_SMOKE_RUNS, default 20000; the slowest targets need about 45 s for them here). A time cap of
+# FUZZ_SMOKE_MAX_SECONDS (default 120) per target only stops a run early on a much slower machine.
+# Exploring is what `run` and `all` are for; what they find becomes a test in tests/fuzz_regressions.rs.
 #
 # A run exits non-zero when libFuzzer finds anything; the input is saved under
 # fuzz/artifacts/<target>/ and the log says how to reproduce it.
@@ -74,11 +81,23 @@ run_one() {
         -max_total_time="$seconds" "${LIBFUZZER_OPTS[@]}" "corpus/$target")
 }
 
+# smoke_one TARGET SEEDS_DIR: the reproducible run of one target over a copy of its seeds.
+smoke_one() {
+    local target=$1 seeds=$2
+    mkdir -p "$FUZZ/artifacts/$target"
+    echo "fuzz.sh: smoke $target: ${FUZZ_SMOKE_RUNS:-20000} executions, seed ${FUZZ_SMOKE_SEED:-1}" >&2
+    (cd "$FUZZ" && "$(binary "$target")" -artifact_prefix="artifacts/$target/" \
+        -seed="${FUZZ_SMOKE_SEED:-1}" -runs="${FUZZ_SMOKE_RUNS:-20000}" \
+        -max_total_time="${FUZZ_SMOKE_MAX_SECONDS:-120}" "${LIBFUZZER_OPTS[@]}" "$seeds/$target")
+}
+
+# fuzz_targets RUNNER ARGS...: every target through RUNNER (run_one or smoke_one); fails if any fails.
 fuzz_targets() {
-    local seconds=$1 failed=()
+    local runner=$1 failed=()
+    shift
     local t
     for t in "${TARGETS[@]}"; do
-        if ! run_one "$t" "$seconds"; then
+        if ! "$runner" "$t" "$@"; then
             failed+=("$t")
         fi
     done
@@ -86,7 +105,7 @@ fuzz_targets() {
         echo "fuzz.sh: FAILED: ${failed[*]} (inputs in fuzz/artifacts/<target>/)" >&2
         return 1
     fi
-    echo "fuzz.sh: ${#TARGETS[@]} targets ran for ${seconds}s each, nothing found" >&2
+    echo "fuzz.sh: ${#TARGETS[@]} targets ran, nothing found" >&2
 }
 
 cmd=${1:-build}
@@ -111,12 +130,14 @@ all)
     [[ $# -eq 2 ]] || { echo "usage: $0 all SECONDS" >&2; exit 2; }
     [[ -n "${FUZZ_NO_BUILD:-}" ]] || build
     seeds
-    fuzz_targets "$2"
+    fuzz_targets run_one "$2"
     ;;
 smoke)
-    build
-    seeds
-    fuzz_targets "${FUZZ_SMOKE_SECONDS:-5}"
+    [[ -n "${FUZZ_NO_BUILD:-}" ]] || build
+    smoke_seeds="$(mktemp -d)"
+    trap 'rm -rf "$smoke_seeds"' EXIT
+    python3 "$ROOT/scripts/fuzz_seeds.py" "$ROOT" "$smoke_seeds"
+    fuzz_targets smoke_one "$smoke_seeds"
     ;;
 repro)
     [[ $# -eq 3 ]] || { echo "usage: $0 repro TARGET FILE" >&2; exit 2; }

@@ -7,7 +7,8 @@ inputs written below, and from the shared test corpus beside the repository when
 copied whole: reviews are taken as they are (1.1 MB), charts are cut into documents and sampled, and
 image references and quantities are extracted from them.
 
-Usage: scripts/fuzz_seeds.py [REPO_ROOT]   (default: the parent of this script's directory)
+Usage: scripts/fuzz_seeds.py [REPO_ROOT [OUT_DIR]]
+  REPO_ROOT: default the parent of this script's directory; OUT_DIR: default REPO_ROOT/fuzz/corpus
 """
 
 import base64
@@ -21,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent)
 SHARED = Path(os.environ.get("REGATE_SHARED_CORPUS", ROOT.parent / "shared" / "corpus"))
-OUT = ROOT / "fuzz" / "corpus"
+OUT = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "fuzz" / "corpus"
 MAX_SEED = 16 * 1024  # larger seeds slow every execution that mutates them
 rng = random.Random(20261205)  # sampling is deterministic
 

@@ -170,6 +170,10 @@ fn admission_review_readers_agree_on_edge_inputs() {
         r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE"}} x"#,
         r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"\ud800","operation":"CREATE"}}"#,
         r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","x":1e400}}"#,
+        // Finding 7: a number where a string belongs.
+        r#"{"apiVersion":37331.0,"k2nd":"iw"}"#,
+        r#"{"apiVersion":"admission.k8s.io/v1","kind":1.50}"#,
+        r#"{"apiVersion":[1.0],"kind":"AdmissionReview"}"#,
     ];
     for input in inputs {
         let json = Review::parse(input.as_bytes());
@@ -182,5 +186,48 @@ fn admission_review_readers_agree_on_edge_inputs() {
             (Err(a), Err(b)) => assert_eq!(a, b, "{input}"),
             (a, b) => panic!("{input}: {:?} vs {:?}", a.map(|r| r.uid), b.map(|r| r.uid)),
         }
+    }
+}
+
+/// Target `admission_review`, finding 7: a non-string `apiVersion` or `kind` was printed in the error
+/// as each reader holds it (`37331.0` from JSON, `37331` from the value), so the two readers answered
+/// the same body with different messages. A value that is not a string is now named by its type.
+#[test]
+fn admission_review_envelope_errors_name_the_type_of_a_non_string() {
+    let cases = [
+        (
+            r#"{"apiVersion":37331.0,"k2nd":"iw"}"#,
+            "apiVersion is a number; expected admission.k8s.io/v1",
+        ),
+        (
+            r#"{"apiVersion":{"a":1}}"#,
+            "apiVersion is an object; expected admission.k8s.io/v1",
+        ),
+        (
+            r#"{"apiVersion":null}"#,
+            "apiVersion is null; expected admission.k8s.io/v1",
+        ),
+        (
+            r#"{"kind":"AdmissionReview"}"#,
+            "apiVersion is missing; expected admission.k8s.io/v1",
+        ),
+        (
+            r#"{"apiVersion":"v1"}"#,
+            "apiVersion is \"v1\"; expected admission.k8s.io/v1",
+        ),
+        (
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":true}"#,
+            "kind is a boolean; expected AdmissionReview",
+        ),
+        (
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":[]}"#,
+            "kind is an array; expected AdmissionReview",
+        ),
+    ];
+    for (input, message) in cases {
+        let json = Review::parse(input.as_bytes()).expect_err(input);
+        let value = ValueReview::parse(input.as_bytes()).expect_err(input);
+        assert_eq!(json.to_string(), message, "{input}");
+        assert_eq!(value.to_string(), message, "{input}");
     }
 }

@@ -75,8 +75,17 @@ pub trait Tree {
     fn is_text(&self) -> bool {
         self.as_text().is_some()
     }
-    /// Scalars as text for error messages (`"x"` as x, others as JSON).
-    fn display_scalar(&self) -> String;
+    /// What kind of JSON value this is, for error messages ("a number", "an object", ...).
+    fn type_name(&self) -> &'static str;
+    /// The value for an error message: a string quoted, anything else by its type. Numbers are not
+    /// printed: the two trees keep them differently (`1.0` is `1.0` in JSON and `1` as a value), and
+    /// a message must not depend on which reader ran.
+    fn describe(&self) -> String {
+        match self.as_text() {
+            Some(text) => format!("{text:?}"),
+            None => self.type_name().to_owned(),
+        }
+    }
 }
 
 /// A label map read out of either tree.
@@ -103,10 +112,14 @@ impl Tree for Json {
     fn items(&self) -> &[Json] {
         self.as_array().map_or(&[], Vec::as_slice)
     }
-    fn display_scalar(&self) -> String {
+    fn type_name(&self) -> &'static str {
         match self {
-            Json::String(s) => s.clone(),
-            other => other.to_string(),
+            Json::Null => "null",
+            Json::Bool(_) => "a boolean",
+            Json::Number(_) => "a number",
+            Json::String(_) => "a string",
+            Json::Array(_) => "an array",
+            Json::Object(_) => "an object",
         }
     }
 }
@@ -152,10 +165,16 @@ impl Tree for Value {
             _ => &[],
         }
     }
-    fn display_scalar(&self) -> String {
+    fn type_name(&self) -> &'static str {
         match self {
-            Value::String(s) => s.to_string(),
-            other => serde_json::to_string(other).unwrap_or_default(),
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Set(_) => "a set",
+            Value::Object(_) => "an object",
+            Value::Undefined => "undefined",
         }
     }
 }

@@ -28,9 +28,12 @@ pub enum ReviewError {
     TooDeep,
     #[error("body is not a JSON object")]
     NotAnObject,
-    #[error("apiVersion is {0:?}; expected admission.k8s.io/v1")]
+    /// The envelope's `apiVersion`, described: a string quoted, another value by its type, or
+    /// `missing`.
+    #[error("apiVersion is {0}; expected admission.k8s.io/v1")]
     WrongApiVersion(String),
-    #[error("kind is {0:?}; expected AdmissionReview")]
+    /// The envelope's `kind`, described as `apiVersion` is.
+    #[error("kind is {0}; expected AdmissionReview")]
     WrongKind(String),
     #[error("request is missing or not an object")]
     MissingRequest,
@@ -223,15 +226,15 @@ fn check_envelope<T: Tree>(envelope: &T) -> Result<String, ReviewError> {
             if v.as_text()
                 .is_some_and(|v| SUPPORTED_API_VERSIONS.contains(&v)) =>
         {
-            v.display_scalar()
+            v.as_text().unwrap_or_default().to_owned()
         }
-        Some(other) => return Err(ReviewError::WrongApiVersion(other.display_scalar())),
-        None => return Err(ReviewError::WrongApiVersion(String::new())),
+        Some(other) => return Err(ReviewError::WrongApiVersion(other.describe())),
+        None => return Err(ReviewError::WrongApiVersion("missing".to_owned())),
     };
     match envelope.field("kind") {
         Some(k) if k.as_text() == Some("AdmissionReview") => {}
-        Some(other) => return Err(ReviewError::WrongKind(other.display_scalar())),
-        None => return Err(ReviewError::WrongKind(String::new())),
+        Some(other) => return Err(ReviewError::WrongKind(other.describe())),
+        None => return Err(ReviewError::WrongKind("missing".to_owned())),
     }
     Ok(api_version)
 }
