@@ -13,36 +13,20 @@
 #   DURATION=10s        length of each run
 #   CONNECTIONS=8       concurrent keep-alive connections of oha
 #   WARMUP=0.5          seconds at the start of each run left out of the steady-state percentiles
-#   REVIEW=FILE         the AdmissionReview to send (default: a Pod CREATE, denied by the library)
+#   REVIEW=FILE         the AdmissionReview to send (default: scripts/lib/pod-review.json, a Pod CREATE
+#                       denied by the library)
 #   REGATE=PATH         the regate binary (default: builds target/release/regate)
 #   SERVER_CPU=0 LOAD_CPU=1
 #
 # oha comes from crates.io; when it is missing it is installed with `cargo install oha --locked`
-# (about 20 minutes on 2 cores).
+# (about 20 minutes on 2 cores). The load generation is shared with scripts/bench-peers.sh
+# (scripts/lib/loadgen.sh).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 RATES=("$@")
 [ ${#RATES[@]} -gt 0 ] || RATES=(100 250 500 1000 2000)
-DURATION=${DURATION:-10s}
-CONNECTIONS=${CONNECTIONS:-8}
-WARMUP=${WARMUP:-0.5}
 SERVER_CPU=${SERVER_CPU:-0}
-LOAD_CPU=${LOAD_CPU:-1}
-
-if ! command -v oha >/dev/null 2>&1; then
-	echo "oha not found; installing it from crates.io (cargo install oha --locked)..." >&2
-	cargo install oha --locked
-	export PATH="$HOME/.cargo/bin:$PATH"
-fi
-command -v taskset >/dev/null || { echo "taskset (util-linux) is required" >&2; exit 2; }
-command -v python3 >/dev/null || { echo "python3 is required to read oha's JSON" >&2; exit 2; }
-
-if [ -z "${REGATE:-}" ]; then
-	cargo build --release --quiet
-	REGATE=target/release/regate
-fi
-
 WORK=$(mktemp -d)
 SERVER_PID=""
 cleanup() {
@@ -53,36 +37,27 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+# shellcheck source=scripts/lib/loadgen.sh
+. scripts/lib/loadgen.sh
+loadgen_require
 
-if [ -z "${REVIEW:-}" ]; then
-	REVIEW="$WORK/review.json"
-	cat >"$REVIEW" <<'EOF'
-{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
- "uid":"0b5d1c8e-1f0a-4e7e-9d53-3f1d2c9a7b11",
- "kind":{"group":"","version":"v1","kind":"Pod"},
- "resource":{"group":"","version":"v1","resource":"pods"},
- "requestKind":{"group":"","version":"v1","kind":"Pod"},
- "requestResource":{"group":"","version":"v1","resource":"pods"},
- "namespace":"shop","operation":"CREATE",
- "userInfo":{"username":"alice","groups":["tenant:shop","system:authenticated"]},
- "object":{"apiVersion":"v1","kind":"Pod",
-  "metadata":{"name":"web","namespace":"shop","labels":{"app":"web","regate.dev/tenant":"shop"}},
-  "spec":{"containers":[{"name":"app","image":"harbor.example.eu/shop/web:1.4.2",
-   "resources":{"limits":{"cpu":"500m","memory":"256Mi"},"requests":{"cpu":"100m","memory":"128Mi"}},
-   "securityContext":{"runAsNonRoot":true,"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]},
-    "seccompProfile":{"type":"RuntimeDefault"}}}]}},
- "oldObject":null,"dryRun":false,
- "options":{"apiVersion":"meta.k8s.io/v1","kind":"CreateOptions"}}}
-EOF
+if [ -z "${REGATE:-}" ]; then
+	cargo build --release --quiet
+	REGATE=target/release/regate
 fi
+
+REVIEW=${REVIEW:-$LOADGEN_POD_REVIEW}
 
 # Starts the server with "$@", waits until ready; sets SERVER_PID and PORT.
 start_server() {
 	local log="$WORK/server.log"
 	: >"$log"
+	# --cluster-settle 0: `--dev` holds static cluster state, which never changes, so re-evaluating a
+	# denial by a cluster-state policy after the default 250 ms settle could only answer the same, 250 ms
+	# later (the load test's Pod is such a denial).
 	taskset -c "$SERVER_CPU" "$REGATE" serve --dev --addr 127.0.0.1:0 \
 		--dev-ca-file "$WORK/ca.crt" --decision-log off --log-level warn,regate=info \
-		--max-inflight 2 "$@" 2>"$log" &
+		--max-inflight 2 --cluster-settle 0 "$@" 2>"$log" &
 	SERVER_PID=$!
 	for _ in $(seq 1 600); do
 		PORT=$(sed -n 's/.*regate serve listening.* addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n1)
@@ -99,53 +74,6 @@ stop_server() {
 	SERVER_PID=""
 }
 
-# One oha run at a fixed rate; prints "rps p50_ms p99_ms p99_whole_ms ok errors".
-# Latency percentiles are those of the steady state: requests that started WARMUP seconds or more
-# after the run's first request. oha opens its connections when the run starts, and the first
-# requests wait for that: ~65 ms on this machine, of which the server's part is ~7 ms (a new
-# connection with its first review costs it 1.4 ms of CPU, measured over 100 sequential curl calls).
-# The permits that pile up meanwhile are then sent as a burst, which costs the next ~100 requests up to
-# CONNECTIONS x the service time: at 1,000/s that alone was the whole-run p99. It is a cost of the load
-# generator starting, not of a webhook behind keep-alive connections, so the whole-run p99 is printed
-# beside the steady-state one. reviews/s is always over the whole run.
-run_rate() {
-	local rate=$1 out="$WORK/oha-$1.json" db="$WORK/oha-$1.db"
-	rm -f "$db"
-	# -w: requests still running at the end are waited for, not counted as errors.
-	# --db-url: one row per successful request (start and duration), for the steady-state percentiles.
-	local pace=(-q "$rate")
-	[ "$rate" = max ] && pace=()
-	taskset -c "$LOAD_CPU" oha --no-tui --output-format json -z "$DURATION" -w "${pace[@]}" \
-		-c "$CONNECTIONS" -m POST -T application/json -D "$REVIEW" --cacert "$WORK/ca.crt" \
-		--db-url "$db" "https://127.0.0.1:$PORT/validate?timeout=10s" >"$out" 2>/dev/null || true
-	python3 - "$out" "$db" "$WARMUP" <<'EOF'
-import json, sqlite3, sys
-try:
-    r = json.load(open(sys.argv[1]))
-    rows = sqlite3.connect(sys.argv[2]).execute("select start, duration from oha").fetchall()
-except Exception:
-    print("- - - - 0 run-failed"); sys.exit()
-s = r.get("summary", {})
-p = r.get("latencyPercentiles", {})
-codes = r.get("statusCodeDistribution", {})
-ok = sum(v for k, v in codes.items() if str(k) == "200")
-errors = sum(r.get("errorDistribution", {}).values())
-errors += sum(v for k, v in codes.items() if str(k) != "200")
-first = min((start for start, _ in rows), default=0.0)
-steady = sorted(d for start, d in rows if start - first >= float(sys.argv[3]))
-def pct(q):
-    return steady[min(len(steady) - 1, int(q * len(steady)))] if steady else None
-ms = lambda v: "-" if v is None else f"{v * 1000:.2f}"
-print(f"{s.get('requestsPerSec', 0):.0f} {ms(pct(0.50))} {ms(pct(0.99))} {ms(p.get('p99'))} {ok} {errors}")
-EOF
-}
-
-# The server's CPU time (user + system) so far, in clock ticks (/proc/PID/stat fields 14 and 15).
-server_ticks() {
-	awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"
-}
-TICKS_PER_S=$(getconf CLK_TCK)
-
 declare -A RESULT
 EMPTY="$WORK/empty-policies"
 mkdir -p "$EMPTY"
@@ -155,17 +83,13 @@ for mode in library null; do
 	else
 		start_server --no-bundled --policies "$EMPTY" --allow-empty
 	fi
-	# Warm-up: connections, TLS sessions, evaluator pools.
-	taskset -c "$LOAD_CPU" oha --no-tui -z 2s -q 100 -c "$CONNECTIONS" -m POST -T application/json \
-		-D "$REVIEW" --cacert "$WORK/ca.crt" "https://127.0.0.1:$PORT/validate" >/dev/null 2>&1 || true
+	oha_warm "https://127.0.0.1:$PORT/validate" "$WORK/ca.crt" "$REVIEW"
 	for rate in "${RATES[@]}"; do
-		before=$(server_ticks)
-		result=$(run_rate "$rate")
-		after=$(server_ticks)
-		# Server CPU per answered review, in µs (the clock tick is 10 ms; a run answers thousands).
+		before=$(proc_ticks "$SERVER_PID")
+		result=$(oha_run "https://127.0.0.1:$PORT/validate?timeout=10s" "$WORK/ca.crt" "$REVIEW" "$rate")
+		after=$(proc_ticks "$SERVER_PID")
 		read -r _ _ _ _ ok _ <<<"$result"
-		cpu="-"
-		[ "${ok:-0}" -gt 0 ] 2>/dev/null && cpu=$(((after - before) * 1000000 / TICKS_PER_S / ok))
+		cpu=$(cpu_per_review "$before" "$after" "$ok")
 		RESULT[$mode,$rate]="$result $cpu"
 		echo "  $mode @ $rate/s: ${RESULT[$mode,$rate]}" >&2
 	done
