@@ -131,4 +131,16 @@ fn every_corpus_review_is_answered_as_eval_answers_it() {
         mismatches.join("\n")
     );
     assert!(answered >= 2 * 91, "{answered}");
+    // --dev holds static cluster state, which never changes: no denial by a policy that reads it
+    // waits to be confirmed on newer state (the corpus has many such denials: namespaces the empty
+    // state does not know).
+    let metrics = Client::new(addr, &ca).get("/metrics").text();
+    for outcome in ["reversed", "confirmed", "unchanged"] {
+        let series = format!("regate_denials_rechecked_total{{outcome=\"{outcome}\"}}");
+        assert_eq!(
+            server_common::metric_value(&metrics, &series),
+            0.0,
+            "{series}"
+        );
+    }
 }

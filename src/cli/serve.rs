@@ -99,7 +99,8 @@ pub struct ServeArgs {
     pub cluster_rediscover_interval: Duration,
     /// A denial by a policy that reads cluster state is evaluated again once regate holds every change it
     /// received up to this long after the request arrived (the watch lags the API server: `kubectl apply`
-    /// of a NetworkPolicy and a Deployment sends the second a few milliseconds after the first). `0`: never.
+    /// of a NetworkPolicy and a Deployment sends the second a few milliseconds after the first). `0`: never;
+    /// with `--cluster-state static` (and `--dev`) there is nothing to wait for, so never either.
     #[arg(long, default_value = "250ms", value_name = "DURATION", value_parser = parse_flag)]
     pub cluster_settle: Duration,
     /// Evaluations running at once (default: 2 × cores).
@@ -197,7 +198,11 @@ pub fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     if let Some(n) = args.max_queued {
         o.max_queued = n;
     }
-    o.cluster_settle = args.cluster_settle;
+    // Static state never changes: waiting to confirm a denial could only delay the same answer.
+    o.cluster_settle = match cluster_source(args) {
+        ClusterSourceArg::Static => Duration::ZERO,
+        ClusterSourceArg::Kube => args.cluster_settle,
+    };
     o.queue_wait = args.queue_wait;
     o.inline_slice = args.inline_slice;
     o.deadline_margin = args.deadline_margin;
@@ -212,13 +217,17 @@ pub fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     Ok(o)
 }
 
-async fn cluster_state(args: &ServeArgs) -> anyhow::Result<Arc<dyn ClusterState>> {
-    let source = args.cluster_state.unwrap_or(if args.dev {
+/// Where cluster state comes from: `--cluster-state`, by default the API server (static with `--dev`).
+fn cluster_source(args: &ServeArgs) -> ClusterSourceArg {
+    args.cluster_state.unwrap_or(if args.dev {
         ClusterSourceArg::Static
     } else {
         ClusterSourceArg::Kube
-    });
-    match source {
+    })
+}
+
+async fn cluster_state(args: &ServeArgs) -> anyhow::Result<Arc<dyn ClusterState>> {
+    match cluster_source(args) {
         ClusterSourceArg::Static => {
             let mut inventory = Inventory::new();
             super::eval::load_inventory(&args.inventory, &mut inventory, "default")?;
