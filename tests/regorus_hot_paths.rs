@@ -664,13 +664,20 @@ fn negation_evaluates_call_operands_first_as_opa(
     #[values(ExecutionMode::RunToCompletion, ExecutionMode::Suspendable)] mode: ExecutionMode,
 ) {
     let entry = format!("data.neg.{rule}");
-    let (from_interpreter, from_vm) = evaluate_both(
-        NEGATION,
-        Value::new_object(),
-        &entry,
-        json(NEGATION_INPUT),
-        mode,
-    );
+    assert_both_answer(NEGATION, &entry, json(NEGATION_INPUT), mode, expected);
+}
+
+/// Asserts that the interpreter and the VM (run in `mode`) both answer `expected` for `entry` of
+/// `policy` on `input`.
+fn assert_both_answer(
+    policy: &str,
+    entry: &str,
+    input: Value,
+    mode: ExecutionMode,
+    expected: &str,
+) {
+    let (from_interpreter, from_vm) =
+        evaluate_both(policy, Value::new_object(), entry, input, mode);
     let expected = Value::from(expected);
     assert_eq!(
         from_interpreter.expect("interpreter evaluates"),
@@ -678,4 +685,29 @@ fn negation_evaluates_call_operands_first_as_opa(
         "interpreter"
     );
     assert_eq!(from_vm.expect("VM evaluates"), expected, "VM ({mode:?})");
+}
+
+/// A divergence from OPA that regate keeps (docs/gatekeeper.md): OPA rejects a wildcard inside a
+/// negated expression at compile time (`rego_unsafe_var_error: var _ is unsafe`); regorus accepts it
+/// and iterates outside the negation, so `not is_string(xs[_])` holds when some element is not a
+/// string. Interpreter and VM agree.
+#[rstest]
+#[case::some_element_is_not_a_string("mixed", "fired")]
+#[case::every_element_is_a_string("strings", "silent")]
+fn wildcard_in_negation_means_some_element(
+    #[case] rule: &str,
+    #[case] expected: &str,
+    #[values(ExecutionMode::RunToCompletion, ExecutionMode::Suspendable)] mode: ExecutionMode,
+) {
+    let policy = r#"
+package wild
+
+import rego.v1
+
+mixed := "fired" if { not is_string(input.mixed[_]) } else := "silent"
+strings := "fired" if { not is_string(input.strings[_]) } else := "silent"
+"#;
+    let entry = format!("data.wild.{rule}");
+    let input = json(r#"{"mixed": ["a", 1], "strings": ["a", "b"]}"#);
+    assert_both_answer(policy, &entry, input, mode, expected);
 }
