@@ -609,12 +609,12 @@ deny contains {"msg": msg, "field": sprintf("spec.listeners[%d].hostname", [i])}
 	is_listenerset
 	some i, l in _list(object.get(spec, "listeners", []))
 	not _nonempty_field(l, "hostname")
-	msg := sprintf("%s listener %s has no hostname; it would take every host of its Gateway", [k8s.kind, object.get(l, "name", i)])
+	msg := sprintf("%s listener %v has no hostname; it would take every host of its Gateway", [k8s.kind, object.get(l, "name", i)])
 }
 
 deny contains {"msg": msg, "field": sprintf("spec.listeners[%d].protocol", [i])} if {
 	is_listenerset
 	some i, l in _list(object.get(spec, "listeners", []))
 	not object.get(l, "protocol", "") in {"HTTPS", "TLS"}
-	msg := sprintf("%s listener %s uses protocol %v; use HTTPS or TLS", [k8s.kind, object.get(l, "name", i), object.get(l, "protocol", null)])
+	msg := sprintf("%s listener %v uses protocol %v; use HTTPS or TLS", [k8s.kind, object.get(l, "name", i), object.get(l, "protocol", null)])
 }
