@@ -70,16 +70,9 @@ fn admission_corpus_gets_identical_decisions() {
 
 #[test]
 fn chart_corpus_gets_identical_decisions() {
-    let Some(dir) = common::corpus("charts") else {
+    let Some((read, inventory)) = common::chart_corpus() else {
         return;
     };
-    let mut files = common::files(&dir, "yaml");
-    files.extend(common::files(&dir.join("extra"), "yaml"));
-    let read = regate::manifest::read_inputs(&files).expect("read corpus");
-    let mut inventory = Inventory::new();
-    for doc in &read.documents {
-        inventory.add(&doc.object, "default");
-    }
     let rvm = evaluator(BackendChoice::Auto, &inventory);
     let interp = evaluator(BackendChoice::Interpreter, &inventory);
     let requester = Requester::default();

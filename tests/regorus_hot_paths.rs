@@ -594,3 +594,120 @@ fn sprintf_results_do_not_share_their_buffer() {
         assert_eq!(got, &expected.as_deref().map(Value::from));
     }
 }
+
+/// Negated expressions whose operands may be undefined (patch 0024). Each rule answers "fired" when
+/// its `not` succeeds and "silent" when the body is undefined; the expected answers are OPA v1.22.4's
+/// (`target/opa/opa eval`, input `NEGATION_INPUT`).
+const NEGATION: &str = r#"
+package neg
+
+import rego.v1
+
+f(x) if x == 1
+
+absent := 1 if false
+
+builtin_arg := "fired" if { not is_object(input.missing) } else := "silent"
+builtin_arg_nested := "fired" if { not is_object(input.missing.x) } else := "silent"
+function_arg := "fired" if { not f(input.missing) } else := "silent"
+function_arg_defined := "fired" if { not f(input.s) } else := "silent"
+nested_call := "fired" if { not count(input.missing) > 0 } else := "silent"
+comparison := "fired" if { not input.missing > 0 } else := "silent"
+unequal := "fired" if { not input.missing != 1 } else := "silent"
+equal_ref := "fired" if { not input.missing == 1 } else := "silent"
+equal_refs := "fired" if { not input.obj.a == input.missing } else := "silent"
+equal_call := "fired" if { not lower(input.missing) == "a" } else := "silent"
+unify := "fired" if { not input.missing = 1 } else := "silent"
+membership := "fired" if { not input.missing in {"a"} } else := "silent"
+bare_ref := "fired" if { not input.missing } else := "silent"
+ref_index := "fired" if { not input.obj[input.missing] } else := "silent"
+array_arg := "fired" if { not is_object([input.missing]) } else := "silent"
+arithmetic := "fired" if { not input.missing + 1 == 2 } else := "silent"
+comprehension := "fired" if { not count([x | x := input.missing]) > 0 } else := "silent"
+defined_arg := "fired" if { not startswith(input.s, "a") } else := "silent"
+defined_ref := "fired" if { not is_string(input.obj.a) } else := "silent"
+defaulted := "fired" if { not is_object(object.get(input, "missing", null)) } else := "silent"
+absent_rule_equal := "fired" if { not absent == 2 } else := "silent"
+absent_rule_arg := "fired" if { not is_number(absent) } else := "silent"
+local_arg := "fired" if { x := input.s; not startswith(x, "a") } else := "silent"
+"#;
+
+const NEGATION_INPUT: &str = r#"{"s": "b", "obj": {"a": 1}}"#;
+
+#[rstest]
+#[case::builtin_arg("builtin_arg", "silent")]
+#[case::builtin_arg_nested("builtin_arg_nested", "silent")]
+#[case::function_arg("function_arg", "silent")]
+#[case::function_arg_defined("function_arg_defined", "fired")]
+#[case::nested_call("nested_call", "silent")]
+#[case::comparison("comparison", "silent")]
+#[case::unequal("unequal", "silent")]
+#[case::equal_ref("equal_ref", "fired")]
+#[case::equal_refs("equal_refs", "fired")]
+#[case::equal_call("equal_call", "silent")]
+#[case::unify("unify", "fired")]
+#[case::membership("membership", "silent")]
+#[case::bare_ref("bare_ref", "fired")]
+#[case::ref_index("ref_index", "silent")]
+#[case::array_arg("array_arg", "silent")]
+#[case::arithmetic("arithmetic", "silent")]
+#[case::comprehension("comprehension", "fired")]
+#[case::defined_arg("defined_arg", "fired")]
+#[case::defined_ref("defined_ref", "fired")]
+#[case::defaulted("defaulted", "fired")]
+#[case::absent_rule_equal("absent_rule_equal", "fired")]
+#[case::absent_rule_arg("absent_rule_arg", "silent")]
+#[case::local_arg("local_arg", "fired")]
+fn negation_evaluates_call_operands_first_as_opa(
+    #[case] rule: &str,
+    #[case] expected: &str,
+    #[values(ExecutionMode::RunToCompletion, ExecutionMode::Suspendable)] mode: ExecutionMode,
+) {
+    let entry = format!("data.neg.{rule}");
+    assert_both_answer(NEGATION, &entry, json(NEGATION_INPUT), mode, expected);
+}
+
+/// Asserts that the interpreter and the VM (run in `mode`) both answer `expected` for `entry` of
+/// `policy` on `input`.
+fn assert_both_answer(
+    policy: &str,
+    entry: &str,
+    input: Value,
+    mode: ExecutionMode,
+    expected: &str,
+) {
+    let (from_interpreter, from_vm) =
+        evaluate_both(policy, Value::new_object(), entry, input, mode);
+    let expected = Value::from(expected);
+    assert_eq!(
+        from_interpreter.expect("interpreter evaluates"),
+        expected,
+        "interpreter"
+    );
+    assert_eq!(from_vm.expect("VM evaluates"), expected, "VM ({mode:?})");
+}
+
+/// A divergence from OPA that regate keeps (docs/gatekeeper.md): OPA rejects a wildcard inside a
+/// negated expression at compile time (`rego_unsafe_var_error: var _ is unsafe`); regorus accepts it
+/// and iterates outside the negation, so `not is_string(xs[_])` holds when some element is not a
+/// string. Interpreter and VM agree.
+#[rstest]
+#[case::some_element_is_not_a_string("mixed", "fired")]
+#[case::every_element_is_a_string("strings", "silent")]
+fn wildcard_in_negation_means_some_element(
+    #[case] rule: &str,
+    #[case] expected: &str,
+    #[values(ExecutionMode::RunToCompletion, ExecutionMode::Suspendable)] mode: ExecutionMode,
+) {
+    let policy = r#"
+package wild
+
+import rego.v1
+
+mixed := "fired" if { not is_string(input.mixed[_]) } else := "silent"
+strings := "fired" if { not is_string(input.strings[_]) } else := "silent"
+"#;
+    let entry = format!("data.wild.{rule}");
+    let input = json(r#"{"mixed": ["a", 1], "strings": ["a", "b"]}"#);
+    assert_both_answer(policy, &entry, input, mode, expected);
+}

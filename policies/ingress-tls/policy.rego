@@ -198,7 +198,7 @@ _tls_covers(h) if {
 deny contains {"msg": msg, "field": sprintf("spec.tls[%d].secretName", [i])} if {
 	is_ingress
 	some i, t in _list(object.get(spec, "tls", []))
-	not _nonempty(t.secretName)
+	not _nonempty_field(t, "secretName")
 	msg := sprintf("spec.tls[%d] has no secretName for cert-manager to fill", [i])
 }
 
@@ -206,6 +206,11 @@ _nonempty(s) if {
 	is_string(s)
 	s != ""
 }
+
+# `obj[key]` is a non-empty string. The lookup is inside the function so that `not
+# _nonempty_field(...)` holds for an absent field: Rego evaluates a negated call's operands outside
+# the negation, so `not _nonempty(obj.field)` is undefined, not true, when the field is absent.
+_nonempty_field(obj, key) if _nonempty(obj[key])
 
 _issuer_keys := ["cert-manager.io/cluster-issuer", "cert-manager.io/issuer"]
 
@@ -603,13 +608,13 @@ _listeners(parent, ref) := [l | some l in _list(parent.spec.listeners); l.name =
 deny contains {"msg": msg, "field": sprintf("spec.listeners[%d].hostname", [i])} if {
 	is_listenerset
 	some i, l in _list(object.get(spec, "listeners", []))
-	not _nonempty(l.hostname)
-	msg := sprintf("%s listener %s has no hostname; it would take every host of its Gateway", [k8s.kind, object.get(l, "name", i)])
+	not _nonempty_field(l, "hostname")
+	msg := sprintf("%s listener %v has no hostname; it would take every host of its Gateway", [k8s.kind, object.get(l, "name", i)])
 }
 
 deny contains {"msg": msg, "field": sprintf("spec.listeners[%d].protocol", [i])} if {
 	is_listenerset
 	some i, l in _list(object.get(spec, "listeners", []))
 	not object.get(l, "protocol", "") in {"HTTPS", "TLS"}
-	msg := sprintf("%s listener %s uses protocol %v; use HTTPS or TLS", [k8s.kind, object.get(l, "name", i), object.get(l, "protocol", null)])
+	msg := sprintf("%s listener %v uses protocol %v; use HTTPS or TLS", [k8s.kind, object.get(l, "name", i), object.get(l, "protocol", null)])
 }

@@ -207,8 +207,13 @@ volumes_of(spec) := v if {
 # template is stored as written).
 missing_images contains c if {
 	some c in containers
-	not is_string(c.container.image)
+	not _names_image(c.container)
 }
+
+# The lookup is inside the function so that `not _names_image(container)` holds when the image is
+# absent (Rego evaluates a negated call's operands outside the negation: `not is_string(x.image)` is
+# undefined, not true, for an absent image).
+_names_image(container) if is_string(container.image)
 
 # True when `selector` (a LabelSelector) is empty, i.e. selects everything.
 empty_selector(selector) if {

@@ -108,7 +108,9 @@ _expr_holds(e, ns) if {
 
 _expr_holds(e, ns) if {
 	e.operator == "NotIn"
-	not ns in _list(e.values)
+	# `e.values` through object.get: Rego evaluates a negated call's operands outside the negation, so
+	# `not ns in _list(e.values)` would be undefined, not true, for a NotIn without values.
+	not ns in _list(object.get(e, "values", []))
 }
 
 _expr_holds(e, _) if e.operator == "Exists"

@@ -90,6 +90,8 @@ test_clusterwide_policy_selecting_all_endpoints_counts if {
 	count(deny(in_ns(fx.review_for("Pod", pod), "shop-dev"), ccnp_inv(sel2))) == 0
 	sel3 := {"matchExpressions": [{"key": "k8s:io.kubernetes.pod.namespace", "operator": "Exists"}]}
 	count(deny(in_ns(fx.review_for("Pod", pod), "shop-dev"), ccnp_inv(sel3))) == 0
+	no_values := {"matchExpressions": [{"key": "io.kubernetes.pod.namespace", "operator": "NotIn"}]}
+	count(deny(in_ns(fx.review_for("Pod", pod), "shop-dev"), ccnp_inv(no_values))) == 0
 	sel4 := {"matchLabels": {"io.kubernetes.pod.namespace": "shop-dev"}}
 	count(deny(in_ns(fx.review_for("Pod", pod), "shop-dev"), ccnp_inv(sel4))) == 0
 }

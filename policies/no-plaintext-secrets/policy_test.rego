@@ -227,7 +227,7 @@ test_non_string_env_value_does_not_crash if {
 
 # --- ConfigMaps ---
 
-cmap(data) := {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "shop-prod"}, "data": data}
+cmap(entries) := {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "shop-prod"}, "data": entries}
 
 creq(obj) := {"review": object.union(fx.request("ConfigMap", obj), {"resource": {"resource": "configmaps"}}), "parameters": params}
 

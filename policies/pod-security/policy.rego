@@ -71,9 +71,14 @@ deny contains {"msg": msg, "field": _v(ps, sprintf("securityContext.sysctls[%d].
 	some ps in k8s.pod_specs
 	some i, s in _list(object.get(_psc(ps), "sysctls", []))
 	is_object(s)
-	not s.name in safe_sysctls
+	not _safe_sysctl(s)
 	msg := sprintf("sysctl %v is not in the safe set", [object.get(s, "name", "")])
 }
+
+# The name is looked up inside the function, so that a sysctl without a name is not safe: Rego
+# evaluates a negated call's operands outside the negation (`not s.name in safe_sysctls` is undefined,
+# not true, when the name is absent).
+_safe_sysctl(s) if s.name in safe_sysctls
 
 # --- restricted: volume types (hostPath included) ------------------------------------------------
 
@@ -86,7 +91,7 @@ deny contains {"msg": msg, "field": _v(ps, sprintf("volumes[%d].%s", [i, t]))} i
 	t != "name"
 	val != null
 	not t in allowed_volume_types
-	msg := sprintf("volume %s: type %s is not allowed", [object.get(vol, "name", i), t])
+	msg := sprintf("volume %v: type %s is not allowed", [object.get(vol, "name", i), t])
 }
 
 # --- per container -------------------------------------------------------------------------------

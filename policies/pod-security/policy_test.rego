@@ -123,10 +123,11 @@ test_volume_types if {
 }
 
 test_sysctls if {
-	spec := with_pod({"securityContext": object.union(good.securityContext, {"sysctls": [{"name": "net.ipv4.tcp_syncookies", "value": "1"}, {"name": "kernel.msgmax", "value": "1"}, "junk"]})})
+	spec := with_pod({"securityContext": object.union(good.securityContext, {"sysctls": [{"name": "net.ipv4.tcp_syncookies", "value": "1"}, {"name": "kernel.msgmax", "value": "1"}, "junk", {"value": "1"}]})})
 	v := d(spec)
 	fx.has(v, "sysctl kernel.msgmax is not in the safe set")
-	count(v) == 1
+	fx.has(v, "sysctl  is not in the safe set")
+	count(v) == 2
 }
 
 test_host_process if {

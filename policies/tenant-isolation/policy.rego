@@ -52,7 +52,7 @@ deny contains {"msg": msg, "field": sprintf("metadata.labels[%s]", [key])} if {
 	_writes_object
 	t := tenancy.tenant
 	is_string(t)
-	not is_string(k8s.labels[key])
+	not _has_string_label(key)
 	msg := sprintf("missing label %s (namespace %q belongs to tenant %q)", [key, ns, t])
 }
 
@@ -201,5 +201,10 @@ patch contains {"op": "add", "path": sprintf("/metadata/labels/%s", [k8s.escape_
 	_writes_object
 	t := tenancy.tenant
 	is_string(t)
-	not is_string(k8s.labels[key])
+	not _has_string_label(key)
 }
+
+# The object carries `name` as a string label. The lookup is inside the function so that `not
+# _has_string_label(key)` holds for an absent label (Rego evaluates a negated call's operands outside
+# the negation: `not is_string(k8s.labels[key])` is undefined, not true, when the label is absent).
+_has_string_label(name) if is_string(k8s.labels[name])

@@ -184,9 +184,14 @@ _trusted contains ref if {
 deny contains {"msg": msg, "field": i.path} if {
 	is_object(input.images)
 	some i in k8s.images
-	not is_object(input.images[i.image])
+	not _has_verdict(i.image)
 	msg := sprintf("%s: no signature verdict for image %s", [i.what, _short(i.image)])
 }
+
+# The lookup is inside the function so that `not _has_verdict(image)` holds when the image has no
+# verdict (Rego evaluates a negated call's operands outside the negation: `not
+# is_object(input.images[image])` is undefined, not true, for an image without one).
+_has_verdict(image) if is_object(input.images[image])
 
 deny contains {"msg": msg, "field": i.path} if {
 	some i in k8s.images

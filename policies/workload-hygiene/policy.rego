@@ -34,14 +34,14 @@ deny contains {"msg": sprintf("container %s has no %s", [c.name, probe]), "field
 	some c in k8s.containers
 	c.type == "containers"
 	some probe in ["livenessProbe", "readinessProbe"]
-	not is_object(c.container[probe])
+	not _declares_probe(c.container, probe)
 }
 
 deny contains {"msg": sprintf("missing label %s (needed for auditing)", [label]), "field": sprintf("metadata.labels[%s]", [label])} if {
 	k8s.is_workload
 	is_object(input.review.object)
 	some label in k8s.param("requiredLabels", ["app.kubernetes.io/name", "app.kubernetes.io/version"])
-	not _nonempty(k8s.labels[label])
+	not _has_label(label)
 }
 
 # A Pod that is never restarted (helm test pods, one-off tasks) runs to completion like a Job.
@@ -50,6 +50,13 @@ _runs_to_completion if {
 	k8s.kind == "Pod"
 	object.get(ps.spec, "restartPolicy", "Always") in {"Never", "OnFailure"}
 }
+
+# The lookups happen inside these functions, not as operands of the `not`s above: Rego evaluates a
+# negated call's operands outside the negation, so an absent probe or label would make those bodies
+# undefined rather than the `not` true.
+_declares_probe(container, probe) if is_object(container[probe])
+
+_has_label(name) if _nonempty(k8s.labels[name])
 
 _nonempty(v) if {
 	is_string(v)

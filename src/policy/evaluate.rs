@@ -159,6 +159,12 @@ impl Evaluator {
         &self.set
     }
 
+    /// The `data` document every policy sees: the bundle's data documents, the configuration view
+    /// (`data.regate.config`) and the inventory (`data.inventory`).
+    pub fn data(&self) -> &Value {
+        &self.data
+    }
+
     /// True when `policy` applies to the request (match, exclusions, system namespaces).
     pub fn applies(&self, policy: &Policy, facts: &RequestFacts) -> bool {
         if let Some(ns) = facts.effective_namespace() {

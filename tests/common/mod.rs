@@ -42,6 +42,21 @@ pub fn corpus(rel: &str) -> Option<PathBuf> {
     }
 }
 
+/// The rendered chart corpus (`charts/*.yaml` and `charts/extra/*.yaml`) as `regate check` reads it,
+/// with every object also in an inventory (namespace `default`, as `regate check` defaults it); `None`
+/// (with a message) when the corpus is absent.
+pub fn chart_corpus() -> Option<(regate::manifest::ReadResult, regate::cluster::Inventory)> {
+    let dir = corpus("charts")?;
+    let mut paths = files(&dir, "yaml");
+    paths.extend(files(&dir.join("extra"), "yaml"));
+    let read = regate::manifest::read_inputs(&paths).expect("read the chart corpus");
+    let mut inventory = regate::cluster::Inventory::new();
+    for doc in &read.documents {
+        inventory.add(&doc.object, "default");
+    }
+    Some((read, inventory))
+}
+
 /// Runs `regate ARGS` with `stdin` piped in; returns the output.
 pub fn regate(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_regate"));

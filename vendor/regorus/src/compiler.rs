@@ -9,3 +9,4 @@
 pub mod context;
 pub mod destructuring_planner;
 pub mod hoist;
+pub mod negation;

@@ -11,6 +11,7 @@ use crate::compiler::destructuring_planner::{
     AssignmentPlan, BindingPlan, DestructuringPlan, WildcardSide,
 };
 use crate::compiler::hoist::{HoistedLoop, HoistedLoopsLookup, LoopType};
+use crate::compiler::negation::operands_evaluated_before_negation;
 use crate::lexer::*;
 use crate::lookup::Lookup;
 use crate::parser::Parser;
@@ -1160,6 +1161,22 @@ impl Interpreter {
         Ok(count > 0)
     }
 
+    /// Whether every operand that Rego evaluates before the negation `not expr` is defined
+    /// (compiler/negation.rs). Local variables are defined by construction and are not evaluated.
+    fn negation_operands_defined(&mut self, expr: &ExprRef) -> Result<bool> {
+        for operand in operands_evaluated_before_negation(expr) {
+            if let Expr::Var { span, .. } = operand.as_ref() {
+                if self.lookup_local_var(&span.source_str()).is_some() {
+                    continue;
+                }
+            }
+            if self.eval_expr(operand)? == Value::Undefined {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     fn make_expression_result(span: &Span, v: &Value) -> Expression {
         Expression {
             value: v.clone(),
@@ -1220,6 +1237,11 @@ impl Interpreter {
                 }
             }
             Literal::NotExpr { span, expr, .. } => {
+                // Rego evaluates the operands of a negated call outside the negation: an undefined
+                // one makes the body undefined instead of the `not` true (compiler/negation.rs).
+                if !self.negation_operands_defined(expr)? {
+                    return Ok(false);
+                }
                 let value = match expr.as_ref() {
                     // Extra parameter is allowed; but a return argument is not allowed.
                     Expr::Call {

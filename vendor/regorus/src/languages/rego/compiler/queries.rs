@@ -8,6 +8,7 @@
 
 use super::{Compiler, CompilerError, ComprehensionType, ContextType, Result};
 use crate::ast::{self, LiteralStmt, Query};
+use crate::compiler::negation::operands_evaluated_before_negation;
 use crate::rvm::instructions::GuardMode;
 use crate::rvm::program::RuleType;
 use crate::rvm::Instruction;
@@ -258,6 +259,25 @@ impl<'a> Compiler<'a> {
                 }
             }
             ast::Literal::NotExpr { expr, .. } => {
+                // Rego evaluates the operands of a negated call outside the negation: an undefined
+                // one makes the body undefined instead of the `not` true (compiler/negation.rs).
+                for operand in operands_evaluated_before_negation(expr) {
+                    if let ast::Expr::Var { span, .. } = operand.as_ref() {
+                        if self.lookup_local_var(span.text()).is_some() {
+                            continue;
+                        }
+                    }
+                    let operand_reg =
+                        self.compile_rego_expr_with_span(operand, operand.span(), false)?;
+                    self.emit_instruction(
+                        Instruction::Guard {
+                            register: operand_reg,
+                            mode: GuardMode::NotUndefined,
+                        },
+                        &stmt.span,
+                    );
+                }
+
                 let expr_reg = self.with_soft_assert_mode(true, |compiler| {
                     compiler.compile_rego_expr_with_span(expr, expr.span(), false)
                 })?;
