@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use regex::Regex;
-use regorus::unstable::{Expr, Literal, Module, Query, Rule, RuleHead};
+use regorus::unstable::{Expr, Literal, Module, Rule, RuleHead, WithModifier};
 use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::LimitError;
 use regorus::{Engine, Value};
@@ -41,6 +41,7 @@ use serde_json::{json, Value as Json};
 
 use super::bundle::{BundleSources, FileKind};
 use super::load::{format_rego_error, PolicySet};
+use super::visit::{walk_expr, walk_literal, Visitor};
 
 /// Name prefix of a test rule.
 pub const TEST_PREFIX: &str = "test_";
@@ -593,114 +594,52 @@ pub fn merge_coverage(
 /// expression except comprehensions, whose queries are walked instead; not function names, `with`
 /// modifiers, `some ... in` keys or `else` values).
 pub fn coverable_lines(module: &Module) -> BTreeSet<u32> {
-    let mut lines = BTreeSet::new();
+    let mut coverable = CoverableLines::default();
     for rule in &module.policy {
-        match rule.as_ref() {
-            Rule::Spec { head, bodies, .. } => {
-                match head {
-                    RuleHead::Compr { assign, .. } | RuleHead::Func { assign, .. } => {
-                        if let Some(a) = assign {
-                            cover_expr(&a.value, &mut lines);
-                        }
-                    }
-                    RuleHead::Set { key, .. } => {
-                        if let Some(k) = key {
-                            cover_expr(k, &mut lines);
-                        }
-                    }
-                }
-                for body in bodies {
-                    cover_query(&body.query, &mut lines);
-                }
-            }
-            Rule::Default { value, .. } => cover_expr(value, &mut lines),
-        }
+        coverable.visit_rule(rule);
     }
-    lines.remove(&0);
-    lines
+    coverable.lines.remove(&0);
+    coverable.lines
 }
 
-fn cover_query(query: &Query, lines: &mut BTreeSet<u32>) {
-    for stmt in &query.stmts {
-        match &stmt.literal {
-            Literal::SomeVars { .. } => {}
+/// The lines of the expressions regorus's coverage report lists.
+#[derive(Default)]
+struct CoverableLines {
+    lines: BTreeSet<u32>,
+}
+
+impl Visitor for CoverableLines {
+    fn visit_else_value(&mut self, _: &Expr) {}
+
+    fn visit_with(&mut self, _: &WithModifier) {}
+
+    fn visit_literal(&mut self, literal: &Literal) {
+        match literal {
             Literal::SomeIn {
                 value, collection, ..
             } => {
-                cover_expr(value, lines);
-                cover_expr(collection, lines);
+                self.visit_expr(value);
+                self.visit_expr(collection);
             }
-            Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => cover_expr(expr, lines),
-            Literal::Every { domain, query, .. } => {
-                cover_expr(domain, lines);
-                cover_query(query, lines);
-            }
+            _ => walk_literal(self, literal),
         }
     }
-}
 
-fn cover_expr(expr: &Expr, lines: &mut BTreeSet<u32>) {
-    match expr {
-        Expr::ArrayCompr { query, .. }
-        | Expr::SetCompr { query, .. }
-        | Expr::ObjectCompr { query, .. } => {
-            cover_query(query, lines);
-            return;
-        }
-        _ => {
-            lines.insert(expr.span().line);
-        }
-    }
-    match expr {
-        Expr::String { .. }
-        | Expr::RawString { .. }
-        | Expr::Number { .. }
-        | Expr::Bool { .. }
-        | Expr::Null { .. }
-        | Expr::Var { .. }
-        | Expr::ArrayCompr { .. }
-        | Expr::SetCompr { .. }
-        | Expr::ObjectCompr { .. } => {}
-        Expr::Array { items, .. } | Expr::Set { items, .. } => {
-            for item in items {
-                cover_expr(item, lines);
+    fn visit_expr(&mut self, expr: &Expr) {
+        match expr {
+            Expr::ArrayCompr { query, .. }
+            | Expr::SetCompr { query, .. }
+            | Expr::ObjectCompr { query, .. } => self.visit_query(query),
+            Expr::Call { span, params, .. } => {
+                self.lines.insert(span.line);
+                for param in params {
+                    self.visit_expr(param);
+                }
             }
-        }
-        Expr::Object { fields, .. } => {
-            for (_, k, v) in fields {
-                cover_expr(k, lines);
-                cover_expr(v, lines);
+            _ => {
+                self.lines.insert(expr.span().line);
+                walk_expr(self, expr);
             }
-        }
-        Expr::Call { params, .. } => {
-            for p in params {
-                cover_expr(p, lines);
-            }
-        }
-        Expr::UnaryExpr { expr, .. } => cover_expr(expr, lines),
-        Expr::RefDot { refr, .. } => cover_expr(refr, lines),
-        Expr::RefBrack { refr, index, .. } => {
-            cover_expr(refr, lines);
-            cover_expr(index, lines);
-        }
-        Expr::BinExpr { lhs, rhs, .. }
-        | Expr::BoolExpr { lhs, rhs, .. }
-        | Expr::ArithExpr { lhs, rhs, .. }
-        | Expr::AssignExpr { lhs, rhs, .. } => {
-            cover_expr(lhs, lines);
-            cover_expr(rhs, lines);
-        }
-        Expr::Membership {
-            key,
-            value,
-            collection,
-            ..
-        } => {
-            if let Some(k) = key {
-                cover_expr(k, lines);
-            }
-            cover_expr(value, lines);
-            cover_expr(collection, lines);
         }
     }
 }
