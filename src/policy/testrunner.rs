@@ -24,7 +24,6 @@
 //! and JUnit writers live here too, so `cli::test` only wires arguments to them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::num::NonZeroU32;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -42,6 +41,7 @@ use serde_json::{json, Value as Json};
 use super::bundle::{BundleSources, FileKind};
 use super::load::{format_rego_error, PolicySet};
 use super::visit::{walk_expr, walk_literal, Visitor};
+use crate::report::junit;
 
 /// Name prefix of a test rule.
 pub const TEST_PREFIX: &str = "test_";
@@ -805,83 +805,55 @@ pub fn write_json(run: &TestRun, out: &mut dyn Write) -> io::Result<()> {
 
 /// JUnit XML: one `<testsuite>` per package (in name order), one `<testcase>` per test with
 /// `name` = rule, `classname` = package, `file`, `line` and `time` in seconds; `<failure>` or `<error>`
-/// carries the message, `<system-out>` the prints.
+/// carries the message (its first line as the `message` attribute), `<system-out>` the prints.
 pub fn write_junit(run: &TestRun, out: &mut dyn Write) -> io::Result<()> {
-    let mut suites: BTreeMap<&str, Vec<&TestResult>> = BTreeMap::new();
-    for r in &run.results {
-        suites.entry(r.case.package.as_str()).or_default().push(r);
-    }
-    let secs = |d: Duration| format!("{:.6}", d.as_secs_f64());
-    let total_time: Duration = run.results.iter().map(|r| r.duration).sum();
-    let mut s = String::new();
-    s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        s,
-        "<testsuites name=\"regate test\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{}\">",
-        run.results.len(),
-        run.count(Outcome::Fail),
-        run.count(Outcome::Error),
-        secs(total_time)
-    );
-    for (package, results) in suites {
-        let time: Duration = results.iter().map(|r| r.duration).sum();
-        let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
-        let _ = writeln!(
-            s,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{}\">",
-            xml_attr(package),
-            results.len(),
-            count(Outcome::Fail),
-            count(Outcome::Error),
-            secs(time)
-        );
-        for r in results {
-            let _ = write!(
-                s,
-                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{}\" time=\"{}\"",
-                xml_attr(&r.case.name),
-                xml_attr(package),
-                xml_attr(&r.case.file),
-                r.case.line,
-                secs(r.duration)
-            );
-            let element = match r.outcome {
-                Outcome::Pass => None,
-                Outcome::Fail => Some("failure"),
-                Outcome::Error => Some("error"),
-            };
-            if element.is_none() && r.prints.is_empty() {
-                s.push_str("/>\n");
-                continue;
-            }
-            s.push_str(">\n");
-            if let Some(element) = element {
-                let message = r.message.as_deref().unwrap_or_default();
-                let first = message.lines().next().unwrap_or_default();
-                let _ = writeln!(
-                    s,
-                    "      <{element} message=\"{}\" type=\"{}\">{}</{element}>",
-                    xml_attr(first),
-                    r.outcome.as_str(),
-                    xml_text(message)
-                );
-            }
-            if !r.prints.is_empty() {
-                let _ = writeln!(
-                    s,
-                    "      <system-out>{}</system-out>",
-                    xml_text(&r.prints.join("\n"))
-                );
-            }
-            s.push_str("    </testcase>\n");
-        }
-        s.push_str("  </testsuite>\n");
-    }
-    s.push_str("</testsuites>\n");
-    out.write_all(s.as_bytes())
+    junit_document(run).write(out)
 }
 
-use crate::report::xml::{attr as xml_attr, text as xml_text};
+fn junit_document(run: &TestRun) -> junit::TestSuites {
+    let mut suites: BTreeMap<&str, Vec<junit::TestCase>> = BTreeMap::new();
+    for r in &run.results {
+        suites
+            .entry(r.case.package.as_str())
+            .or_default()
+            .push(junit_case(r));
+    }
+    junit::TestSuites {
+        name: "regate test".to_string(),
+        timed: true,
+        suites: suites
+            .into_iter()
+            .map(|(package, cases)| junit::TestSuite {
+                name: package.to_string(),
+                cases,
+            })
+            .collect(),
+    }
+}
+
+fn junit_case(r: &TestResult) -> junit::TestCase {
+    let problem = || {
+        let message = r.message.as_deref().unwrap_or_default();
+        junit::Problem {
+            message: message.lines().next().unwrap_or_default().to_string(),
+            kind: r.outcome.as_str().to_string(),
+            text: message.to_string(),
+        }
+    };
+    junit::TestCase {
+        name: r.case.name.clone(),
+        classname: r.case.package.clone(),
+        file: r.case.file.clone(),
+        line: r.case.line,
+        time: r.duration,
+        result: match r.outcome {
+            Outcome::Pass => junit::CaseResult::Passed,
+            Outcome::Fail => junit::CaseResult::Failure(problem()),
+            Outcome::Error => junit::CaseResult::Error(problem()),
+        },
+        system_out: (!r.prints.is_empty()).then(|| r.prints.join("\n")),
+    }
+}
 
 #[cfg(test)]
 mod tests {
