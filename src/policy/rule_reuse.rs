@@ -249,7 +249,10 @@ impl Visitor for References<'_> {
 }
 
 impl References<'_> {
+    /// Records the reference `expr` (a variable, `.field`s, `[index]`es) by its static prefix, then
+    /// visits its bracket indices.
     fn reference(&mut self, expr: &Expr) {
+        // Collected from the outermost `.field` inwards, reversed into the chain below.
         let mut fields_after_root: Vec<&str> = Vec::new();
         let mut indices: Vec<&Expr> = Vec::new();
         let mut node = expr;
@@ -286,6 +289,7 @@ impl References<'_> {
     }
 }
 
+/// What the chain `a.b.c` reads or refers to, after expanding a leading import alias.
 fn classify(mut chain: Vec<String>, aliases: &BTreeMap<String, String>) -> Option<Reference> {
     if let Some(path) = chain.first().and_then(|first| aliases.get(first)) {
         let mut expanded: Vec<String> = path.split('.').map(str::to_string).collect();
