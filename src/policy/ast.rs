@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regorus::unstable::{Expr, Literal, Module, Query, Rule, RuleHead};
+use regorus::unstable::{Expr, Module, Rule, RuleHead, WithModifier};
 use regorus::Engine;
+
+use super::visit::{walk_expr, walk_with, Visitor};
 
 /// A rule head as written, e.g. `deny` or `test_allows_compliant_pod`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +63,7 @@ pub fn inspect(engine: &mut Engine) -> (Vec<ModuleInfo>, Vec<UnknownFunction>) {
         let file = module.package.span.source.file().to_string();
         let package = format!("data.{}", module.package.refr.span().text().trim());
         let mut rules = Vec::new();
-        let mut calls = Vec::new();
-        let mut uses_with = false;
+        let mut found = CallsAndWith::default();
         for rule in module.policy.iter() {
             if let Some(components) = head_components(rule) {
                 let path = components.join(".");
@@ -75,20 +76,20 @@ pub fn inspect(engine: &mut Engine) -> (Vec<ModuleInfo>, Vec<UnknownFunction>) {
                     line: rule.span().line as usize,
                 });
             }
-            walk_rule(rule, &mut calls, &mut uses_with);
+            found.visit_rule(rule);
         }
         let imports = import_aliases(module);
         calls_by_module.push(ModuleCalls {
             file: file.clone(),
             package: package.clone(),
             imports,
-            calls,
+            calls: found.calls,
         });
         infos.push(ModuleInfo {
             file,
             package,
             rules,
-            uses_with,
+            uses_with: found.uses_with,
         });
     }
     let builtins = &*regorus::unstable::BUILTINS;
@@ -152,7 +153,8 @@ pub(crate) fn import_aliases(module: &Module) -> BTreeMap<String, String> {
     out
 }
 
-fn head_ref(rule: &Rule) -> Option<&Expr> {
+/// The reference a rule's head names (`deny`, `a.b`, `f` of `f(x)`).
+pub(crate) fn head_ref(rule: &Rule) -> Option<&Expr> {
     match rule {
         Rule::Spec { head, .. } => Some(match head {
             RuleHead::Compr { refr, .. }
@@ -194,142 +196,34 @@ pub(crate) fn head_components(rule: &Rule) -> Option<Vec<String>> {
     Some(reversed)
 }
 
-fn walk_rule(rule: &Rule, calls: &mut Vec<Call>, uses_with: &mut bool) {
-    match rule {
-        Rule::Spec { head, bodies, .. } => {
-            match head {
-                RuleHead::Compr { assign, .. } => {
-                    if let Some(a) = assign {
-                        walk_expr(&a.value, calls, uses_with);
-                    }
-                }
-                RuleHead::Set { key, .. } => {
-                    if let Some(k) = key {
-                        walk_expr(k, calls, uses_with);
-                    }
-                }
-                RuleHead::Func { assign, .. } => {
-                    if let Some(a) = assign {
-                        walk_expr(&a.value, calls, uses_with);
-                    }
-                }
-            }
-            for body in bodies {
-                if let Some(a) = &body.assign {
-                    walk_expr(&a.value, calls, uses_with);
-                }
-                walk_query(&body.query, calls, uses_with);
-            }
-        }
-        Rule::Default { value, .. } => walk_expr(value, calls, uses_with),
-    }
+/// Every call in a module's rules, and whether any statement has a `with` modifier.
+#[derive(Default)]
+struct CallsAndWith {
+    calls: Vec<Call>,
+    uses_with: bool,
 }
 
-fn walk_query(query: &Query, calls: &mut Vec<Call>, uses_with: &mut bool) {
-    for stmt in &query.stmts {
-        if !stmt.with_mods.is_empty() {
-            *uses_with = true;
-            for m in &stmt.with_mods {
-                walk_expr(&m.r#as, calls, uses_with);
-            }
-        }
-        match &stmt.literal {
-            Literal::SomeVars { .. } => {}
-            Literal::SomeIn {
-                key,
-                value,
-                collection,
-                ..
-            } => {
-                if let Some(k) = key {
-                    walk_expr(k, calls, uses_with);
-                }
-                walk_expr(value, calls, uses_with);
-                walk_expr(collection, calls, uses_with);
-            }
-            Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => {
-                walk_expr(expr, calls, uses_with)
-            }
-            Literal::Every { domain, query, .. } => {
-                walk_expr(domain, calls, uses_with);
-                walk_query(query, calls, uses_with);
-            }
-        }
+impl Visitor for CallsAndWith {
+    fn visit_with(&mut self, modifier: &WithModifier) {
+        self.uses_with = true;
+        walk_with(self, modifier);
     }
-}
 
-fn walk_expr(expr: &Expr, calls: &mut Vec<Call>, uses_with: &mut bool) {
-    // Iterative over reference chains (which can be long), recursive over structure.
-    match expr {
-        Expr::String { .. }
-        | Expr::RawString { .. }
-        | Expr::Number { .. }
-        | Expr::Bool { .. }
-        | Expr::Null { .. }
-        | Expr::Var { .. } => {}
-        Expr::Array { items, .. } | Expr::Set { items, .. } => {
-            for item in items {
-                walk_expr(item, calls, uses_with);
-            }
-        }
-        Expr::Object { fields, .. } => {
-            for (_, k, v) in fields {
-                walk_expr(k, calls, uses_with);
-                walk_expr(v, calls, uses_with);
-            }
-        }
-        Expr::ArrayCompr { term, query, .. } | Expr::SetCompr { term, query, .. } => {
-            walk_expr(term, calls, uses_with);
-            walk_query(query, calls, uses_with);
-        }
-        Expr::ObjectCompr {
-            key, value, query, ..
-        } => {
-            walk_expr(key, calls, uses_with);
-            walk_expr(value, calls, uses_with);
-            walk_query(query, calls, uses_with);
-        }
-        Expr::Call { fcn, params, .. } => {
+    fn visit_expr(&mut self, expr: &Expr) {
+        if let Expr::Call { fcn, .. } = expr {
             // The position of a call is where its name starts: the innermost variable of the reference.
             let mut head: &Expr = fcn;
             while let Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } = head {
                 head = refr;
             }
             let span = head.span();
-            calls.push(Call {
+            self.calls.push(Call {
                 name: fcn.span().text().trim().to_string(),
                 line: span.line as usize,
                 column: span.col as usize,
             });
-            for p in params {
-                walk_expr(p, calls, uses_with);
-            }
         }
-        Expr::UnaryExpr { expr, .. } => walk_expr(expr, calls, uses_with),
-        Expr::RefDot { refr, .. } => walk_expr(refr, calls, uses_with),
-        Expr::RefBrack { refr, index, .. } => {
-            walk_expr(refr, calls, uses_with);
-            walk_expr(index, calls, uses_with);
-        }
-        Expr::BinExpr { lhs, rhs, .. }
-        | Expr::BoolExpr { lhs, rhs, .. }
-        | Expr::ArithExpr { lhs, rhs, .. }
-        | Expr::AssignExpr { lhs, rhs, .. } => {
-            walk_expr(lhs, calls, uses_with);
-            walk_expr(rhs, calls, uses_with);
-        }
-        Expr::Membership {
-            key,
-            value,
-            collection,
-            ..
-        } => {
-            if let Some(k) = key {
-                walk_expr(k, calls, uses_with);
-            }
-            walk_expr(value, calls, uses_with);
-            walk_expr(collection, calls, uses_with);
-        }
+        walk_expr(self, expr);
     }
 }
 

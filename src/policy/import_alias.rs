@@ -16,8 +16,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regorus::unstable::{Expr, Literal, Query, Rule, RuleHead};
+use regorus::unstable::{Expr, Literal, Rule, RuleHead};
 use regorus::Engine;
+
+use super::visit::{pattern_vars, walk_expr, walk_literal, walk_rule, Visitor};
 
 /// Returns `text` with every reference through a `data.*` import alias spelled out in full, or `None`
 /// when nothing needs rewriting or the module does not parse (the caller then loads the original, so
@@ -39,7 +41,7 @@ pub fn expand(file: &str, text: &str) -> Option<String> {
         declared: BTreeSet::new(),
     };
     for rule in module.policy.iter() {
-        walk.rule(rule);
+        walk.visit_rule(rule);
     }
     let mut edits: Vec<(usize, usize, &str)> = walk
         .uses
@@ -81,12 +83,8 @@ impl<'a> Walk<'a> {
 
     /// Every variable inside a pattern that declares variables (`x`, `[a, b]`, `{"k": v}`).
     fn declare_pattern(&mut self, pattern: &Expr) {
-        let mut names = Vec::new();
-        collect_vars(pattern, &mut names);
-        for name in names {
-            if let Some(a) = self.alias(&name) {
-                self.declared.insert(a);
-            }
+        for name in pattern_vars(pattern) {
+            self.declare_name(&name);
         }
     }
 
@@ -95,170 +93,68 @@ impl<'a> Walk<'a> {
             self.declared.insert(a);
         }
     }
+}
 
-    fn rule(&mut self, rule: &Rule) {
+impl Visitor for Walk<'_> {
+    fn visit_rule(&mut self, rule: &Rule) {
         if let Some(name) = super::ast::head_components(rule).and_then(|c| c.into_iter().next()) {
             self.declare_name(&name);
         }
-        match rule {
-            Rule::Spec { head, bodies, .. } => {
-                let value = match head {
-                    RuleHead::Compr { assign, .. } => assign.as_ref().map(|a| &a.value),
-                    RuleHead::Set { key, .. } => key.as_ref(),
-                    RuleHead::Func { args, assign, .. } => {
-                        for arg in args {
-                            self.declare_pattern(arg);
-                        }
-                        assign.as_ref().map(|a| &a.value)
-                    }
-                };
-                if let Some(v) = value {
-                    self.expr(v);
-                }
-                for body in bodies {
-                    if let Some(a) = &body.assign {
-                        self.expr(&a.value);
-                    }
-                    self.query(&body.query);
-                }
-            }
-            Rule::Default { value, .. } => self.expr(value),
-        }
-    }
-
-    fn query(&mut self, query: &Query) {
-        for stmt in &query.stmts {
-            for m in &stmt.with_mods {
-                self.expr(&m.refr);
-                self.expr(&m.r#as);
-            }
-            match &stmt.literal {
-                Literal::SomeVars { vars, .. } => {
-                    for v in vars {
-                        self.declare_name(v.text());
-                    }
-                }
-                Literal::SomeIn {
-                    key,
-                    value,
-                    collection,
-                    ..
-                } => {
-                    if let Some(k) = key {
-                        self.declare_pattern(k);
-                    }
-                    self.declare_pattern(value);
-                    self.expr(collection);
-                }
-                Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => self.expr(expr),
-                Literal::Every {
-                    key,
-                    value,
-                    domain,
-                    query,
-                    ..
-                } => {
-                    if let Some(k) = key {
-                        self.declare_name(k.text());
-                    }
-                    self.declare_name(value.text());
-                    self.expr(domain);
-                    self.query(query);
-                }
+        if let Rule::Spec {
+            head: RuleHead::Func { args, .. },
+            ..
+        } = rule
+        {
+            for arg in args {
+                self.declare_pattern(arg);
             }
         }
+        walk_rule(self, rule);
     }
 
-    fn expr(&mut self, expr: &Expr) {
-        match expr {
-            Expr::Var { span, .. } => {
-                if let Some(a) = self.alias(span.text()) {
-                    self.uses.push((span.start as usize, span.end as usize, a));
+    fn visit_literal(&mut self, literal: &Literal) {
+        match literal {
+            Literal::SomeVars { vars, .. } => {
+                for v in vars {
+                    self.declare_name(v.text());
                 }
             }
-            Expr::String { .. }
-            | Expr::RawString { .. }
-            | Expr::Number { .. }
-            | Expr::Bool { .. }
-            | Expr::Null { .. } => {}
-            Expr::Array { items, .. } | Expr::Set { items, .. } => {
-                for item in items {
-                    self.expr(item);
-                }
-            }
-            Expr::Object { fields, .. } => {
-                for (_, k, v) in fields {
-                    self.expr(k);
-                    self.expr(v);
-                }
-            }
-            Expr::ArrayCompr { term, query, .. } | Expr::SetCompr { term, query, .. } => {
-                self.expr(term);
-                self.query(query);
-            }
-            Expr::ObjectCompr {
-                key, value, query, ..
-            } => {
-                self.expr(key);
-                self.expr(value);
-                self.query(query);
-            }
-            Expr::Call { fcn, params, .. } => {
-                self.expr(fcn);
-                for p in params {
-                    self.expr(p);
-                }
-            }
-            Expr::UnaryExpr { expr, .. } => self.expr(expr),
-            Expr::RefDot { refr, .. } => self.expr(refr),
-            Expr::RefBrack { refr, index, .. } => {
-                self.expr(refr);
-                self.expr(index);
-            }
-            Expr::AssignExpr { lhs, rhs, .. } => {
-                self.declare_pattern(lhs);
-                self.expr(rhs);
-            }
-            Expr::BinExpr { lhs, rhs, .. }
-            | Expr::BoolExpr { lhs, rhs, .. }
-            | Expr::ArithExpr { lhs, rhs, .. } => {
-                self.expr(lhs);
-                self.expr(rhs);
-            }
-            Expr::Membership {
+            Literal::SomeIn {
                 key,
                 value,
                 collection,
                 ..
             } => {
                 if let Some(k) = key {
-                    self.expr(k);
+                    self.declare_pattern(k);
                 }
-                self.expr(value);
-                self.expr(collection);
+                self.declare_pattern(value);
+                self.visit_expr(collection);
             }
-            #[allow(unreachable_patterns)]
-            _ => {}
+            Literal::Every { key, value, .. } => {
+                if let Some(k) = key {
+                    self.declare_name(k.text());
+                }
+                self.declare_name(value.text());
+                walk_literal(self, literal);
+            }
+            Literal::Expr { .. } | Literal::NotExpr { .. } => walk_literal(self, literal),
         }
     }
-}
 
-/// Names of the variables in a pattern.
-fn collect_vars(expr: &Expr, out: &mut Vec<String>) {
-    match expr {
-        Expr::Var { span, .. } => out.push(span.text().to_string()),
-        Expr::Array { items, .. } | Expr::Set { items, .. } => {
-            for item in items {
-                collect_vars(item, out);
+    fn visit_expr(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Var { span, .. } => {
+                if let Some(a) = self.alias(span.text()) {
+                    self.uses.push((span.start as usize, span.end as usize, a));
+                }
             }
-        }
-        Expr::Object { fields, .. } => {
-            for (_, k, v) in fields {
-                collect_vars(k, out);
-                collect_vars(v, out);
+            Expr::AssignExpr { lhs, rhs, .. } => {
+                self.declare_pattern(lhs);
+                self.visit_expr(rhs);
             }
+            _ => walk_expr(self, expr),
         }
-        _ => {}
     }
 }
 

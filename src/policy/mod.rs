@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod rule_reuse;
 pub mod testrunner;
 pub mod value_json;
+pub mod visit;
 
 pub use decision::{Decision, PolicyResult, RuleKind};
 pub use evaluate::{Evaluator, Extras};

@@ -16,18 +16,22 @@
 //! memoizes its calls for the length of one execution), and the rules in both earlier sets, which read
 //! no input at all (a function among them is memoized across requests; `load::VmProgram::input_free`).
 //!
-//! The analysis reads each rule's source text and is conservative: any use of `input` other than
-//! `input.review…` / `input.images…`, any dynamic `data[…]` reference and any `import input…` count as
-//! depending on the parameters, and a reference that might name a rule is assumed to. A false
-//! "depends" only costs a recomputation; a rule is marked reusable only when no path to the
-//! parameters exists.
+//! The analysis reads each rule's AST (head, value, bodies, `else` values, `with` modifiers; through
+//! [`super::visit`]) and is conservative: a reference is classified by its static prefix (the name and
+//! the `.field`s before the first `[`), so any use of `input` other than `input.review…` /
+//! `input.images…` (`input`, `input[x]`, `input["review"]`, the target of `with input as …`), any
+//! dynamic `data[…]` reference (it refers to every rule below its static prefix) and any
+//! `import input…` count as depending on the parameters, and a name that might name a rule of the
+//! package is assumed to (only a function's own arguments shadow one). A false "depends" only costs a
+//! recomputation; a rule is marked reusable only when no path to the parameters exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regorus::unstable::{Module, Rule, RuleHead};
+use regorus::unstable::{Expr, Module, Rule, RuleHead};
 use regorus::Engine;
 
-use super::ast::{head_components, import_aliases};
+use super::ast::{head_components, head_ref, import_aliases};
+use super::visit::{pattern_vars, walk_expr, walk_rule, Visitor};
 
 /// Both analyses for the rules of one compiled program, indexed like `rule_names` (`data.pkg.rule`).
 pub struct RuleReuse {
@@ -78,7 +82,7 @@ struct Graph {
     volatile: BTreeSet<String>,
 }
 
-/// A reference found in a rule's text, before it is resolved against the rules.
+/// A reference found in a rule, before it is resolved against the rules.
 enum Reference {
     /// Reads part of the input that differs between policies, or cannot be resolved statically.
     Parameters,
@@ -97,8 +101,8 @@ enum Reference {
 impl Graph {
     fn build<'a>(modules: impl Iterator<Item = &'a Module>) -> Graph {
         let mut graph = Graph::default();
-        // Rules, their texts and the bare names of each package first, so local names can be resolved.
-        let mut texts: Vec<(String, String, &'a Module, String, BTreeSet<String>)> = Vec::new();
+        // Rules and the bare names of each package first, so local names can be resolved.
+        let mut found: Vec<(String, String, &'a Module, &'a Rule, BTreeSet<String>)> = Vec::new();
         let mut locals: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
         for module in modules {
             let package = format!("data.{}", module.package.refr.span().text().trim());
@@ -114,16 +118,16 @@ impl Graph {
                         .or_default()
                         .insert(path.clone());
                 }
-                texts.push((
+                found.push((
                     path,
                     package.clone(),
                     module,
-                    rule.span().text().to_string(),
+                    rule,
                     function_arguments(rule),
                 ));
             }
         }
-        for (path, package, module, text, arguments) in &texts {
+        for (path, package, module, rule, arguments) in &found {
             let aliases = import_aliases(module);
             let imports_input = module
                 .imports
@@ -134,7 +138,7 @@ impl Graph {
                 graph.request.insert(path.clone());
             }
             let mut refs = BTreeSet::new();
-            for reference in references(text, &aliases) {
+            for reference in references(rule, &aliases) {
                 match reference {
                     Reference::Parameters => {
                         graph.direct.insert(path.clone());
@@ -155,7 +159,7 @@ impl Graph {
                             graph
                                 .rules
                                 .keys()
-                                .filter(|rule| overlaps(rule, &target))
+                                .filter(|candidate| overlaps(candidate, &target))
                                 .cloned(),
                         );
                     }
@@ -194,38 +198,13 @@ impl Graph {
 
 /// The variables a function rule binds in its head (`f(x, [y, z])` gives x, y, z); empty for other rules.
 fn function_arguments(rule: &Rule) -> BTreeSet<String> {
-    let Rule::Spec {
-        head: RuleHead::Func { args, .. },
-        ..
-    } = rule
-    else {
-        return BTreeSet::new();
-    };
-    let mut names = BTreeSet::new();
-    for arg in args {
-        let chars: Vec<char> = arg.span().text().chars().collect();
-        let mut i = 0;
-        while i < chars.len() {
-            match chars[i] {
-                '"' => {
-                    i += 1;
-                    while i < chars.len() && chars[i] != '"' {
-                        i += if chars[i] == '\\' { 2 } else { 1 };
-                    }
-                    i += 1;
-                }
-                c if is_ident_start(c) => {
-                    let start = i;
-                    while i < chars.len() && is_ident_char(chars[i]) {
-                        i += 1;
-                    }
-                    names.insert(chars[start..i].iter().collect());
-                }
-                _ => i += 1,
-            }
-        }
+    match rule {
+        Rule::Spec {
+            head: RuleHead::Func { args, .. },
+            ..
+        } => args.iter().flat_map(|arg| pattern_vars(arg)).collect(),
+        _ => BTreeSet::new(),
     }
-    names
 }
 
 /// True when the rule at `rule` (`data.a.b.c`) is, contains or lies within the path `target`.
@@ -234,75 +213,83 @@ fn overlaps(rule: &str, target: &[String]) -> bool {
     rule.iter().zip(target).all(|(a, b)| *a == b.as_str())
 }
 
-/// The references of one rule's text: chains of names (`a.b.c`), with strings and comments skipped.
-fn references(text: &str, aliases: &BTreeMap<String, String>) -> Vec<Reference> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut previous_significant = ' ';
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '#' => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
+/// The references of one rule: every chain of names (`a.b.c`) its head, value and bodies read.
+fn references(rule: &Rule, aliases: &BTreeMap<String, String>) -> Vec<Reference> {
+    let mut found = References {
+        aliases,
+        found: Vec::new(),
+    };
+    found.visit_rule(rule);
+    found.found
+}
+
+/// Collects [`Reference`]s: each reference (a variable, or a variable followed by `.field`s and
+/// `[index]`es) is classified by its static prefix, the variable and the `.field`s up to the first
+/// `[`; bracket indices are references of their own.
+struct References<'a> {
+    aliases: &'a BTreeMap<String, String>,
+    found: Vec<Reference>,
+}
+
+impl Visitor for References<'_> {
+    fn visit_rule(&mut self, rule: &Rule) {
+        // The head's own name: `a.b := …` refers to the other rules named `a.…` of its package.
+        if let Some(head) = head_ref(rule) {
+            self.visit_expr(head);
+        }
+        walk_rule(self, rule);
+    }
+
+    fn visit_expr(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Var { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. } => self.reference(expr),
+            _ => walk_expr(self, expr),
+        }
+    }
+}
+
+impl References<'_> {
+    /// Records the reference `expr` (a variable, `.field`s, `[index]`es) by its static prefix, then
+    /// visits its bracket indices.
+    fn reference(&mut self, expr: &Expr) {
+        // Collected from the outermost `.field` inwards, reversed into the chain below.
+        let mut fields_after_root: Vec<&str> = Vec::new();
+        let mut indices: Vec<&Expr> = Vec::new();
+        let mut node = expr;
+        loop {
+            match node {
+                Expr::RefDot { refr, field, .. } => {
+                    fields_after_root.push(field.0.text());
+                    node = refr;
                 }
-                continue;
-            }
-            '"' => {
-                i += 1;
-                while i < chars.len() && chars[i] != '"' {
-                    i += if chars[i] == '\\' { 2 } else { 1 };
+                Expr::RefBrack { refr, index, .. } => {
+                    // The static prefix ends before the first `[`.
+                    fields_after_root.clear();
+                    indices.push(index);
+                    node = refr;
                 }
-                i += 1;
-                previous_significant = '"';
-                continue;
-            }
-            '`' => {
-                i += 1;
-                while i < chars.len() && chars[i] != '`' {
-                    i += 1;
+                Expr::Var { span, .. } => {
+                    let chain = std::iter::once(span.text())
+                        .chain(fields_after_root.iter().rev().copied())
+                        .map(str::to_string)
+                        .collect();
+                    self.found.extend(classify(chain, self.aliases));
+                    break;
                 }
-                i += 1;
-                previous_significant = '`';
-                continue;
-            }
-            _ if is_ident_start(c) => {
-                let mut chain = Vec::new();
-                let mut j = i;
-                loop {
-                    let start = j;
-                    while j < chars.len() && is_ident_char(chars[j]) {
-                        j += 1;
-                    }
-                    chain.push(chars[start..j].iter().collect::<String>());
-                    if j + 1 < chars.len() && chars[j] == '.' && is_ident_start(chars[j + 1]) {
-                        j += 1;
-                    } else {
-                        break;
-                    }
-                }
-                // A name after a `.` continues an expression (`x.input`), it does not start a reference.
-                if previous_significant != '.' {
-                    if let Some(r) = classify(chain, aliases) {
-                        out.push(r);
-                    }
-                }
-                previous_significant = 'a';
-                i = j;
-                continue;
-            }
-            _ => {
-                if !c.is_whitespace() {
-                    previous_significant = c;
+                // A reference into a value that is not a name (`f(x).y`, `[1, 2][i]`).
+                other => {
+                    self.visit_expr(other);
+                    break;
                 }
             }
         }
-        i += 1;
+        for index in indices.into_iter().rev() {
+            self.visit_expr(index);
+        }
     }
-    out
 }
 
+/// What the chain `a.b.c` reads or refers to, after expanding a leading import alias.
 fn classify(mut chain: Vec<String>, aliases: &BTreeMap<String, String>) -> Option<Reference> {
     if let Some(path) = chain.first().and_then(|first| aliases.get(first)) {
         let mut expanded: Vec<String> = path.split('.').map(str::to_string).collect();
@@ -338,14 +325,6 @@ fn classify(mut chain: Vec<String>, aliases: &BTreeMap<String, String>) -> Optio
 const VOLATILE_BUILTIN_ROOTS: &[&str] = &[
     "time", "rand", "http", "uuid", "opa", "net", "io", "crypto", "trace", "print",
 ];
-
-fn is_ident_start(c: char) -> bool {
-    c.is_ascii_alphabetic() || c == '_'
-}
-
-fn is_ident_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
-}
 
 #[cfg(test)]
 mod tests {
@@ -488,5 +467,171 @@ uses_rule_name := name
         );
         assert_eq!(reuse.across_policies, vec![false, false]);
         assert_eq!(reuse.across_requests, vec![false, false]);
+    }
+
+    const TRICKY: &str = r#"package t
+import rego.v1
+import data.lib as l
+import data.lib
+
+alias_call := l.param("limit", 3)
+alias_review := l.names
+full_path_call := data.lib.param("limit", 3)
+input_variable_index(k) := input[k]
+input_string_index := input["review"]
+review_then_index(i) := input.review.object.spec.containers[i].parameters
+data_variable_index(k) := data[k]
+library_variable_index(k) := data.lib[k]
+with_input if { lib.names with input as {} }
+with_review if { lib.names with input.review as {} }
+with_clock if { lib.names with time.now_ns as 1 }
+pattern_argument([strict, y]) := [strict, y]
+pattern_argument_use := pattern_argument([1, 2])
+else_value := 1 if { false } else := input.parameters.x
+every_value if { every c in input.review.containers { c.name != input.parameters.name } }
+comprehension := {k: v | some k, v in input.parameters}
+review_comprehension := [c | some c in input.review.object.spec.containers]
+negated if { not input.parameters.x }
+object_key := {strict: 1}
+field_named_input := {"input": 1}.input
+call_result_field := object.union({}, {"a": input.review.kind}).a
+strict := lib.strict
+a.b := input.parameters.x
+a.c := 1
+uuid_value := uuid.rfc4122("x")
+network := http.send({"method": "get", "url": "http://x"})
+printing if { print("x") }
+"#;
+
+    /// Per rule of `TRICKY`: (`across_policies`, `across_requests`, `stable`).
+    #[rstest]
+    #[case::alias_call_to_parameters("alias_call", false, true, true)]
+    #[case::alias_to_a_review_rule("alias_review", true, false, true)]
+    #[case::full_path_call("full_path_call", false, true, true)]
+    #[case::input_with_a_variable_index("input_variable_index", false, false, true)]
+    #[case::input_with_a_string_index_counts_as_all_input("input_string_index", false, false, true)]
+    #[case::static_prefix_ends_at_the_first_bracket("review_then_index", true, false, true)]
+    #[case::data_with_a_variable_index("data_variable_index", false, false, false)]
+    #[case::library_with_a_variable_index("library_variable_index", false, false, true)]
+    #[case::with_input_as("with_input", false, false, true)]
+    #[case::with_review_as("with_review", true, false, true)]
+    #[case::with_a_volatile_builtin_as("with_clock", true, false, false)]
+    #[case::pattern_arguments_shadow_rules("pattern_argument_use", true, true, true)]
+    #[case::else_value("else_value", false, true, true)]
+    #[case::every("every_value", false, false, true)]
+    #[case::comprehension("comprehension", false, true, true)]
+    #[case::comprehension_over_the_review("review_comprehension", true, false, true)]
+    #[case::negation("negated", false, true, true)]
+    #[case::object_key_names_a_rule("object_key", false, true, true)]
+    #[case::a_field_named_input_is_not_input("field_named_input", true, true, true)]
+    #[case::field_of_a_call_result("call_result_field", true, false, true)]
+    #[case::head_name_refers_to_rules_of_the_same_first_name("a.c", false, true, true)]
+    #[case::uuid("uuid_value", true, false, false)]
+    #[case::network("network", true, false, false)]
+    #[case::print("printing", true, false, false)]
+    fn pins_tricky_references(
+        #[case] rule: &str,
+        #[case] across_policies: bool,
+        #[case] across_requests: bool,
+        #[case] stable: bool,
+    ) {
+        let name = format!("data.t.{rule}");
+        let reuse = analysed(&[("lib.rego", LIB), ("t.rego", TRICKY)], &[&name]);
+        assert_eq!(
+            (
+                reuse.across_policies[0],
+                reuse.across_requests[0],
+                reuse.stable[0]
+            ),
+            (across_policies, across_requests, stable),
+            "{rule}"
+        );
+    }
+    /// The rules of the bundled library that may read the parameters (directly or through what they
+    /// refer to): `package: rule rule …`, packages below `data.regate`.
+    const BUNDLED_PARAMETER_READERS: &str = "
+    lib.k8s: param
+    policies.ingress_tls: _by_solver deny http01_solver
+    policies.no_plaintext_secrets: credential_name deny env_finding exempt high_entropy
+    policies.pod_security: _rorfs deny warn
+    policies.resource_limits: defaults deny fill max_for max_ratio max_units patch
+    policies.tenant_isolation: deny
+    policies.trusted_images: deny
+    policies.workload_hygiene: deny
+";
+
+    /// The rules of the bundled library that may read the request, or call a volatile builtin.
+    const BUNDLED_REQUEST_READERS: &str = "
+    lib.k8s: _meta_path annotations containers group groups images is_main_resource
+        is_namespaced is_workload kind labels missing_images name namespace new_pod_spec obj
+        old_obj old_pod_spec operation pod_spec_unchanged pod_specs spec_path sub_resource
+        username
+    lib.tenancy: is_platform is_tenant_identity tenant user_tenants
+    policies.ingress_tls: _by_solver _from_cluster_issuer _has_issuer _in_domains
+        _issuer_field _issuer_group _issuer_kind _issuer_name _parent _ref_issuer
+        _ref_issuer_group _ref_issuer_kind _ref_ns _route_protocol _same_tenant
+        _tenant_domains_text _tls_covers annotation_hosts deny domains foreign hosts
+        http01_solver is_certificate_resource is_certificate_source is_ingress is_listenerset
+        is_route obj spec tls_hosts
+    policies.network_policy_required: _self _still_denies _verb affected deny is_policy_kind
+    policies.no_plaintext_secrets: _type _type_hint _user cert_manager_marked deny eso_marked
+        exempt helm_release_storage is_configmap is_secret material secret
+    policies.pod_security: _container_contexts _csc _effective_seccomp _non_root _pod_contexts
+        _psc _rorfs_violations deny warn
+    policies.resource_limits: _units deny fill patch subjects units
+    policies.tenant_isolation: _ns_new_tenant _ns_old_tenant _user_tenants_text _who
+        _writes_object deny is_namespace_kind ns patch
+    policies.trusted_images: _accepted _checked _invalid _judged _own_keys _parsed
+        _previous_images _registry_errors _tenant_keys _tenant_text _trusted _verdict
+        allowed_projects deny patch tenant_projects warn
+    policies.workload_hygiene: _runs_to_completion deny
+";
+
+    /// The rule paths listed in a `package: rule rule …` text.
+    fn listed(text: &str) -> BTreeSet<String> {
+        let mut package = "";
+        let mut out = BTreeSet::new();
+        for word in text.split_whitespace() {
+            match word.strip_suffix(':') {
+                Some(name) => package = name,
+                None => {
+                    out.insert(format!("data.regate.{package}.{word}"));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn masks_of_the_bundled_library_are_pinned() {
+        let set = crate::policy::load::load(&Default::default()).expect("bundled library loads");
+        let mut engine = match set.template.lock() {
+            Ok(engine) => engine.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let modules = engine.get_modules().clone();
+        let names: Vec<String> = Graph::build(modules.iter().map(|m| &**m))
+            .rules
+            .into_keys()
+            .collect();
+        assert_eq!(names.len(), 263);
+        let reuse = analyse(&mut engine, &names);
+        let unmarked = |mask: &[bool]| -> BTreeSet<String> {
+            names
+                .iter()
+                .zip(mask)
+                .filter(|(_, marked)| !**marked)
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        assert_eq!(
+            unmarked(&reuse.across_policies),
+            listed(BUNDLED_PARAMETER_READERS)
+        );
+        assert_eq!(
+            unmarked(&reuse.across_requests),
+            listed(BUNDLED_REQUEST_READERS)
+        );
+        assert_eq!(unmarked(&reuse.stable), BTreeSet::new());
     }
 }

@@ -1,6 +1,13 @@
-//! The `junit` format: a JUnit XML test report for GitLab's and Jenkins' test report views.
+//! JUnit XML, the one writer of it: a small document model ([`TestSuites`] of [`TestSuite`]s of
+//! [`TestCase`]s, each passed, failed, errored or skipped) written by [`TestSuites::write`], used by
+//! the `junit` format of `regate check` ([`write`]) and by `regate test --format junit`
+//! (`policy::testrunner`). The `tests`, `failures`, `errors` and `skipped` counts are computed from
+//! the cases; `time` attributes (seconds) are written only for a timed document, each suite and the
+//! root summing their cases. All text goes through the `xml` escaping module, so the document is
+//! well-formed XML 1.0 whatever the messages contain.
 //!
-//! Layout (every checked object is a test, so passing objects are listed too):
+//! `regate check`'s report is for GitLab's and Jenkins' test report views. Layout (every checked
+//! object is a test, so passing objects are listed too):
 //!
 //! ```xml
 //! <testsuites name="regate" tests=".." failures=".." errors="..">
@@ -29,17 +36,191 @@
 //! - Input errors become a testcase `input error at line N` (all errors of one line together)
 //!   with an `<error type="input">`.
 //! - `tests`, `failures` and `errors` are counted per suite and summed on `<testsuites>`.
-//!
-//! All text goes through the `xml` escaping module, so the document is well-formed XML 1.0 whatever the
-//! messages contain.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
+use std::time::Duration;
 
 use super::display_path;
 use super::model::{Action, Finding, Location, ObjectRef, Patch, Report};
 use super::xml;
 
+/// A JUnit XML document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSuites {
+    /// The `name` of `<testsuites>`.
+    pub name: String,
+    /// Write `time` attributes: each case's [`TestCase::time`], summed per suite and for the root.
+    pub timed: bool,
+    pub suites: Vec<TestSuite>,
+}
+
+/// One `<testsuite>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSuite {
+    pub name: String,
+    pub cases: Vec<TestCase>,
+}
+
+/// One `<testcase>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestCase {
+    pub name: String,
+    pub classname: String,
+    pub file: String,
+    pub line: usize,
+    /// Written only in a [`TestSuites::timed`] document.
+    pub time: Duration,
+    pub result: CaseResult,
+    /// The `<system-out>` text, when there is any.
+    pub system_out: Option<String>,
+}
+
+/// How a test case ended, and the element that says so.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaseResult {
+    /// No element.
+    Passed,
+    /// `<failure>`.
+    Failure(Problem),
+    /// `<error>`.
+    Error(Problem),
+    /// `<skipped message=".."/>`.
+    Skipped { message: String },
+}
+
+/// The content of a `<failure>` or `<error>` element.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// The `message` attribute (a summary).
+    pub message: String,
+    /// The `type` attribute.
+    pub kind: String,
+    /// The element's text (the details).
+    pub text: String,
+}
+
+/// What `<testsuites>` and `<testsuite>` count.
+#[derive(Default)]
+struct Counts {
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+    time: Duration,
+}
+
+impl Counts {
+    fn of(cases: &[TestCase]) -> Counts {
+        let mut counts = Counts::default();
+        for case in cases {
+            counts.tests += 1;
+            counts.time += case.time;
+            match case.result {
+                CaseResult::Passed => {}
+                CaseResult::Failure(_) => counts.failures += 1,
+                CaseResult::Error(_) => counts.errors += 1,
+                CaseResult::Skipped { .. } => counts.skipped += 1,
+            }
+        }
+        counts
+    }
+
+    fn add(&mut self, other: &Counts) {
+        self.tests += other.tests;
+        self.failures += other.failures;
+        self.errors += other.errors;
+        self.skipped += other.skipped;
+        self.time += other.time;
+    }
+}
+
+impl TestSuites {
+    /// Writes the document with its XML declaration, two spaces of indentation per level.
+    pub fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+        let per_suite: Vec<Counts> = self.suites.iter().map(|s| Counts::of(&s.cases)).collect();
+        let mut total = Counts::default();
+        for counts in &per_suite {
+            total.add(counts);
+        }
+        writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+        writeln!(
+            out,
+            r#"<testsuites name="{}" tests="{}" failures="{}" errors="{}"{}>"#,
+            xml::attr(&self.name),
+            total.tests,
+            total.failures,
+            total.errors,
+            self.time_attr(total.time),
+        )?;
+        for (suite, counts) in self.suites.iter().zip(&per_suite) {
+            writeln!(
+                out,
+                r#"  <testsuite name="{}" tests="{}" failures="{}" errors="{}" skipped="{}"{}>"#,
+                xml::attr(&suite.name),
+                counts.tests,
+                counts.failures,
+                counts.errors,
+                counts.skipped,
+                self.time_attr(counts.time),
+            )?;
+            for case in &suite.cases {
+                self.write_case(case, out)?;
+            }
+            writeln!(out, "  </testsuite>")?;
+        }
+        writeln!(out, "</testsuites>")
+    }
+
+    fn write_case(&self, case: &TestCase, out: &mut dyn Write) -> io::Result<()> {
+        write!(
+            out,
+            r#"    <testcase name="{}" classname="{}" file="{}" line="{}"{}"#,
+            xml::attr(&case.name),
+            xml::attr(&case.classname),
+            xml::attr(&case.file),
+            case.line,
+            self.time_attr(case.time),
+        )?;
+        if case.result == CaseResult::Passed && case.system_out.is_none() {
+            return writeln!(out, "/>");
+        }
+        writeln!(out, ">")?;
+        let problem = match &case.result {
+            CaseResult::Passed => None,
+            CaseResult::Failure(problem) => Some(("failure", problem)),
+            CaseResult::Error(problem) => Some(("error", problem)),
+            CaseResult::Skipped { message } => {
+                writeln!(out, r#"      <skipped message="{}"/>"#, xml::attr(message))?;
+                None
+            }
+        };
+        if let Some((element, problem)) = problem {
+            writeln!(
+                out,
+                r#"      <{element} message="{}" type="{}">{}</{element}>"#,
+                xml::attr(&problem.message),
+                xml::attr(&problem.kind),
+                xml::text(&problem.text),
+            )?;
+        }
+        if let Some(text) = &case.system_out {
+            writeln!(out, "      <system-out>{}</system-out>", xml::text(text))?;
+        }
+        writeln!(out, "    </testcase>")
+    }
+
+    /// ` time="1.250000"` in a timed document, nothing otherwise.
+    fn time_attr(&self, time: Duration) -> String {
+        if self.timed {
+            format!(r#" time="{:.6}""#, time.as_secs_f64())
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// One checked object or one line of input errors, before it becomes a [`TestCase`].
 enum Case<'a> {
     Object {
         line: usize,
@@ -51,19 +232,6 @@ enum Case<'a> {
         line: usize,
         messages: Vec<&'a str>,
     },
-}
-
-impl Case<'_> {
-    fn failed(&self) -> bool {
-        match self {
-            Case::Object { findings, .. } => findings.iter().any(|f| f.action == Action::Deny),
-            Case::Input { .. } => false,
-        }
-    }
-
-    fn errored(&self) -> bool {
-        matches!(self, Case::Input { .. })
-    }
 }
 
 /// Groups the report into suites: file -> cases sorted by line.
@@ -125,41 +293,31 @@ fn suites(report: &Report) -> BTreeMap<&str, Vec<Case<'_>>> {
 
 /// Writes `report` as JUnit XML.
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let suites = suites(report);
-    let all = || suites.values().flatten();
-    let tests = all().count();
-    let failures = all().filter(|c| c.failed()).count();
-    let errors = all().filter(|c| c.errored()).count();
-    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
-    writeln!(
-        out,
-        r#"<testsuites name="regate" tests="{tests}" failures="{failures}" errors="{errors}">"#,
-    )?;
-    for (file, cases) in &suites {
-        write_suite(file, cases, out)?;
-    }
-    writeln!(out, "</testsuites>")
+    document(report).write(out)
 }
 
-fn write_suite(file: &str, cases: &[Case<'_>], out: &mut dyn Write) -> io::Result<()> {
-    let file_attr = xml::attr(file);
-    writeln!(
-        out,
-        r#"  <testsuite name="{file_attr}" tests="{}" failures="{}" errors="{}" skipped="0">"#,
-        cases.len(),
-        cases.iter().filter(|c| c.failed()).count(),
-        cases.iter().filter(|c| c.errored()).count(),
-    )?;
+/// The JUnit document of `report` (untimed: a check has no per-object duration).
+fn document(report: &Report) -> TestSuites {
+    TestSuites {
+        name: "regate".to_string(),
+        timed: false,
+        suites: suites(report)
+            .into_iter()
+            .map(|(file, cases)| suite(file, &cases))
+            .collect(),
+    }
+}
 
+fn suite(file: &str, cases: &[Case<'_>]) -> TestSuite {
     let mut same_name: HashMap<String, usize> = HashMap::new();
     for case in cases {
         if let Case::Object { object, .. } = case {
             *same_name.entry(object.display()).or_default() += 1;
         }
     }
-
-    for case in cases {
-        match case {
+    let cases = cases
+        .iter()
+        .map(|case| match case {
             Case::Object {
                 line,
                 object,
@@ -170,47 +328,41 @@ fn write_suite(file: &str, cases: &[Case<'_>], out: &mut dyn Write) -> io::Resul
                 if same_name.get(&name).copied().unwrap_or(0) > 1 {
                     name = format!("{name} (line {line})");
                 }
-                write_object_case(&name, &file_attr, *line, findings, patches, out)?;
+                object_case(name, file, *line, findings, patches)
             }
-            Case::Input { line, messages } => {
-                writeln!(
-                    out,
-                    r#"    <testcase name="input error at line {line}" classname="{file_attr}" file="{file_attr}" line="{line}">"#,
-                )?;
-                let first = messages.first().copied().unwrap_or_default();
-                writeln!(
-                    out,
-                    r#"      <error message="{}" type="input">{}</error>"#,
-                    xml::attr(first),
-                    xml::text(&messages.join("\n")),
-                )?;
-                writeln!(out, "    </testcase>")?;
-            }
-        }
+            Case::Input { line, messages } => TestCase {
+                name: format!("input error at line {line}"),
+                classname: file.to_string(),
+                file: file.to_string(),
+                line: *line,
+                time: Duration::ZERO,
+                result: CaseResult::Error(Problem {
+                    message: messages.first().copied().unwrap_or_default().to_string(),
+                    kind: "input".to_string(),
+                    text: messages.join("\n"),
+                }),
+                system_out: None,
+            },
+        })
+        .collect();
+    TestSuite {
+        name: file.to_string(),
+        cases,
     }
-    writeln!(out, "  </testsuite>")
 }
 
-fn write_object_case(
-    name: &str,
-    file_attr: &str,
+fn object_case(
+    name: String,
+    file: &str,
     line: usize,
     findings: &[&Finding],
     patches: &[&Patch],
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    let head = format!(
-        r#"    <testcase name="{}" classname="{file_attr}" file="{file_attr}" line="{line}""#,
-        xml::attr(name),
-    );
-    if findings.is_empty() && patches.is_empty() {
-        return writeln!(out, "{head}/>");
-    }
-    writeln!(out, "{head}>")?;
-
+) -> TestCase {
     let (deny, other): (Vec<&Finding>, Vec<&Finding>) =
         findings.iter().partition(|f| f.action == Action::Deny);
-    if !deny.is_empty() {
+    let result = if deny.is_empty() {
+        CaseResult::Passed
+    } else {
         let message = match deny.as_slice() {
             [only] => format!("{}: {}", only.policy, only.message),
             many => {
@@ -219,25 +371,24 @@ fn write_object_case(
                 format!("{} policy violations: {}", many.len(), policies.join(", "))
             }
         };
-        let mut body = String::new();
+        let mut text = String::new();
         for f in &deny {
-            body.push_str(&describe(f));
-            body.push('\n');
+            text.push_str(&describe(f));
+            text.push('\n');
             if let Some(fix) = &f.remediation {
-                body.push_str("  fix: ");
-                body.push_str(fix);
-                body.push('\n');
+                text.push_str("  fix: ");
+                text.push_str(fix);
+                text.push('\n');
             }
         }
-        writeln!(
-            out,
-            r#"      <failure message="{}" type="policy">{}</failure>"#,
-            xml::attr(&message),
-            xml::text(&body),
-        )?;
-    }
-    if !other.is_empty() || !patches.is_empty() {
-        let mut body: String = other
+        CaseResult::Failure(Problem {
+            message,
+            kind: "policy".to_string(),
+            text,
+        })
+    };
+    let system_out = (!other.is_empty() || !patches.is_empty()).then(|| {
+        let mut text: String = other
             .iter()
             .map(|f| {
                 format!(
@@ -248,11 +399,19 @@ fn write_object_case(
             })
             .collect();
         for p in patches {
-            body.push_str(&format!("PATCH {}: {}\n", p.policy, p.describe()));
+            text.push_str(&format!("PATCH {}: {}\n", p.policy, p.describe()));
         }
-        writeln!(out, "      <system-out>{}</system-out>", xml::text(&body))?;
+        text
+    });
+    TestCase {
+        name,
+        classname: file.to_string(),
+        file: file.to_string(),
+        line,
+        time: Duration::ZERO,
+        result,
+        system_out,
     }
-    writeln!(out, "    </testcase>")
 }
 
 /// `policy: message (field)`.
@@ -546,5 +705,83 @@ mod tests {
             render(&empty(), Format::Junit),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"regate\" tests=\"0\" failures=\"0\" errors=\"0\">\n</testsuites>\n"
         );
+    }
+
+    #[test]
+    fn timed_document_counts_and_times_every_kind_of_result() {
+        let case =
+            |name: &str, millis: u64, result: CaseResult, system_out: Option<&str>| TestCase {
+                name: name.to_string(),
+                classname: "pkg".to_string(),
+                file: "a&b.rego".to_string(),
+                line: 3,
+                time: Duration::from_millis(millis),
+                result,
+                system_out: system_out.map(str::to_string),
+            };
+        let problem = |kind: &str| Problem {
+            message: format!("{kind} <summary>"),
+            kind: kind.to_string(),
+            text: format!("{kind}\ndetails"),
+        };
+        let doc = TestSuites {
+            name: "suite \"x\"".to_string(),
+            timed: true,
+            suites: vec![
+                TestSuite {
+                    name: "pkg".to_string(),
+                    cases: vec![
+                        case("passes", 1, CaseResult::Passed, None),
+                        case("fails", 20, CaseResult::Failure(problem("fail")), None),
+                        case(
+                            "errs",
+                            300,
+                            CaseResult::Error(problem("error")),
+                            Some("out"),
+                        ),
+                        case(
+                            "skipped",
+                            0,
+                            CaseResult::Skipped {
+                                message: "not run".to_string(),
+                            },
+                            None,
+                        ),
+                    ],
+                },
+                TestSuite {
+                    name: "empty".to_string(),
+                    cases: vec![],
+                },
+            ],
+        };
+        let mut out = Vec::new();
+        doc.write(&mut out).expect("write");
+        let xml = String::from_utf8(out).expect("utf-8");
+        assert_eq!(
+            xml,
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="suite &quot;x&quot;" tests="4" failures="1" errors="1" time="0.321000">
+  <testsuite name="pkg" tests="4" failures="1" errors="1" skipped="1" time="0.321000">
+    <testcase name="passes" classname="pkg" file="a&amp;b.rego" line="3" time="0.001000"/>
+    <testcase name="fails" classname="pkg" file="a&amp;b.rego" line="3" time="0.020000">
+      <failure message="fail &lt;summary&gt;" type="fail">fail
+details</failure>
+    </testcase>
+    <testcase name="errs" classname="pkg" file="a&amp;b.rego" line="3" time="0.300000">
+      <error message="error &lt;summary&gt;" type="error">error
+details</error>
+      <system-out>out</system-out>
+    </testcase>
+    <testcase name="skipped" classname="pkg" file="a&amp;b.rego" line="3" time="0.000000">
+      <skipped message="not run"/>
+    </testcase>
+  </testsuite>
+  <testsuite name="empty" tests="0" failures="0" errors="0" skipped="0" time="0.000000">
+  </testsuite>
+</testsuites>
+"#
+        );
+        Document::parse(&xml).expect("well-formed XML");
     }
 }
