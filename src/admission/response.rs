@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use super::patch;
 use super::review::Review;
 use crate::policy::decision::{truncate, Decision};
-use crate::report::model::Action;
+use crate::policy::Action;
 
 /// Maximum length of one warning, in bytes (the API server truncates longer ones).
 pub const MAX_WARNING_LEN: usize = 120;
@@ -200,7 +200,7 @@ pub fn write(api_version: &str, uid: &str, decision: &Decision, endpoint: Endpoi
 mod tests {
     use super::*;
     use crate::policy::decision::{PolicyResult, RuleKind};
-    use crate::report::model::Severity;
+    use crate::policy::Severity;
     use serde_json::json;
 
     fn result(action: Action, message: &str) -> PolicyResult {

@@ -25,8 +25,8 @@ use crate::images::config::{ImageVerificationConfig, NamedKey};
 use crate::images::signature::PublicKey;
 use crate::images::verify::{self, Verdict, Verifier};
 use crate::policy::matcher::glob_match;
+use crate::policy::Action;
 use crate::policy::{self, Evaluator, Extras, PolicySet, RuleKind};
-use crate::report::model::Action;
 
 /// Arguments of `regate verify-image`.
 #[derive(Debug, Args)]

@@ -5,8 +5,8 @@ use regorus::Value;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use super::enforcement::{Action, Severity};
 use crate::admission::facts::Tree;
-use crate::report::model::{Action, Severity};
 
 /// Which rule produced a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

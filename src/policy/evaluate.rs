@@ -16,12 +16,12 @@ use serde_json::Value as Json;
 
 use super::config::OnError;
 use super::decision::{read_messages, Decision, PolicyResult, RuleKind};
+use super::enforcement::Action;
 use super::engine_compat;
 use super::load::{Backend, Policy, PolicySet};
 use super::matcher::glob_match;
 use crate::admission::patch;
 use crate::admission::RequestFacts;
-use crate::report::model::Action;
 
 /// A policy set bound to one snapshot of cluster state.
 pub struct Evaluator {

@@ -18,10 +18,10 @@ use serde_json::Value as Json;
 use super::ast::{self, ModuleInfo};
 use super::bundle::{BundleError, BundleSources, FileKind};
 use super::config::{self, Config, OnError};
+use super::enforcement::Action;
 use super::import_alias;
 use super::matcher::MatchSpec;
 use super::metadata::{self, PolicyMetadata};
-use crate::report::model::Action;
 
 /// Package prefix under which policies live; the policy id is the next component with `_` as `-`.
 pub const POLICY_PREFIX: &str = "data.regate.policies.";

@@ -5,6 +5,7 @@ pub mod ast;
 pub mod bundle;
 pub mod config;
 pub mod decision;
+pub mod enforcement;
 mod engine_compat;
 pub mod evaluate;
 pub mod import_alias;
@@ -16,5 +17,6 @@ pub mod testrunner;
 pub mod value_json;
 
 pub use decision::{Decision, PolicyResult, RuleKind};
+pub use enforcement::{Action, Severity};
 pub use evaluate::{Evaluator, Extras};
 pub use load::{load, BackendChoice, LoadError, LoadOptions, Policy, PolicySet};

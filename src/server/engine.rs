@@ -19,8 +19,8 @@ use crate::policy::config::OnError;
 use crate::policy::decision::{PolicyResult, RuleKind};
 use crate::policy::load::{self, LoadError, LoadOptions};
 use crate::policy::testrunner::{self, Outcome, TestSelection};
+use crate::policy::{Action, Severity};
 use crate::policy::{Decision, Evaluator, Extras, Policy, PolicySet};
-use crate::report::model::{Action, Severity};
 
 /// What to do with a policy that needs cluster state when cluster state is unavailable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -20,8 +20,8 @@ use super::engine::{decide, failure_decision, Active};
 use super::Shared;
 use crate::admission::{response, Endpoint, ParsedReview, RequestRef};
 use crate::images::verify;
+use crate::policy::Action;
 use crate::policy::Decision;
-use crate::report::model::Action;
 
 /// Largest AdmissionReview body accepted: 7 MiB. The API server refuses request bodies over 3 MiB, and
 /// an UPDATE review carries the object twice (`object` and `oldObject`), re-encoded as JSON, plus the
