@@ -6,12 +6,13 @@
 //! - `regate serve`: the HTTPS validating and mutating webhook.
 //!
 //! Data flows one way: request ([`admission`]) → input → evaluation ([`policy`], with cluster state from
-//! [`cluster`]) → decision → AdmissionReview response ([`admission::response`]) or report ([`report`]).
+//! [`cluster`]) → decision → AdmissionReview response ([`policy::response`]) or report ([`report`]).
 
 pub mod admission;
 pub mod cli;
 pub mod cluster;
 pub mod duration;
+mod engine_compat;
 pub mod images;
 pub mod manifest;
 pub mod memory;

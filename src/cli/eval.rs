@@ -10,11 +10,11 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::PolicyArgs;
-use crate::admission::{response, Endpoint, Review};
+use crate::admission::{Endpoint, Review};
 use crate::cluster::Inventory;
 use crate::images::verify;
 use crate::manifest;
-use crate::policy::{self, Evaluator, Extras};
+use crate::policy::{self, response, Evaluator, Extras};
 use crate::report::model::describe_op;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -208,7 +208,7 @@ mod tests {
     }
 
     fn obj(entries: Vec<(Value, Value)>) -> Value {
-        Value::from(crate::policy::engine_compat::object_from_entries(entries))
+        Value::from(crate::engine_compat::object_from_entries(entries))
     }
 
     fn s(text: &str) -> Value {

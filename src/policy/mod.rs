@@ -1,20 +1,20 @@
 //! The policy engine: bundle sources, configuration, metadata, match/exclude, loading and compiling a
-//! policy set, evaluating requests into decisions, and the Rego unit-test runner.
+//! policy set, evaluating requests into decisions, writing decisions as AdmissionReview responses, and
+//! the Rego unit-test runner. It reads requests through [`crate::admission`]; admission never reads it.
 
 pub mod ast;
 pub mod bundle;
 pub mod config;
 pub mod decision;
 pub mod enforcement;
-mod engine_compat;
 pub mod evaluate;
 pub mod import_alias;
 pub mod load;
 pub mod matcher;
 pub mod metadata;
+pub mod response;
 pub mod rule_reuse;
 pub mod testrunner;
-pub mod value_json;
 
 pub use decision::{Decision, PolicyResult, RuleKind};
 pub use enforcement::{Action, Severity};

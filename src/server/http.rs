@@ -18,8 +18,9 @@ use serde_json::{json, Value as Json};
 use super::decision_log;
 use super::engine::{decide, failure_decision, Active};
 use super::Shared;
-use crate::admission::{response, Endpoint, ParsedReview, RequestRef};
+use crate::admission::{Endpoint, ParsedReview, RequestRef};
 use crate::images::verify;
+use crate::policy::response;
 use crate::policy::Action;
 use crate::policy::Decision;
 
