@@ -19,3 +19,4 @@ pub mod memory;
 pub mod policy;
 pub mod report;
 pub mod server;
+pub mod workers;

@@ -21,6 +21,7 @@ use crate::manifest::{self, Document};
 use crate::policy::{self, Decision, Evaluator, Extras, PolicySet};
 use crate::report::model::{Finding, Location, ObjectRef, Patch, Report};
 use crate::report::{write_report, Format};
+use crate::workers;
 
 /// Arguments of `regate check`.
 #[derive(Debug, Args)]
@@ -247,14 +248,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
             verdicts.as_ref(),
         )
     };
-    let results = match args.jobs {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .context("starting worker threads")?
-            .install(run),
-        None => run(),
-    };
+    let results = workers::run_on(args.jobs, run).context("starting worker threads")?;
     let mut report = Report {
         objects: results.len(),
         errors: read.errors,

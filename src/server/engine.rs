@@ -1,9 +1,9 @@
-//! What the server decides with: a [`Bundle`] (the compiled policy set, checked by its own Rego tests)
-//! bound to one cluster-state snapshot as an [`Active`] evaluator, swapped atomically by the reloaders. [`decide`] is the one
-//! evaluation path: exactly `regate eval`'s (`Evaluator::validate` / `Evaluator::mutate(..).0`) when
-//! cluster state is available; otherwise every applicable `requiresInventory` policy yields the failure
-//! mode's result ("cluster state unavailable: <reason>") instead of being evaluated, and the remaining
-//! policies are evaluated as usual.
+//! What the server decides with: a [`Bundle`] (the compiled policy set, checked by its own Rego tests,
+//! see [`crate::policy::loader`]) bound to one cluster-state snapshot as an [`Active`] evaluator,
+//! swapped atomically by the reloaders. [`decide`] is the one evaluation path: exactly `regate eval`'s
+//! (`Evaluator::validate` / `Evaluator::mutate(..).0`) when cluster state is available; otherwise every
+//! applicable `requiresInventory` policy yields the failure mode's result ("cluster state unavailable:
+//! <reason>") instead of being evaluated, and the remaining policies are evaluated as usual.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,13 +14,10 @@ use sha2::{Digest, Sha256};
 
 use crate::admission::{Endpoint, RequestFacts, RequestRef};
 use crate::cluster::state::{empty_inventory, StateSnapshot};
-use crate::policy::bundle::{BundleSources, FileKind};
 use crate::policy::config::OnError;
 use crate::policy::decision::{PolicyResult, RuleKind};
-use crate::policy::load::{self, LoadError, LoadOptions};
-use crate::policy::testrunner::{self, Outcome, TestSelection};
-use crate::policy::{Action, Severity};
-use crate::policy::{Decision, Evaluator, Extras, Policy, PolicySet};
+use crate::policy::load::LoadOptions;
+use crate::policy::{Action, Bundle, Decision, Evaluator, Extras, Policy, Severity};
 
 /// What to do with a policy that needs cluster state when cluster state is unavailable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,144 +27,6 @@ pub enum FailureMode {
     Deny,
     /// The policy's result is a warning (fail open, visibly).
     Allow,
-}
-
-/// How a bundle is read and checked.
-#[derive(Debug, Clone)]
-pub struct BundleSpec {
-    pub load: LoadOptions,
-    /// Run the bundle's Rego tests (`*_test.rego`) before accepting it.
-    pub run_tests: bool,
-    /// Accept a bundle without policies (benchmarks of the bare server).
-    pub allow_empty: bool,
-}
-
-/// A bundle that was not accepted; each line is one problem (`file:line:col: message` where known).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{}", .lines.join("\n"))]
-pub struct BundleError {
-    pub lines: Vec<String>,
-}
-
-impl BundleError {
-    fn one(line: impl Into<String>) -> BundleError {
-        BundleError {
-            lines: vec![line.into()],
-        }
-    }
-}
-
-impl From<LoadError> for BundleError {
-    fn from(err: LoadError) -> Self {
-        BundleError {
-            lines: err.to_string().lines().map(str::to_string).collect(),
-        }
-    }
-}
-
-/// A compiled, tested policy set.
-pub struct Bundle {
-    pub set: Arc<PolicySet>,
-    /// Rego tests that ran and passed.
-    pub tests_passed: usize,
-}
-
-impl std::fmt::Debug for Bundle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bundle")
-            .field("digest", &self.set.digest)
-            .field("policies", &self.set.policies.len())
-            .finish()
-    }
-}
-
-fn read_config_files(options: &LoadOptions) -> Result<Vec<(String, String)>, BundleError> {
-    options
-        .config_files
-        .iter()
-        .map(|file| {
-            std::fs::read_to_string(file)
-                .map(|text| (file.display().to_string(), text))
-                .map_err(|e| BundleError::one(format!("{}: {e}", file.display())))
-        })
-        .collect()
-}
-
-/// Reads, compiles and tests a bundle exactly as `policy::load` reads and compiles it (same layering,
-/// same digest). `test_threads` bounds the test run's parallelism.
-pub fn build_bundle(spec: &BundleSpec, test_threads: Option<usize>) -> Result<Bundle, BundleError> {
-    let options = &spec.load;
-    let mut sources = if options.embedded {
-        BundleSources::embedded()
-    } else {
-        BundleSources::default()
-    };
-    let first_dir_layer = sources.layers;
-    for dir in &options.policy_dirs {
-        sources.add_dir(dir).map_err(LoadError::from)?;
-    }
-    let extra = read_config_files(options)?;
-    let mut set = load::compile_with(sources.clone(), &extra, false, options.backend)?;
-    if set.policies.is_empty() && !spec.allow_empty {
-        return Err(BundleError::one(
-            "the bundle has no policies; refusing an empty policy set (use --allow-empty for benchmarks)",
-        ));
-    }
-
-    let mut tests_passed = 0;
-    if spec.run_tests {
-        let min_layer = if options.policy_dirs.is_empty() {
-            0
-        } else {
-            first_dir_layer
-        };
-        let mut test_sources = sources.clone();
-        testrunner::drop_unselected_tests(&mut test_sources, min_layer);
-        if test_sources.of_kind(FileKind::Test).next().is_some() {
-            let test_set = load::compile(test_sources, &extra, true)?;
-            let selection = TestSelection {
-                min_layer,
-                ..TestSelection::default()
-            };
-            let execute = || testrunner::run_tests(&test_set, &selection);
-            let run = match test_threads {
-                Some(n) => rayon::ThreadPoolBuilder::new()
-                    .num_threads(n.max(1))
-                    .build()
-                    .map_err(|e| BundleError::one(format!("starting test threads: {e}")))?
-                    .install(execute),
-                None => execute(),
-            };
-            if !run.all_passed() {
-                let mut lines = vec![format!(
-                    "the bundle's Rego tests fail: {}",
-                    testrunner::summary_line(&run)
-                )];
-                for r in run.results.iter().filter(|r| r.outcome != Outcome::Pass) {
-                    lines.push(format!(
-                        "{}:{}: {} {}{}",
-                        r.case.file,
-                        r.case.line,
-                        r.outcome.label(),
-                        r.case.id,
-                        r.message
-                            .as_deref()
-                            .map(|m| format!(": {}", m.lines().next().unwrap_or("")))
-                            .unwrap_or_default()
-                    ));
-                }
-                return Err(BundleError { lines });
-            }
-            tests_passed = run.passed();
-        }
-    }
-
-    // The server only evaluates this set: an interpreter template no policy uses is dropped.
-    set.release_unused_template();
-    Ok(Bundle {
-        set: Arc::new(set),
-        tests_passed,
-    })
 }
 
 /// A content fingerprint of everything a bundle is read from (policy directories, followed through
@@ -375,69 +234,9 @@ pub fn failure_decision(on_error: OnError, message: &str) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use crate::policy::build_bundle;
+    use crate::policy::loader::tests::basic;
     use std::time::Duration;
-
-    fn basic() -> BundleSpec {
-        BundleSpec {
-            load: LoadOptions {
-                embedded: false,
-                policy_dirs: vec![PathBuf::from(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/testdata/bundles/basic"
-                ))],
-                ..LoadOptions::default()
-            },
-            run_tests: true,
-            allow_empty: false,
-        }
-    }
-
-    #[test]
-    fn same_digest_as_policy_load() {
-        let spec = basic();
-        let bundle = build_bundle(&spec, Some(1)).unwrap();
-        let loaded = crate::policy::load(&spec.load).unwrap();
-        assert_eq!(bundle.set.digest, loaded.digest);
-    }
-
-    #[test]
-    fn empty_bundles_are_refused_unless_allowed() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut spec = basic();
-        spec.load.policy_dirs = vec![dir.path().to_path_buf()];
-        let err = build_bundle(&spec, Some(1)).unwrap_err();
-        assert!(err.to_string().contains("no policies"), "{err}");
-        spec.allow_empty = true;
-        assert!(build_bundle(&spec, Some(1))
-            .unwrap()
-            .set
-            .policies
-            .is_empty());
-    }
-
-    #[test]
-    fn failing_tests_reject_the_bundle_with_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("p")).unwrap();
-        std::fs::write(
-            dir.path().join("p/policy.rego"),
-            "# METADATA\n# title: P\npackage regate.policies.p\n\ndeny contains \"x\" if input.review.operation == \"DELETE\"\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("p/policy_test.rego"),
-            "package regate.policies.p_test\n\nimport data.regate.policies.p\n\ntest_fires if {\n\tcount(p.deny) == 1 with input as {\"review\": {\"operation\": \"CREATE\"}}\n}\n",
-        )
-        .unwrap();
-        let mut spec = basic();
-        spec.load.policy_dirs = vec![dir.path().to_path_buf()];
-        let err = build_bundle(&spec, Some(1)).unwrap_err();
-        assert!(err.lines[0].contains("Rego tests fail"), "{err}");
-        assert!(err.lines[1].contains("policy_test.rego:5: FAIL"), "{err}");
-        spec.run_tests = false;
-        assert!(build_bundle(&spec, Some(1)).is_ok());
-    }
 
     #[test]
     fn fingerprint_follows_content() {

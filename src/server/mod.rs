@@ -36,10 +36,10 @@ use tokio::task::JoinHandle;
 use crate::cluster::state::ClusterState;
 use crate::images::config::ImageVerificationConfig;
 use crate::images::verify::Verifier;
-use crate::policy::LoadOptions;
+use crate::policy::{self, Bundle, BundleSpec, LoadOptions};
 pub use decision_log::DecisionLogTarget;
+use engine::Active;
 pub use engine::FailureMode;
-use engine::{Active, Bundle, BundleSpec};
 use metrics::Metrics;
 
 /// Where the serving certificate comes from.
@@ -431,7 +431,7 @@ pub async fn start(
         tokio::task::spawn_blocking(move || {
             let attempt = (|| {
                 let bundle = Arc::new(
-                    engine::build_bundle(&s.options.bundle, Some(threads))
+                    policy::build_bundle(&s.options.bundle, Some(threads))
                         .map_err(|e| anyhow::anyhow!("the policy bundle is not usable:\n{e}"))?,
                 );
                 s.install_bundle(bundle.clone())?;

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::engine;
 use super::Shared;
+use crate::policy;
 
 /// How long a changed bundle must stay unchanged before it is loaded (half-written files).
 pub const SETTLE: Duration = Duration::from_millis(300);
@@ -50,12 +51,12 @@ pub async fn watch_policies(
         let s = shared.clone();
         let result = tokio::task::spawn_blocking(move || {
             let attempt = (|| {
-                let bundle = Arc::new(engine::build_bundle(&s.options.bundle, Some(1))?);
+                let bundle = Arc::new(policy::build_bundle(&s.options.bundle, Some(1))?);
                 s.install_bundle(bundle.clone())
-                    .map_err(|e| engine::BundleError {
+                    .map_err(|e| policy::BundleError {
                         lines: vec![format!("binding the bundle to cluster state: {e}")],
                     })?;
-                Ok::<_, engine::BundleError>(bundle)
+                Ok::<_, policy::BundleError>(bundle)
             })();
             // Whatever the outcome, compiling and testing allocated and freed a lot (and a replaced
             // bundle may just have been dropped): give it back once.
