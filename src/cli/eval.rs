@@ -1,5 +1,5 @@
-//! `regate eval --review FILE|-`: answers one AdmissionReview exactly as the server would (same code
-//! path, same response writer), optionally explaining the rules that fired and the decoded patch.
+//! `regate eval --review FILE|-`: answers one AdmissionReview exactly as the server would (the same
+//! [`crate::policy::decide`], the same response writer), optionally explaining the rules that fired and the decoded patch.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -10,11 +10,11 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::PolicyArgs;
-use crate::admission::{Endpoint, Review};
+use crate::admission::{Endpoint, RequestRef, Review};
 use crate::cluster::Inventory;
 use crate::images::verify;
 use crate::manifest;
-use crate::policy::{self, response, Evaluator, Extras};
+use crate::policy::{self, decide, response, Active, Bundle, FailureMode};
 use crate::report::model::describe_op;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -93,30 +93,33 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    let set = Arc::new(policy::load(&args.policy.load_options())?);
+    let bundle = Bundle::untested(policy::load(&args.policy.load_options())?);
     let mut inventory = Inventory::new();
     load_inventory(&args.inventory, &mut inventory, "default")?;
-    let evaluator = Evaluator::new(set.clone(), inventory.to_json())?;
+    let active = Active::with_inventory(Arc::new(bundle), Arc::new(inventory.to_json()), None)?;
+    let set = &active.bundle.set;
     let endpoint = match args.endpoint {
         EndpointArg::Validate => Endpoint::Validate,
         EndpointArg::Mutate => Endpoint::Mutate,
     };
     let images = if args.verify_images || set.config.image_verification.enabled {
         let wanted = verify::request_images(&review.request);
-        let verdicts = super::verify_image::verdicts_for_cli(&set, &wanted)?;
+        let verdicts = super::verify_image::verdicts_for_cli(set, &wanted)?;
         Some(verify::verdicts_for(&wanted, &verdicts))
     } else {
         None
     };
     let deadline = Instant::now() + Duration::from_millis(set.config.limits.request_timeout_ms);
-    let extras = Extras {
-        images: images.as_ref(),
-        ..Extras::default()
-    };
-    let decision = match endpoint {
-        Endpoint::Validate => evaluator.validate_with(&review.request, extras, deadline),
-        Endpoint::Mutate => evaluator.mutate_with(&review.request, extras, deadline).0,
-    };
+    // Cluster state is what --inventory holds: never unavailable, so the failure mode never applies.
+    let decision = decide(
+        &active,
+        RequestRef::Json(&review.request),
+        endpoint,
+        deadline,
+        None,
+        FailureMode::default(),
+        images.as_ref(),
+    );
     let out = response::build(&review, &decision, endpoint);
     println!("{}", serde_json::to_string_pretty(&out)?);
     if args.explain {

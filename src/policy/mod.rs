@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod bundle;
 pub mod config;
+pub mod decide;
 pub mod decision;
 pub mod enforcement;
 pub mod evaluate;
@@ -17,6 +18,7 @@ pub mod response;
 pub mod rule_reuse;
 pub mod testrunner;
 
+pub use decide::{decide, failure_decision, Active, FailureMode};
 pub use decision::{Decision, PolicyResult, RuleKind};
 pub use enforcement::{Action, Severity};
 pub use evaluate::{Evaluator, Extras};

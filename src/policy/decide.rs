@@ -1,23 +1,23 @@
-//! What the server decides with: a [`Bundle`] (the compiled policy set, checked by its own Rego tests,
-//! see [`crate::policy::loader`]) bound to one cluster-state snapshot as an [`Active`] evaluator,
-//! swapped atomically by the reloaders. [`decide`] is the one evaluation path: exactly `regate eval`'s
-//! (`Evaluator::validate` / `Evaluator::mutate(..).0`) when cluster state is available; otherwise every
-//! applicable `requiresInventory` policy yields the failure mode's result ("cluster state unavailable:
-//! <reason>") instead of being evaluated, and the remaining policies are evaluated as usual.
+//! The one decision path of the front doors that answer AdmissionReviews (`regate serve` and
+//! `regate eval`): a [`Bundle`] bound to one cluster-state snapshot as an [`Active`] evaluator decides a
+//! request at one endpoint with [`decide`], exactly as `Evaluator::validate` / `Evaluator::mutate(..).0`
+//! do when cluster state is available; otherwise every applicable `requiresInventory` policy yields the
+//! failure mode's result ("cluster state unavailable: <reason>") instead of being evaluated, and the
+//! remaining policies are evaluated as usual. [`failure_decision`] is the decision when evaluation
+//! could not finish.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 
+use super::config::OnError;
+use super::decision::{PolicyResult, RuleKind};
+use super::enforcement::{Action, Severity};
+use super::loader::Bundle;
+use super::{Decision, Evaluator, Extras, Policy};
 use crate::admission::{Endpoint, RequestFacts, RequestRef};
 use crate::cluster::state::{empty_inventory, StateSnapshot};
-use crate::policy::config::OnError;
-use crate::policy::decision::{PolicyResult, RuleKind};
-use crate::policy::load::LoadOptions;
-use crate::policy::{Action, Bundle, Decision, Evaluator, Extras, Policy, Severity};
 
 /// What to do with a policy that needs cluster state when cluster state is unavailable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,58 +27,6 @@ pub enum FailureMode {
     Deny,
     /// The policy's result is a warning (fail open, visibly).
     Allow,
-}
-
-/// A content fingerprint of everything a bundle is read from (policy directories, followed through
-/// symlinks, skipping dot entries like the loader does, and `--config` files). Unreadable entries are
-/// part of the fingerprint, so their appearance and disappearance count as changes.
-pub fn fingerprint(options: &LoadOptions) -> [u8; 32] {
-    fn walk(root: &Path, dir: &Path, h: &mut Sha256) {
-        let mut entries: Vec<_> = match std::fs::read_dir(dir) {
-            Ok(e) => e.filter_map(Result::ok).collect(),
-            Err(e) => {
-                h.update(format!("\0err {}: {e}", dir.display()).as_bytes());
-                return;
-            }
-        };
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') {
-                continue;
-            }
-            let path = entry.path();
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy();
-            if path.is_dir() {
-                walk(root, &path, h);
-            } else {
-                h.update(rel.as_bytes());
-                h.update([0]);
-                match std::fs::read(&path) {
-                    Ok(bytes) => {
-                        h.update((bytes.len() as u64).to_le_bytes());
-                        h.update(&bytes);
-                    }
-                    Err(e) => h.update(format!("\0err {e}").as_bytes()),
-                }
-            }
-        }
-    }
-    let mut h = Sha256::new();
-    for dir in &options.policy_dirs {
-        h.update(b"\0dir ");
-        h.update(dir.to_string_lossy().as_bytes());
-        walk(dir, dir, &mut h);
-    }
-    for file in &options.config_files {
-        h.update(b"\0config ");
-        h.update(file.to_string_lossy().as_bytes());
-        match std::fs::read(file) {
-            Ok(bytes) => h.update(&bytes),
-            Err(e) => h.update(format!("\0err {e}").as_bytes()),
-        }
-    }
-    h.finalize().into()
 }
 
 /// A bundle bound to one cluster-state snapshot.
@@ -96,11 +44,21 @@ impl Active {
         let inventory = snapshot
             .map(|s| s.inventory.clone())
             .unwrap_or_else(|| Arc::new(empty_inventory()));
+        Active::with_inventory(bundle, inventory, snapshot.map(|s| s.generation))
+    }
+
+    /// Binds `bundle` to `inventory` (`data.inventory`), of cluster-state generation `generation` when
+    /// it is a synced snapshot (`regate eval` reads it from manifests: no generation).
+    pub fn with_inventory(
+        bundle: Arc<Bundle>,
+        inventory: Arc<Json>,
+        generation: Option<u64>,
+    ) -> anyhow::Result<Active> {
         let evaluator = Arc::new(Evaluator::new(bundle.set.clone(), (*inventory).clone())?);
         Ok(Active {
             bundle,
             evaluator,
-            generation: snapshot.map(|s| s.generation),
+            generation,
             inventory,
         })
     }
@@ -145,7 +103,7 @@ fn relevant(
 
 /// The failure mode's result for a policy that cannot be evaluated for lack of cluster state.
 pub fn unavailable_result(policy: &Policy, reason: &str, mode: FailureMode) -> PolicyResult {
-    crate::policy::evaluate::failure_result(
+    super::evaluate::failure_result(
         policy,
         mode == FailureMode::Deny,
         format!("cluster state unavailable: {reason}"),
@@ -237,23 +195,6 @@ mod tests {
     use crate::policy::build_bundle;
     use crate::policy::loader::tests::basic;
     use std::time::Duration;
-
-    #[test]
-    fn fingerprint_follows_content() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.rego"), "package a").unwrap();
-        let options = LoadOptions {
-            embedded: false,
-            policy_dirs: vec![dir.path().to_path_buf()],
-            ..LoadOptions::default()
-        };
-        let one = fingerprint(&options);
-        assert_eq!(one, fingerprint(&options));
-        std::fs::write(dir.path().join("..ignored"), "x").unwrap();
-        assert_eq!(one, fingerprint(&options));
-        std::fs::write(dir.path().join("a.rego"), "package b").unwrap();
-        assert_ne!(one, fingerprint(&options));
-    }
 
     #[test]
     fn unavailable_state_replaces_requires_inventory_policies() {
