@@ -1,7 +1,8 @@
 //! regate: a policy-as-code admission webhook and CI checker for multi-tenant Kubernetes, built on the
 //! regorus Rego engine. One engine, three front doors that always agree:
 //!
-//! - [`cli::check`]: CI dry-run over manifests (`helm template ... | regate check -`);
+//! - [`cli::check`]: CI dry-run over manifests (`helm template ... | regate check -`), evaluated by
+//!   [`check`];
 //! - [`cli::eval`] and [`cli::test`]: replay one AdmissionReview; unit-test Rego with coverage;
 //! - `regate serve`: the HTTPS validating and mutating webhook.
 //!
@@ -9,6 +10,7 @@
 //! [`cluster`]) → decision → AdmissionReview response ([`policy::response`]) or report ([`report`]).
 
 pub mod admission;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod duration;

@@ -13,7 +13,6 @@ use super::PolicyArgs;
 use crate::admission::{Endpoint, RequestRef, Review};
 use crate::cluster::Inventory;
 use crate::images::verify;
-use crate::manifest;
 use crate::policy::{self, decide, response, Active, Bundle, FailureMode};
 use crate::report::model::describe_op;
 
@@ -58,30 +57,6 @@ fn read_review(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Loads inventory manifests; any unreadable document is an error (cluster state must be exact).
-pub fn load_inventory(
-    files: &[PathBuf],
-    inventory: &mut Inventory,
-    default_namespace: &str,
-) -> anyhow::Result<()> {
-    if files.is_empty() {
-        return Ok(());
-    }
-    let read = manifest::read_inputs(files)?;
-    if let Some(err) = read.errors.first() {
-        anyhow::bail!(
-            "inventory {}:{}: {}",
-            err.location.file,
-            err.location.line,
-            err.message
-        );
-    }
-    for doc in &read.documents {
-        inventory.add(&doc.object, default_namespace);
-    }
-    Ok(())
-}
-
 /// Runs `regate eval`; returns 0 when allowed, 1 when denied, 2 for a malformed review.
 pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
     let name = args.review.display().to_string();
@@ -95,7 +70,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
     };
     let bundle = Bundle::untested(policy::load(&args.policy.load_options())?);
     let mut inventory = Inventory::new();
-    load_inventory(&args.inventory, &mut inventory, "default")?;
+    inventory.add_manifest_files(&args.inventory, "default")?;
     let active = Active::with_inventory(Arc::new(bundle), Arc::new(inventory.to_json()), None)?;
     let set = &active.bundle.set;
     let endpoint = match args.endpoint {
@@ -104,7 +79,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
     };
     let images = if args.verify_images || set.config.image_verification.enabled {
         let wanted = verify::request_images(&review.request);
-        let verdicts = super::verify_image::verdicts_for_cli(set, &wanted)?;
+        let verdicts = verify::verify_for_cli(&set.config.image_verification, &wanted)?;
         Some(verify::verdicts_for(&wanted, &verdicts))
     } else {
         None
