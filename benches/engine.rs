@@ -120,7 +120,7 @@ fn benches(c: &mut Criterion) {
                 b.iter(|| {
                     let review = Review::parse(&body).expect("parse");
                     let d = ev.validate(&review.request, far());
-                    regate::admission::response::build(
+                    regate::policy::response::build(
                         &review,
                         &d,
                         regate::admission::Endpoint::Validate,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and tests regate on the PUBLISHED regorus (0.14.1 from crates.io), without vendor/regorus:
 # proves that `cargo build --no-default-features` (no `regorus-fork` feature) needs nothing of the
-# fork (src/policy/engine_compat.rs, vendor/regorus/README.md "Building on the published regorus").
+# fork (src/engine_compat.rs, vendor/regorus/README.md "Building on the published regorus").
 #
 # A `[patch.crates-io]` cannot be switched off by a flag, so this makes a copy of the crate in
 # $STOCK_REGORUS_DIR (default /tmp/stock-regorus-tree): Cargo.toml less its `[patch.crates-io]`

@@ -1,7 +1,7 @@
 //! Differential target: the two AdmissionReview readers must agree on every input.
 //!
 //! `Review::parse` reads a `serde_json` tree; `ValueReview::parse` reads straight into regorus values
-//! (`policy::value_json`), as the server does on `/validate`. Both must accept and reject the same bodies
+//! (`admission::value_json`), as the server does on `/validate`. Both must accept and reject the same bodies
 //! with the same error, and when they accept, the request they hold must be the same value: the JSON
 //! tree converted with `evaluate::to_value` (what every other front door does) equals the value read
 //! directly, and both write back to the same JSON.

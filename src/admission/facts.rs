@@ -1,6 +1,6 @@
 //! The few request facts the engine itself reads (for match/exclude, decision logs and reports), pulled
 //! from the raw request without altering it: from JSON, or from the engine's value the server reads
-//! request bodies into (`crate::policy::value_json`); both readings go through [`Tree`], so they agree.
+//! request bodies into (`crate::admission::value_json`); both readings go through [`Tree`], so they agree.
 
 use regorus::Value;
 use serde_json::{Map, Value as Json};

@@ -1,13 +1,15 @@
 //! The AdmissionReview wire contract shared by all three entry points: parsing reviews from raw JSON,
-//! the request facts the engine reads, synthetic requests for `regate check`, JSON Patch handling, and
-//! writing responses.
+//! the endpoints, the request facts the engine reads, JSON read into the engine's values, synthetic
+//! requests for `regate check` and JSON Patch handling. It does not read the policy engine; the engine
+//! reads it, and writes decisions back as responses ([`crate::policy::response`]).
 
+pub mod endpoint;
 pub mod facts;
 pub mod patch;
-pub mod response;
 pub mod review;
 pub mod synthesize;
+pub mod value_json;
 
+pub use endpoint::Endpoint;
 pub use facts::RequestFacts;
-pub use response::Endpoint;
 pub use review::{ParsedReview, RequestRef, Review, ReviewError, ValueReview};

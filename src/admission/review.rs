@@ -108,7 +108,7 @@ pub struct ValueReview {
 impl ValueReview {
     /// Parses and validates an AdmissionReview body, with the same checks and errors as [`Review::parse`].
     pub fn parse(body: &[u8]) -> Result<ValueReview, ReviewError> {
-        let value = crate::policy::value_json::parse(body).map_err(json_error)?;
+        let value = super::value_json::parse(body).map_err(json_error)?;
         let api_version = check_envelope(&value)?;
         let request = match value.field("request") {
             Some(request @ Value::Object(_)) => request.clone(),
@@ -401,7 +401,7 @@ mod tests {
                 (Ok(json), Ok(value)) => {
                     assert_eq!(
                         value.request,
-                        crate::policy::evaluate::to_value(&json.request),
+                        crate::admission::value_json::to_value(&json.request),
                         "{}",
                         path.display()
                     );

@@ -1,5 +1,5 @@
-//! `regate eval --review FILE|-`: answers one AdmissionReview exactly as the server would (same code
-//! path, same response writer), optionally explaining the rules that fired and the decoded patch.
+//! `regate eval --review FILE|-`: answers one AdmissionReview exactly as the server would (the same
+//! [`crate::policy::decide`], the same response writer), optionally explaining the rules that fired and the decoded patch.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -10,11 +10,10 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::PolicyArgs;
-use crate::admission::{response, Endpoint, Review};
+use crate::admission::{Endpoint, RequestRef, Review};
 use crate::cluster::Inventory;
 use crate::images::verify;
-use crate::manifest;
-use crate::policy::{self, Evaluator, Extras};
+use crate::policy::{self, decide, response, Active, Bundle, FailureMode};
 use crate::report::model::describe_op;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -58,30 +57,6 @@ fn read_review(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Loads inventory manifests; any unreadable document is an error (cluster state must be exact).
-pub fn load_inventory(
-    files: &[PathBuf],
-    inventory: &mut Inventory,
-    default_namespace: &str,
-) -> anyhow::Result<()> {
-    if files.is_empty() {
-        return Ok(());
-    }
-    let read = manifest::read_inputs(files)?;
-    if let Some(err) = read.errors.first() {
-        anyhow::bail!(
-            "inventory {}:{}: {}",
-            err.location.file,
-            err.location.line,
-            err.message
-        );
-    }
-    for doc in &read.documents {
-        inventory.add(&doc.object, default_namespace);
-    }
-    Ok(())
-}
-
 /// Runs `regate eval`; returns 0 when allowed, 1 when denied, 2 for a malformed review.
 pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
     let name = args.review.display().to_string();
@@ -93,30 +68,33 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    let set = Arc::new(policy::load(&args.policy.load_options())?);
+    let bundle = Bundle::untested(policy::load(&args.policy.load_options())?);
     let mut inventory = Inventory::new();
-    load_inventory(&args.inventory, &mut inventory, "default")?;
-    let evaluator = Evaluator::new(set.clone(), inventory.to_json())?;
+    inventory.add_manifest_files(&args.inventory, "default")?;
+    let active = Active::with_inventory(Arc::new(bundle), Arc::new(inventory.to_json()), None)?;
+    let set = &active.bundle.set;
     let endpoint = match args.endpoint {
         EndpointArg::Validate => Endpoint::Validate,
         EndpointArg::Mutate => Endpoint::Mutate,
     };
     let images = if args.verify_images || set.config.image_verification.enabled {
         let wanted = verify::request_images(&review.request);
-        let verdicts = super::verify_image::verdicts_for_cli(&set, &wanted)?;
+        let verdicts = verify::verify_for_cli(&set.config.image_verification, &wanted)?;
         Some(verify::verdicts_for(&wanted, &verdicts))
     } else {
         None
     };
     let deadline = Instant::now() + Duration::from_millis(set.config.limits.request_timeout_ms);
-    let extras = Extras {
-        images: images.as_ref(),
-        ..Extras::default()
-    };
-    let decision = match endpoint {
-        Endpoint::Validate => evaluator.validate_with(&review.request, extras, deadline),
-        Endpoint::Mutate => evaluator.mutate_with(&review.request, extras, deadline).0,
-    };
+    // Cluster state is what --inventory holds: never unavailable, so the failure mode never applies.
+    let decision = decide(
+        &active,
+        RequestRef::Json(&review.request),
+        endpoint,
+        deadline,
+        None,
+        FailureMode::default(),
+        images.as_ref(),
+    );
     let out = response::build(&review, &decision, endpoint);
     println!("{}", serde_json::to_string_pretty(&out)?);
     if args.explain {

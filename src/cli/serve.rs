@@ -230,7 +230,7 @@ async fn cluster_state(args: &ServeArgs) -> anyhow::Result<Arc<dyn ClusterState>
     match cluster_source(args) {
         ClusterSourceArg::Static => {
             let mut inventory = Inventory::new();
-            super::eval::load_inventory(&args.inventory, &mut inventory, "default")?;
+            inventory.add_manifest_files(&args.inventory, "default")?;
             Ok(Arc::new(StaticState::new(inventory.to_json())))
         }
         ClusterSourceArg::Kube => {

@@ -23,9 +23,10 @@ use clap::{Args, ValueEnum};
 use regex::Regex;
 
 use crate::duration::parse_timeout;
-use crate::policy::bundle::BundleSources;
-use crate::policy::load::{self, LoadError};
+use crate::policy::load::{self, LoadOptions};
 use crate::policy::testrunner::{self, TestSelection};
+use crate::policy::Layers;
+use crate::workers;
 
 /// Output format of `regate test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,22 +96,12 @@ fn parse_threshold(value: &str) -> Result<f64, String> {
 
 /// Runs `regate test`; returns the exit code.
 pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
-    let mut sources = if args.no_bundled {
-        BundleSources::default()
-    } else {
-        BundleSources::embedded()
-    };
-    let first_dir_layer = sources.layers;
-    for dir in &args.dirs {
-        sources.add_dir(dir).map_err(LoadError::from)?;
-    }
-    let min_layer = if args.dirs.is_empty() {
-        0
-    } else {
-        first_dir_layer
-    };
-    testrunner::drop_unselected_tests(&mut sources, min_layer);
-    let set = match load::compile(sources, &[], true) {
+    let layers = Layers::read(&LoadOptions {
+        embedded: !args.no_bundled,
+        policy_dirs: args.dirs.clone(),
+        ..LoadOptions::default()
+    })?;
+    let set = match load::compile(layers.test_sources(), &layers.config, true) {
         Ok(set) => set,
         Err(err) => {
             eprintln!("error: the policy bundle does not load:");
@@ -119,7 +110,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         }
     };
     let selection = TestSelection {
-        min_layer,
+        min_layer: layers.first_tested_layer(),
         run: args.run.clone(),
         timeout: args.timeout,
         coverage: args.coverage || args.threshold.is_some(),
@@ -138,7 +129,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         }
     } else {
         for (i, dir) in args.dirs.iter().enumerate() {
-            let layer = first_dir_layer + i;
+            let layer = layers.first_dir_layer + i;
             if !discovered.iter().any(|c| c.layer == layer) {
                 nothing_to_run.push(format!(
                     "no tests found in {} (no `test_*` rule in a `*_test.rego` file)",
@@ -148,15 +139,8 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         }
     }
 
-    let execute = || testrunner::run_tests(&set, &selection);
-    let run = match args.jobs {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build()
-            .context("starting worker threads")?
-            .install(execute),
-        None => execute(),
-    };
+    let run = workers::run_on(args.jobs, || testrunner::run_tests(&set, &selection))
+        .context("starting worker threads")?;
     if run.results.is_empty() && run.filtered_out > 0 {
         if let Some(re) = &args.run {
             nothing_to_run.push(format!("no tests matched --run {}", re.as_str()));

@@ -1,6 +1,5 @@
 //! `regate verify-image IMAGE... [--key FILE]...`: resolves each image at its registry, finds its cosign
 //! signatures (legacy `.sig` tag and sigstore-bundle referrers) and says whether it is trusted and why.
-//! Also the shared wiring that lets `check --verify-images` and `eval` feed verdicts to the policies.
 //!
 //! A valid signature is not admission: the policies decide which signers a tenant or Harbor project
 //! accepts. So, with the configured keys, every image is also put, as a Pod, through the webhook's own
@@ -17,16 +16,15 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::{json, Value as Json};
 
-use super::eval::load_inventory;
 use super::PolicyArgs;
 use crate::admission::synthesize::{create_request, Requester};
 use crate::cluster::Inventory;
-use crate::images::config::{ImageVerificationConfig, NamedKey};
+use crate::images::config::NamedKey;
 use crate::images::signature::PublicKey;
 use crate::images::verify::{self, Verdict, Verifier};
 use crate::policy::matcher::glob_match;
+use crate::policy::Action;
 use crate::policy::{self, Evaluator, Extras, PolicySet, RuleKind};
-use crate::report::model::Action;
 
 /// Arguments of `regate verify-image`.
 #[derive(Debug, Args)]
@@ -56,9 +54,6 @@ pub struct VerifyImageArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
 }
-
-/// How long the CLI waits for registries in total.
-const CLI_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Runs `regate verify-image`: with `--tenant`/`--namespace`, 0 when admission would admit every image
 /// there; otherwise 0 when every image's signature verified; 1 otherwise, 2 on errors.
@@ -95,9 +90,12 @@ pub fn run(args: &VerifyImageArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
-    let verdicts =
-        verify::verify_all_blocking(&verifier, &args.images, Instant::now() + CLI_DEADLINE)
-            .context("starting the registry client runtime")?;
+    let verdicts = verify::verify_all_blocking(
+        &verifier,
+        &args.images,
+        Instant::now() + verify::CLI_DEADLINE,
+    )
+    .context("starting the registry client runtime")?;
     let mut all_verified = true;
     let mut all_admitted = true;
     for image in &args.images {
@@ -258,7 +256,7 @@ impl AdmissionCheck {
             .map(|t| t.keys().cloned().collect())
             .unwrap_or_default();
         let mut inventory = Inventory::new();
-        load_inventory(&args.inventory, &mut inventory, "default")?;
+        inventory.add_manifest_files(&args.inventory, "default")?;
         let known_tenant = |inventory: &Inventory, ns: &str| -> Option<String> {
             inventory
                 .to_json()
@@ -403,17 +401,6 @@ fn tenant_scope(set: &PolicySet, t: &str) -> anyhow::Result<Scope> {
         namespace,
         tenant: Some(t.to_string()),
     })
-}
-
-/// Verdicts for `images` under the bundle's `imageVerification` settings, for the CLI doors.
-pub fn verdicts_for_cli(
-    set: &PolicySet,
-    images: &[String],
-) -> anyhow::Result<BTreeMap<String, Verdict>> {
-    let config: &ImageVerificationConfig = &set.config.image_verification;
-    let verifier = Verifier::new(config, None)?;
-    verify::verify_all_blocking(&verifier, images, Instant::now() + CLI_DEADLINE)
-        .context("starting the registry client runtime")
 }
 
 #[cfg(test)]

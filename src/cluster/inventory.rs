@@ -1,9 +1,12 @@
 //! `data.inventory` in Gatekeeper's layout: `cluster[groupVersion][kind][name]` for cluster-scoped
 //! objects and `namespace[ns][groupVersion][kind][name]` for namespaced ones.
 
+use std::path::PathBuf;
+
 use serde_json::{Map, Value as Json};
 
 use crate::admission::synthesize::is_cluster_scoped;
+use crate::manifest;
 
 /// A cluster-state snapshot being assembled.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +32,31 @@ fn slot<'a>(map: &'a mut Map<String, Json>, key: &str) -> &'a mut Map<String, Js
 impl Inventory {
     pub fn new() -> Inventory {
         Inventory::default()
+    }
+
+    /// Adds every object of the manifest `files` (the `--inventory` of the CLI doors); any unreadable
+    /// document is an error (cluster state must be exact). `default_namespace` as for [`Inventory::add`].
+    pub fn add_manifest_files(
+        &mut self,
+        files: &[PathBuf],
+        default_namespace: &str,
+    ) -> anyhow::Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let read = manifest::read_inputs(files)?;
+        if let Some(err) = read.errors.first() {
+            anyhow::bail!(
+                "inventory {}:{}: {}",
+                err.location.file,
+                err.location.line,
+                err.message
+            );
+        }
+        for doc in &read.documents {
+            self.add(&doc.object, default_namespace);
+        }
+        Ok(())
     }
 
     /// Adds one object. `default_namespace` places namespaced objects that carry no namespace. Objects

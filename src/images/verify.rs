@@ -683,6 +683,21 @@ pub fn verify_all_blocking(
     Ok(runtime.block_on(verifier.verify_all(images, deadline)))
 }
 
+/// How long the CLI doors wait for registries in total.
+pub const CLI_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Verdicts for `images` under `config` (a bundle's `imageVerification`), for the CLI doors (`eval`,
+/// `check --verify-images`, `verify-image`).
+pub fn verify_for_cli(
+    config: &ImageVerificationConfig,
+    images: &[String],
+) -> anyhow::Result<BTreeMap<String, Verdict>> {
+    use anyhow::Context as _;
+    let verifier = Verifier::new(config, None)?;
+    verify_all_blocking(&verifier, images, Instant::now() + CLI_DEADLINE)
+        .context("starting the registry client runtime")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

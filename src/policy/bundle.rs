@@ -56,7 +56,7 @@ pub struct SourceFile {
 
 /// A bundle directory that could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum BundleError {
+pub enum SourceError {
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -120,12 +120,12 @@ impl BundleSources {
 
     /// Adds a directory as a new layer on top: its files replace files at the same relative path, except
     /// `regate.yaml`, which is merged over the earlier layers' configuration.
-    pub fn add_dir(&mut self, dir: &Path) -> Result<(), BundleError> {
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), SourceError> {
         if !dir.exists() {
-            return Err(BundleError::NotFound(dir.display().to_string()));
+            return Err(SourceError::NotFound(dir.display().to_string()));
         }
         if !dir.is_dir() {
-            return Err(BundleError::NotADirectory(dir.display().to_string()));
+            return Err(SourceError::NotADirectory(dir.display().to_string()));
         }
         let layer = self.layers;
         self.layers += 1;
@@ -135,12 +135,12 @@ impl BundleSources {
             let Some(kind) = FileKind::of(&rel) else {
                 continue;
             };
-            let bytes = std::fs::read(&path).map_err(|source| BundleError::Io {
+            let bytes = std::fs::read(&path).map_err(|source| SourceError::Io {
                 path: path.display().to_string(),
                 source,
             })?;
             let text = String::from_utf8(bytes)
-                .map_err(|_| BundleError::NotUtf8(path.display().to_string()))?;
+                .map_err(|_| SourceError::NotUtf8(path.display().to_string()))?;
             self.files.insert(
                 Self::key(&rel, kind, layer),
                 SourceFile {
@@ -180,8 +180,8 @@ impl BundleSources {
     }
 }
 
-fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), BundleError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| BundleError::Io {
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), SourceError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| SourceError::Io {
         path: dir.display().to_string(),
         source,
     })?;

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
+use super::enforcement::Action;
 use super::matcher::MatchSpec;
-use crate::report::model::Action;
 
 /// What happens when a policy cannot be evaluated (runtime error, timeout, instruction limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -5,8 +5,8 @@ use regorus::Value;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use super::enforcement::{Action, Severity};
 use crate::admission::facts::Tree;
-use crate::report::model::{Action, Severity};
 
 /// Which rule produced a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -208,7 +208,7 @@ mod tests {
     }
 
     fn obj(entries: Vec<(Value, Value)>) -> Value {
-        Value::from(crate::policy::engine_compat::object_from_entries(entries))
+        Value::from(crate::engine_compat::object_from_entries(entries))
     }
 
     fn s(text: &str) -> Value {

@@ -16,12 +16,13 @@ use serde_json::Value as Json;
 
 use super::config::OnError;
 use super::decision::{read_messages, Decision, PolicyResult, RuleKind};
-use super::engine_compat;
+use super::enforcement::Action;
 use super::load::{Backend, Policy, PolicySet};
 use super::matcher::glob_match;
 use crate::admission::patch;
+pub use crate::admission::value_json::to_value;
 use crate::admission::RequestFacts;
-use crate::report::model::Action;
+use crate::engine_compat;
 
 /// A policy set bound to one snapshot of cluster state.
 pub struct Evaluator {
@@ -201,7 +202,7 @@ impl Evaluator {
     }
 
     /// [`Evaluator::validate_with`] for a request already held as the engine's value (the server reads
-    /// bodies straight into it, `crate::policy::value_json`); decides as `validate_with` does for the
+    /// bodies straight into it, `crate::admission::value_json`); decides as `validate_with` does for the
     /// same request read as JSON.
     pub fn validate_value(&self, request: &Value, extras: Extras, deadline: Instant) -> Decision {
         let facts = RequestFacts::from_value(request);
@@ -532,32 +533,6 @@ impl Evaluator {
             )));
         }
         result
-    }
-}
-
-/// Converts JSON to a regorus value directly (no serde round trip, no intermediate clone).
-pub fn to_value(json: &Json) -> Value {
-    match json {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::from(*b),
-        Json::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                Value::from(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        Json::String(s) => Value::from(s.as_str()),
-        Json::Array(items) => Value::from(items.iter().map(to_value).collect::<Vec<Value>>()),
-        // serde_json's map iterates in key order, so the entries go straight into the object's
-        // compact storage (no B-tree built and then flattened).
-        Json::Object(map) => Value::from(engine_compat::object_from_entries(
-            map.iter()
-                .map(|(k, v)| (Value::from(k.as_str()), to_value(v)))
-                .collect(),
-        )),
     }
 }
 

@@ -16,12 +16,12 @@ use regorus::{Engine, Rc, Value};
 use serde_json::Value as Json;
 
 use super::ast::{self, ModuleInfo};
-use super::bundle::{BundleError, BundleSources, FileKind};
+use super::bundle::{BundleSources, FileKind, SourceError};
 use super::config::{self, Config, OnError};
+use super::enforcement::Action;
 use super::import_alias;
 use super::matcher::MatchSpec;
 use super::metadata::{self, PolicyMetadata};
-use crate::report::model::Action;
 
 /// Package prefix under which policies live; the policy id is the next component with `_` as `-`.
 pub const POLICY_PREFIX: &str = "data.regate.policies.";
@@ -67,7 +67,7 @@ impl Default for LoadOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error(transparent)]
-    Bundle(#[from] BundleError),
+    Sources(#[from] SourceError),
     #[error("{}", .0.join("\n"))]
     Invalid(Vec<String>),
 }
@@ -222,27 +222,6 @@ pub fn format_rego_error(err: &anyhow::Error) -> String {
         }
         _ => text.trim().to_string(),
     }
-}
-
-/// Reads, checks and compiles a policy set.
-pub fn load(options: &LoadOptions) -> Result<PolicySet, LoadError> {
-    let mut sources = if options.embedded {
-        BundleSources::embedded()
-    } else {
-        BundleSources::default()
-    };
-    for dir in &options.policy_dirs {
-        sources.add_dir(dir)?;
-    }
-    let mut extra_config = Vec::new();
-    for file in &options.config_files {
-        let text = std::fs::read_to_string(file).map_err(|source| BundleError::Io {
-            path: file.display().to_string(),
-            source,
-        })?;
-        extra_config.push((file.display().to_string(), text));
-    }
-    compile_with(sources, &extra_config, false, options.backend)
 }
 
 /// Compiles `sources` (and extra `regate.yaml` layers given as `(name, text)`). With `include_tests`,

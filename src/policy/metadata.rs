@@ -18,8 +18,8 @@
 
 use serde::Deserialize;
 
+use super::enforcement::{Action, Severity};
 use super::matcher::MatchSpec;
-use crate::report::model::{Action, Severity};
 
 /// What a policy says about itself.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -604,7 +604,7 @@ printing if { print("x") }
 
     #[test]
     fn masks_of_the_bundled_library_are_pinned() {
-        let set = crate::policy::load::load(&Default::default()).expect("bundled library loads");
+        let set = crate::policy::load(&Default::default()).expect("bundled library loads");
         let mut engine = match set.template.lock() {
             Ok(engine) => engine.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),

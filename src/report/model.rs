@@ -1,58 +1,8 @@
 //! The findings model that every report format writes: one [`Report`] per `regate check` run.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// How a finding is enforced, after the policy's configured enforcement action is applied.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Blocks admission; makes `regate check` exit 1.
-    #[default]
-    Deny,
-    /// Admitted with a warning shown to the user.
-    Warn,
-    /// Recorded only (audit); neither blocks nor warns.
-    Dryrun,
-}
-
-impl Action {
-    /// The lowercase name used in every report and in `regate.yaml`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Deny => "deny",
-            Action::Warn => "warn",
-            Action::Dryrun => "dryrun",
-        }
-    }
-}
-
-/// Severity declared in a policy's metadata.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    #[default]
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
+pub use crate::policy::{Action, Severity};
 
 /// Where an object came from: the file (or `-` for stdin) and the 1-based line where its document starts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

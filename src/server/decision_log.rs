@@ -230,7 +230,7 @@ pub fn line(entry: &Entry<'_>, decision: &Decision) -> String {
 mod tests {
     use super::*;
     use crate::policy::decision::{PolicyResult, RuleKind};
-    use crate::report::model::{Action, Severity};
+    use crate::policy::{Action, Severity};
     use serde_json::{json, Value as Json};
 
     #[test]

@@ -16,12 +16,13 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{json, Value as Json};
 
 use super::decision_log;
-use super::engine::{decide, failure_decision, Active};
 use super::Shared;
-use crate::admission::{response, Endpoint, ParsedReview, RequestRef};
+use crate::admission::{Endpoint, ParsedReview, RequestRef};
 use crate::images::verify;
+use crate::policy::response;
+use crate::policy::Action;
 use crate::policy::Decision;
-use crate::report::model::Action;
+use crate::policy::{decide, failure_decision, Active};
 
 /// Largest AdmissionReview body accepted: 7 MiB. The API server refuses request bodies over 3 MiB, and
 /// an UPDATE review carries the object twice (`object` and `oldObject`), re-encoded as JSON, plus the

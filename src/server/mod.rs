@@ -4,8 +4,8 @@
 //! - [`conn`]: accepting connections (TLS handshake, plain HTTP on the TLS port answered with a 400),
 //!   HTTP/1.1 keep-alive with hyper, and graceful draining;
 //! - [`tls`]: rustls (ring) with a hot-swappable serving pair, directory watching, dev certificates;
-//! - [`engine`]: bundles (compiled and tested), the active evaluator pair and the one decision path;
-//! - [`reload`]: policy and cluster-state reloaders, off the request path;
+//! - [`reload`]: policy and cluster-state reloaders, off the request path, and the content fingerprint
+//!   of the bundle inputs they poll;
 //! - [`metrics`], [`decision_log`], [`clock`].
 //!
 //! Start a server with [`start`] and a [`ClusterState`]; stop it with [`ServerHandle::shutdown`] (or a
@@ -14,7 +14,6 @@
 pub mod clock;
 pub mod conn;
 pub mod decision_log;
-pub mod engine;
 pub mod http;
 pub mod inline;
 pub mod metrics;
@@ -36,10 +35,9 @@ use tokio::task::JoinHandle;
 use crate::cluster::state::ClusterState;
 use crate::images::config::ImageVerificationConfig;
 use crate::images::verify::Verifier;
-use crate::policy::LoadOptions;
+pub use crate::policy::FailureMode;
+use crate::policy::{self, Active, Bundle, BundleSpec, LoadOptions};
 pub use decision_log::DecisionLogTarget;
-pub use engine::FailureMode;
-use engine::{Active, Bundle, BundleSpec};
 use metrics::Metrics;
 
 /// Where the serving certificate comes from.
@@ -404,7 +402,7 @@ pub async fn start(
     // Policies: compiled and tested before anything is served.
     let fingerprint = {
         let load = options.bundle.load.clone();
-        tokio::task::spawn_blocking(move || engine::fingerprint(&load)).await?
+        tokio::task::spawn_blocking(move || reload::fingerprint(&load)).await?
     };
     let decision_log = decision_log::DecisionLog::start(&options.decision_log, metrics.clone())?;
     let shared = Arc::new(Shared {
@@ -431,7 +429,7 @@ pub async fn start(
         tokio::task::spawn_blocking(move || {
             let attempt = (|| {
                 let bundle = Arc::new(
-                    engine::build_bundle(&s.options.bundle, Some(threads))
+                    policy::build_bundle(&s.options.bundle, Some(threads))
                         .map_err(|e| anyhow::anyhow!("the policy bundle is not usable:\n{e}"))?,
                 );
                 s.install_bundle(bundle.clone())?;

@@ -5,14 +5,16 @@
 //! with its file and line. [`watch_state`] rebuilds the evaluators when the cluster-state generation
 //! changes, at most once per debounce interval.
 
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::engine;
 use super::Shared;
+use crate::policy::{self, LoadOptions};
 
 /// How long a changed bundle must stay unchanged before it is loaded (half-written files).
 pub const SETTLE: Duration = Duration::from_millis(300);
@@ -30,7 +32,7 @@ pub async fn watch_policies(
             _ = super::signalled(&mut close) => return,
         }
         let load = shared.options.bundle.load.clone();
-        let Ok(seen) = tokio::task::spawn_blocking(move || engine::fingerprint(&load)).await else {
+        let Ok(seen) = tokio::task::spawn_blocking(move || fingerprint(&load)).await else {
             continue;
         };
         if seen == current {
@@ -38,8 +40,7 @@ pub async fn watch_policies(
         }
         tokio::time::sleep(SETTLE).await;
         let load = shared.options.bundle.load.clone();
-        let Ok(settled) = tokio::task::spawn_blocking(move || engine::fingerprint(&load)).await
-        else {
+        let Ok(settled) = tokio::task::spawn_blocking(move || fingerprint(&load)).await else {
             continue;
         };
         if settled != seen {
@@ -50,12 +51,12 @@ pub async fn watch_policies(
         let s = shared.clone();
         let result = tokio::task::spawn_blocking(move || {
             let attempt = (|| {
-                let bundle = Arc::new(engine::build_bundle(&s.options.bundle, Some(1))?);
+                let bundle = Arc::new(policy::build_bundle(&s.options.bundle, Some(1))?);
                 s.install_bundle(bundle.clone())
-                    .map_err(|e| engine::BundleError {
+                    .map_err(|e| policy::BundleError {
                         lines: vec![format!("binding the bundle to cluster state: {e}")],
                     })?;
-                Ok::<_, engine::BundleError>(bundle)
+                Ok::<_, policy::BundleError>(bundle)
             })();
             // Whatever the outcome, compiling and testing allocated and freed a lot (and a replaced
             // bundle may just have been dropped): give it back once.
@@ -147,5 +148,79 @@ pub async fn watch_state(shared: Arc<Shared>, mut close: watch::Receiver<bool>) 
             _ = tokio::time::sleep(shared.options.state_debounce) => {}
             _ = super::signalled(&mut close) => return,
         }
+    }
+}
+
+/// A content fingerprint of everything a bundle is read from (policy directories, followed through
+/// symlinks, skipping dot entries like the loader does, and `--config` files). Unreadable entries are
+/// part of the fingerprint, so their appearance and disappearance count as changes.
+pub fn fingerprint(options: &LoadOptions) -> [u8; 32] {
+    fn walk(root: &Path, dir: &Path, h: &mut Sha256) {
+        let mut entries: Vec<_> = match std::fs::read_dir(dir) {
+            Ok(e) => e.filter_map(Result::ok).collect(),
+            Err(e) => {
+                h.update(format!("\0err {}: {e}", dir.display()).as_bytes());
+                return;
+            }
+        };
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy();
+            if path.is_dir() {
+                walk(root, &path, h);
+            } else {
+                h.update(rel.as_bytes());
+                h.update([0]);
+                match std::fs::read(&path) {
+                    Ok(bytes) => {
+                        h.update((bytes.len() as u64).to_le_bytes());
+                        h.update(&bytes);
+                    }
+                    Err(e) => h.update(format!("\0err {e}").as_bytes()),
+                }
+            }
+        }
+    }
+    let mut h = Sha256::new();
+    for dir in &options.policy_dirs {
+        h.update(b"\0dir ");
+        h.update(dir.to_string_lossy().as_bytes());
+        walk(dir, dir, &mut h);
+    }
+    for file in &options.config_files {
+        h.update(b"\0config ");
+        h.update(file.to_string_lossy().as_bytes());
+        match std::fs::read(file) {
+            Ok(bytes) => h.update(&bytes),
+            Err(e) => h.update(format!("\0err {e}").as_bytes()),
+        }
+    }
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_follows_content() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.rego"), "package a").unwrap();
+        let options = LoadOptions {
+            embedded: false,
+            policy_dirs: vec![dir.path().to_path_buf()],
+            ..LoadOptions::default()
+        };
+        let one = fingerprint(&options);
+        assert_eq!(one, fingerprint(&options));
+        std::fs::write(dir.path().join("..ignored"), "x").unwrap();
+        assert_eq!(one, fingerprint(&options));
+        std::fs::write(dir.path().join("a.rego"), "package b").unwrap();
+        assert_ne!(one, fingerprint(&options));
     }
 }

@@ -1,13 +1,15 @@
 //! JSON text read straight into the engine's values: one pass over the bytes builds the regorus `Value`
 //! that policies see as `input.review`, with no `serde_json::Value` tree built first and converted after.
 //!
-//! The result is the value [`super::evaluate::to_value`] makes from the same text read by
+//! The result is the value [`to_value`] makes from the same text read by
 //! `serde_json` (the same numbers, the last value of a repeated key, the same errors, serde_json's
 //! nesting limit): the server reads request bodies this way, and every front door converts JSON it
-//! already holds with `to_value`, so both must agree (tested on every corpus review).
+//! already holds with [`to_value`] (which also converts the data and inventory the engine reads), so both
+//! must agree (tested on every corpus review).
 
 use regorus::Value;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value as Json;
 
 /// Parses one JSON document (trailing whitespace only) into a regorus value.
 pub fn parse(text: &[u8]) -> Result<Value, serde_json::Error> {
@@ -99,7 +101,7 @@ impl<'de> Visitor<'de> for ValueVisitor<'_> {
         }
         let entries: Vec<(Value, Value)> = scratch.entries.drain(start..).collect();
         // Sorted (and a repeated key's last value kept) as serde_json's map would hold them.
-        Ok(Value::from(super::engine_compat::object_from_entries(
+        Ok(Value::from(crate::engine_compat::object_from_entries(
             entries,
         )))
     }
@@ -134,10 +136,35 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
+/// Converts JSON to a regorus value directly (no serde round trip, no intermediate clone).
+pub fn to_value(json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::from(*b),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                Value::from(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(items) => Value::from(items.iter().map(to_value).collect::<Vec<Value>>()),
+        // serde_json's map iterates in key order, so the entries go straight into the object's
+        // compact storage (no B-tree built and then flattened).
+        Json::Object(map) => Value::from(crate::engine_compat::object_from_entries(
+            map.iter()
+                .map(|(k, v)| (Value::from(k.as_str()), to_value(v)))
+                .collect(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::evaluate::to_value;
     use rstest::rstest;
 
     #[rstest]

@@ -1,14 +1,14 @@
-//! Writing the AdmissionReview response by hand (kube's typed response serialises patches wrongly,
-//! kube-rs #1781): uid echoed, the request's apiVersion, 403 and a message on deny, warnings bounded as
+//! A decision as the AdmissionReview response, written by hand (kube's typed response serialises
+//! patches wrongly, kube-rs #1781): uid echoed, the request's apiVersion, 403 and a message on deny, warnings bounded as
 //! the API server wants them, and base64 JSONPatch with `patchType: JSONPatch`.
 
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::patch;
-use super::review::Review;
-use crate::policy::decision::{truncate, Decision};
-use crate::report::model::Action;
+use super::decision::{truncate, Decision};
+use super::enforcement::Action;
+use crate::admission::patch;
+use crate::admission::{Endpoint, Review};
 
 /// Maximum length of one warning, in bytes (the API server truncates longer ones).
 pub const MAX_WARNING_LEN: usize = 120;
@@ -16,24 +16,6 @@ pub const MAX_WARNING_LEN: usize = 120;
 pub const MAX_WARNINGS_TOTAL: usize = 4096;
 /// Maximum length of the deny message.
 pub const MAX_MESSAGE_LEN: usize = 4096;
-
-/// Which webhook endpoint answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// Validating webhook: allowed or denied, with warnings; never a patch.
-    Validate,
-    /// Mutating webhook: always allowed unless a mutation policy failed closed; carries the patch.
-    Mutate,
-}
-
-impl Endpoint {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::Validate => "validate",
-            Endpoint::Mutate => "mutate",
-        }
-    }
-}
 
 /// Strips control characters (warnings travel in an HTTP header) and bounds the length. Text that needs
 /// neither (the usual case) is returned as it is, without a copy.
@@ -200,7 +182,7 @@ pub fn write(api_version: &str, uid: &str, decision: &Decision, endpoint: Endpoi
 mod tests {
     use super::*;
     use crate::policy::decision::{PolicyResult, RuleKind};
-    use crate::report::model::Severity;
+    use crate::policy::Severity;
     use serde_json::json;
 
     fn result(action: Action, message: &str) -> PolicyResult {
