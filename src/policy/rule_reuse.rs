@@ -579,12 +579,12 @@ printing if { print("x") }
     policies.pod_security: _container_contexts _csc _effective_seccomp _non_root _pod_contexts
         _psc _rorfs_violations deny warn
     policies.resource_limits: _units deny fill patch subjects units
-    policies.tenant_isolation: _ns_new_tenant _ns_old_tenant _user_tenants_text _who
-        _writes_object deny is_namespace_kind ns patch
-    policies.trusted_images: _accepted _checked _invalid _judged _own_keys _parsed
-        _previous_images _registry_errors _tenant_keys _tenant_text _trusted _verdict
+    policies.tenant_isolation: _has_string_label _ns_new_tenant _ns_old_tenant
+        _user_tenants_text _who _writes_object deny is_namespace_kind ns patch
+    policies.trusted_images: _accepted _checked _has_verdict _invalid _judged _own_keys
+        _parsed _previous_images _registry_errors _tenant_keys _tenant_text _trusted _verdict
         allowed_projects deny patch tenant_projects warn
-    policies.workload_hygiene: _runs_to_completion deny
+    policies.workload_hygiene: _has_label _runs_to_completion deny
 ";
 
     /// The rule paths listed in a `package: rule rule …` text.
@@ -614,7 +614,7 @@ printing if { print("x") }
             .rules
             .into_keys()
             .collect();
-        assert_eq!(names.len(), 263);
+        assert_eq!(names.len(), 270);
         let reuse = analyse(&mut engine, &names);
         let unmarked = |mask: &[bool]| -> BTreeSet<String> {
             names
