@@ -9,6 +9,7 @@
 //! [`cluster`]) → decision → AdmissionReview response ([`admission::response`]) or report ([`report`]).
 
 pub mod admission;
+pub mod audit;
 pub mod cli;
 pub mod cluster;
 pub mod duration;
