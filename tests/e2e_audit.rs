@@ -69,8 +69,9 @@ fn regate(args: &[&str]) -> Output {
         .expect("run regate")
 }
 
-fn audit(cp: &ControlPlane, policies: &Path, format: &str) -> Output {
-    regate(&[
+/// `regate audit` of the control plane in pages of 2 with the bundled library and `policies`.
+fn audit(cp: &ControlPlane, policies: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
         "audit",
         "--kubeconfig",
         cp.kubeconfig.to_str().unwrap(),
@@ -78,9 +79,9 @@ fn audit(cp: &ControlPlane, policies: &Path, format: &str) -> Output {
         "2",
         "--policies",
         policies.to_str().unwrap(),
-        "-f",
-        format,
-    ])
+    ];
+    args.extend_from_slice(extra);
+    regate(&args)
 }
 
 /// (policy, message) of the findings of `report` (json format) about `kind` `ns/name` with `rule`.
@@ -153,7 +154,7 @@ fn audit_judges_stored_objects_page_by_page_as_check_does() {
     std::fs::create_dir_all(&policies).unwrap();
     std::fs::write(policies.join("policy.rego"), ROUTE_POLICY).unwrap();
 
-    let out = audit(&cp, bundle.path(), "json");
+    let out = audit(&cp, bundle.path(), &["-f", "json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -288,7 +289,7 @@ fn audit_judges_stored_objects_page_by_page_as_check_does() {
     }
 
     // The text format ends with the summary tables.
-    let text = audit(&cp, bundle.path(), "text");
+    let text = audit(&cp, bundle.path(), &["-f", "text"]);
     assert_eq!(text.status.code(), Some(1));
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("Audit summary: "), "{text}");
@@ -300,4 +301,41 @@ fn audit_judges_stored_objects_page_by_page_as_check_does() {
         .split_whitespace()
         .collect();
     assert_eq!(row[..3], ["pod-security", "3", "3"], "{text}");
+
+    // Namespaces given: only their objects, no cluster-scoped kind.
+    let out = audit(&cp, bundle.path(), &["-f", "json", "-n", "sandbox"]);
+    assert_eq!(out.status.code(), Some(1));
+    let sandbox: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let namespaces: Vec<&String> = sandbox["audit"]["namespaces"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(namespaces, ["sandbox"]);
+    assert_eq!(
+        sandbox["audit"]["namespaces"]["sandbox"]["denied_objects"],
+        1
+    );
+    assert!(sandbox["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["object"]["namespace"] == "sandbox"));
+
+    // Formats without a place for the summary: the report on stdout, the tables on stderr.
+    let junit = audit(&cp, bundle.path(), &["-f", "junit"]);
+    assert_eq!(junit.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&junit.stdout).starts_with("<?xml"));
+    assert!(String::from_utf8_lossy(&junit.stderr).contains("Audit summary: "));
+}
+
+#[test]
+fn an_unreadable_kubeconfig_ends_the_audit_with_exit_code_2() {
+    let out = regate(&["audit", "--kubeconfig", "/nonexistent/kubeconfig"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/kubeconfig: cannot read kubeconfig"),
+        "{stderr}"
+    );
 }

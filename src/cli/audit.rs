@@ -87,6 +87,24 @@ async fn cluster_state(client: Client, timeout: Duration) -> anyhow::Result<Stat
     }
 }
 
+/// Writes `document` (one pretty-printed JSON object and a newline, as the json writer writes it) with
+/// `key` added last, set to `value`; the document is not parsed again (it holds every finding).
+fn write_with_last_key(
+    document: &[u8],
+    key: &str,
+    value: &impl serde::Serialize,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let close = document
+        .iter()
+        .rposition(|b| *b == b'}')
+        .context("the json report is not an object")?;
+    out.write_all(document[..close].trim_ascii_end())?;
+    let value = serde_json::to_string_pretty(value)?.replace('\n', "\n  ");
+    writeln!(out, ",\n  {}: {value}\n}}", serde_json::to_string(key)?)?;
+    Ok(())
+}
+
 /// Writes the report in `format` with the summary: after the text report, inside the JSON report (as
 /// `audit`), and on stderr beside the formats whose schema has no place for it.
 fn write_audit(report: &Report, summary: &Summary, format: Format) -> anyhow::Result<()> {
@@ -101,10 +119,7 @@ fn write_audit(report: &Report, summary: &Summary, format: Format) -> anyhow::Re
         Format::Json => {
             let mut buffer = Vec::new();
             write_report(report, format, version, &mut buffer)?;
-            let mut json: serde_json::Value = serde_json::from_slice(&buffer)?;
-            json["audit"] = serde_json::to_value(summary)?;
-            serde_json::to_writer_pretty(&mut out, &json)?;
-            writeln!(out)?;
+            write_with_last_key(&buffer, "audit", summary, &mut out)?;
         }
         Format::Junit | Format::Sarif | Format::Gitlab => {
             write_report(report, format, version, &mut out)?;
@@ -159,4 +174,22 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<i32> {
     let (report, summary) = auditor.finish();
     write_audit(&report, &summary, args.format)?;
     Ok(report.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_is_the_last_key_of_the_json_report() {
+        let mut report = Vec::new();
+        write_report(&Report::default(), Format::Json, "1", &mut report).unwrap();
+        let summary = Summary::default();
+        let mut joined = Vec::new();
+        write_with_last_key(&report, "audit", &summary, &mut joined).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&joined).unwrap();
+        assert_eq!(json["audit"], serde_json::to_value(&summary).unwrap());
+        assert_eq!(json["objects"], 0);
+        assert!(joined.ends_with(b"}\n"));
+    }
 }
