@@ -3,7 +3,8 @@
 //! judges them. Checked: which objects fail which policy (a built-in kind and a CRD kind judged by a
 //! policy given with `--policies`), the `skip` entries of policies that need an admission request, the
 //! summary per policy, namespace and tenant, the exit code, and that `regate check` on an object's
-//! manifest denies it for the same policy with the same messages (one decision everywhere).
+//! manifest denies it for the same policy with the same messages (one decision everywhere); then
+//! `--namespace`, the junit format, and an API group that cannot be discovered.
 
 mod e2e_common;
 mod server_common;
@@ -327,6 +328,37 @@ fn audit_judges_stored_objects_page_by_page_as_check_does() {
     assert_eq!(junit.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&junit.stdout).starts_with("<?xml"));
     assert!(String::from_utf8_lossy(&junit.stderr).contains("Audit summary: "));
+
+    // An API group that cannot be discovered (an aggregated API without a backend) is reported and
+    // exits 2; every other group is still audited.
+    cp.apply(&[json!({
+        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+        "metadata": {"name": "v1beta1.broken.example.eu"},
+        "spec": {"group": "broken.example.eu", "version": "v1beta1", "groupPriorityMinimum": 100,
+                 "versionPriority": 100, "insecureSkipTLSVerify": true,
+                 "service": {"name": "absent", "namespace": "default", "port": 443}}
+    })]);
+    let out = audit(&cp, bundle.path(), &["-f", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let partial: Json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let errors = partial["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|e| e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot discover API group \"broken.example.eu\"")),
+        "{errors:?}"
+    );
+    assert_eq!(
+        partial["audit"]["policies"]["pod-security"]["denied_objects"],
+        3
+    );
 }
 
 #[test]

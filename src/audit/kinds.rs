@@ -1,9 +1,14 @@
 //! The kinds an audit lists: every resource the API server serves (API discovery, CRDs included, at
 //! the version discovery recommends) that supports `list`, is not a subresource, and is matched by the
-//! `kinds` and `resources` of at least one loaded policy.
+//! `kinds` and `resources` of at least one loaded policy. Only the API groups some policy may select
+//! are asked, one by one, so that one unavailable group (an aggregated API whose backend is down) is
+//! reported without hiding the others.
+
+use std::collections::BTreeSet;
 
 use kube::api::ApiResource;
-use kube::discovery::{verbs, ApiCapabilities, Discovery, Scope};
+use kube::discovery::{verbs, ApiCapabilities, Scope};
+use kube::Client;
 use serde_json::json;
 
 use crate::admission::RequestFacts;
@@ -58,12 +63,55 @@ pub fn select(set: &PolicySet, served: Vec<(ApiResource, ApiCapabilities)>) -> V
     kinds
 }
 
-/// Every resource the API server serves, at each group's recommended version.
-pub fn served(discovery: &Discovery) -> Vec<(ApiResource, ApiCapabilities)> {
-    discovery
-        .groups()
-        .flat_map(|group| group.recommended_resources())
-        .collect()
+/// The API groups the policies of `set` may select; `None` when some policy selects any group.
+pub fn wanted_groups(set: &PolicySet) -> Option<BTreeSet<String>> {
+    let mut groups = BTreeSet::new();
+    for policy in &set.policies {
+        if policy.match_spec.kinds.is_empty() {
+            return None;
+        }
+        for selector in &policy.match_spec.kinds {
+            if selector.api_groups.is_empty() || selector.api_groups.iter().any(|g| g == "*") {
+                return None;
+            }
+            groups.extend(selector.api_groups.iter().cloned());
+        }
+    }
+    Some(groups)
+}
+
+/// What discovery found: the resources of the groups asked, and the groups that could not be asked.
+pub struct Served {
+    pub resources: Vec<(ApiResource, ApiCapabilities)>,
+    pub failed: Vec<(String, kube::Error)>,
+}
+
+/// Asks the API server for the resources of every served group in `wanted` (every group when `None`),
+/// at each group's recommended version. Fails only when the list of groups itself cannot be read.
+pub async fn discover(client: &Client, wanted: Option<&BTreeSet<String>>) -> kube::Result<Served> {
+    let mut names = vec![String::new()];
+    names.extend(
+        client
+            .list_api_groups()
+            .await?
+            .groups
+            .into_iter()
+            .map(|g| g.name),
+    );
+    let mut served = Served {
+        resources: Vec::new(),
+        failed: Vec::new(),
+    };
+    for name in names
+        .into_iter()
+        .filter(|n| wanted.is_none_or(|w| w.contains(n)))
+    {
+        match kube::discovery::group(client, &name).await {
+            Ok(group) => served.resources.extend(group.recommended_resources()),
+            Err(error) => served.failed.push((name, error)),
+        }
+    }
+    Ok(served)
 }
 
 #[cfg(test)]
@@ -89,6 +137,23 @@ mod tests {
         assert!(selects(&spec("{}"), &pods));
         assert!(selects(&spec("{resources: [pods, pods/resize]}"), &pods));
         assert!(!selects(&spec("{resources: [deployments]}"), &pods));
+    }
+
+    #[test]
+    fn only_the_groups_policies_may_select_are_asked() {
+        let mut set = crate::policy::load(&crate::policy::LoadOptions::default()).unwrap();
+        // tenant-isolation selects every resource of every group.
+        assert_eq!(wanted_groups(&set), None);
+        set.policies.retain(|p| p.id == "pod-security");
+        assert_eq!(
+            wanted_groups(&set),
+            Some(BTreeSet::from([
+                "".into(),
+                "apps".into(),
+                "batch".into(),
+                "extensions".into()
+            ]))
+        );
     }
 
     #[test]

@@ -213,6 +213,24 @@ impl<'a> Auditor<'a> {
         });
     }
 
+    /// Records that the API group `group` could not be discovered (its kinds are not audited).
+    pub fn discovery_failed(&mut self, group: &str, error: &kube::Error) {
+        let path = if group.is_empty() {
+            "/api".to_string()
+        } else {
+            format!("/apis/{group}")
+        };
+        self.report.errors.push(InputError {
+            location: Location {
+                file: path,
+                line: 1,
+            },
+            message: format!(
+                "cannot discover API group {group:?}: {error}; its kinds are not audited"
+            ),
+        });
+    }
+
     /// The sorted report and the summary.
     pub fn finish(mut self) -> (Report, Summary) {
         self.report.sort();

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::discovery::Discovery;
 use kube::{Client, Config};
 
 use super::PolicyArgs;
@@ -129,8 +128,8 @@ fn write_audit(report: &Report, summary: &Summary, format: Format) -> anyhow::Re
     Ok(())
 }
 
-/// Runs `regate audit`; returns `check`'s exit codes (0 clean, 1 deny-level findings, 2 when a kind
-/// could not be listed).
+/// Runs `regate audit`; returns `check`'s exit codes (0 clean, 1 deny-level findings, 2 when an API
+/// group could not be discovered or a kind could not be listed).
 pub fn run(args: &AuditArgs) -> anyhow::Result<i32> {
     let set = Arc::new(policy::load(&args.policy.load_options())?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -139,11 +138,13 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<i32> {
         .build()
         .context("starting the kubernetes client runtime")?;
     let client = runtime.block_on(client(args))?;
-    let discovery = runtime
-        .block_on(Discovery::new(client.clone()).run())
+    let served = runtime
+        .block_on(kinds::discover(
+            &client,
+            kinds::wanted_groups(&set).as_ref(),
+        ))
         .context("API discovery")?;
-    let audited = kinds::select(&set, kinds::served(&discovery));
-    drop(discovery);
+    let audited = kinds::select(&set, served.resources);
     let state = runtime.block_on(cluster_state(client.clone(), args.state_timeout))?;
     let evaluator = Evaluator::new(set.clone(), (*state.inventory).clone())?;
     let mut auditor = Auditor::new(
@@ -152,6 +153,9 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<i32> {
         &state.inventory,
         args.format == Format::Junit,
     );
+    for (group, error) in &served.failed {
+        auditor.discovery_failed(group, error);
+    }
     for (policy, reason) in auditor.request_policies() {
         eprintln!("audit: {policy}: skipped (not judged without an admission request: the policy {reason})");
     }
