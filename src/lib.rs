@@ -10,6 +10,7 @@
 //! [`cluster`]) → decision → AdmissionReview response ([`policy::response`]) or report ([`report`]).
 
 pub mod admission;
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod cluster;

@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Audit the objects stored in a cluster against the policies (one run, paginated lists).
+    Audit(cli::audit::AuditArgs),
     /// Check manifests (files, directories or `-` for stdin) against the policies, as CI does.
     Check(cli::check::CheckArgs),
     /// Answer one AdmissionReview exactly as the webhook would.
@@ -41,6 +43,7 @@ fn main() {
         }
     };
     let result = match &cli.command {
+        Command::Audit(args) => cli::audit::run(args),
         Command::Check(args) => cli::check::run(args),
         Command::Eval(args) => cli::eval::run(args),
         Command::Serve(args) => cli::serve::run(args),

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use e2e_common::{
-    kind_of, namespace, shop_namespace, tenant_binding, wait_for, with, ControlPlane, Kubectl,
-    Regate, Scenarios,
+    compliant_pod_spec, kind_of, namespace, shop_namespace, tenant_binding, wait_for, with,
+    ControlPlane, Kubectl, Regate, Scenarios,
 };
 use serde_json::{json, Value as Json};
 
@@ -134,21 +134,7 @@ fn tenant_deployment(ns: &str, name: &str) -> Json {
             "template": {
                 "metadata": {"labels": {"regate.dev/tenant": "shop", "app.kubernetes.io/name": name,
                                         "app.kubernetes.io/version": "1.0.0"}},
-                "spec": {
-                    "automountServiceAccountToken": false,
-                    "securityContext": {"runAsNonRoot": true, "runAsUser": 10001,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [{
-                        "name": "app",
-                        "image": "harbor.example.eu/shop/app:1.0.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
-                                      "limits": {"cpu": "200m", "memory": "256Mi"}},
-                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
-                        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
-                        "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
-                                            "capabilities": {"drop": ["ALL"]}}
-                    }]
-                }
+                "spec": compliant_pod_spec(false)
             }
         }
     })

@@ -1,6 +1,7 @@
 //! Command-line front doors, one module per subcommand; argument handling and wiring only. Every
 //! command returns its exit code; errors that end a command map to exit code 2 in `main`.
 
+pub mod audit;
 pub mod check;
 pub mod eval;
 pub mod serve;

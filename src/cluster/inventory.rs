@@ -112,10 +112,37 @@ impl Inventory {
     }
 }
 
+/// The tenant of `namespace` in an inventory document: the Namespace's `label_key` label, when set
+/// and not empty.
+pub fn namespace_tenant(inventory: &Json, namespace: &str, label_key: &str) -> Option<String> {
+    inventory
+        .pointer("/cluster/v1/Namespace")
+        .and_then(|m| m.get(namespace))
+        .and_then(|ns| ns.pointer("/metadata/labels"))
+        .and_then(|l| l.get(label_key))
+        .and_then(Json::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_namespace_tenant_is_its_label() {
+        let inventory = json!({"cluster": {"v1": {"Namespace": {
+            "shop": {"metadata": {"name": "shop", "labels": {"regate.dev/tenant": "shop"}}},
+            "bare": {"metadata": {"name": "bare", "labels": {"regate.dev/tenant": ""}}}}}}});
+        let key = "regate.dev/tenant";
+        assert_eq!(
+            namespace_tenant(&inventory, "shop", key).as_deref(),
+            Some("shop")
+        );
+        assert_eq!(namespace_tenant(&inventory, "bare", key), None);
+        assert_eq!(namespace_tenant(&inventory, "absent", key), None);
+    }
 
     #[test]
     fn gatekeeper_layout() {

@@ -128,6 +128,16 @@ pub struct Config {
     pub policies: BTreeMap<String, PolicySettings>,
 }
 
+impl Config {
+    /// The label that names a Namespace's tenant (`tenancy.labelKey`, default `regate.dev/tenant`).
+    pub fn tenant_label_key(&self) -> &str {
+        self.tenancy
+            .get("labelKey")
+            .and_then(Json::as_str)
+            .unwrap_or("regate.dev/tenant")
+    }
+}
+
 /// A `regate.yaml` layer that failed to read; `Display` names the file, line and column.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -66,22 +66,8 @@ impl Active {
     /// The tenant of `namespace` from cluster state: the Namespace's `labelKey` label
     /// (`tenancy.labelKey` in regate.yaml, default `regate.dev/tenant`).
     pub fn tenant_of(&self, namespace: &str) -> Option<String> {
-        let key = self
-            .bundle
-            .set
-            .config
-            .tenancy
-            .get("labelKey")
-            .and_then(Json::as_str)
-            .unwrap_or("regate.dev/tenant");
-        self.inventory
-            .pointer("/cluster/v1/Namespace")
-            .and_then(|m| m.get(namespace))
-            .and_then(|ns| ns.pointer("/metadata/labels"))
-            .and_then(|l| l.get(key))
-            .and_then(Json::as_str)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
+        let key = self.bundle.set.config.tenant_label_key();
+        crate::cluster::inventory::namespace_tenant(&self.inventory, namespace, key)
     }
 }
 

@@ -117,7 +117,7 @@ impl MatchSpec {
                 .any(|op| op == "*" || op.eq_ignore_ascii_case(req.operation))
     }
 
-    fn kind_matches(&self, req: &RequestFacts) -> bool {
+    pub(crate) fn kind_matches(&self, req: &RequestFacts) -> bool {
         self.kinds.is_empty()
             || self.kinds.iter().any(|sel| {
                 let group_ok = sel.api_groups.is_empty()
@@ -128,7 +128,7 @@ impl MatchSpec {
             })
     }
 
-    fn resource_matches(&self, req: &RequestFacts) -> bool {
+    pub(crate) fn resource_matches(&self, req: &RequestFacts) -> bool {
         if self.resources.is_empty() {
             return req.sub_resource != "status";
         }

@@ -636,6 +636,32 @@ pub fn namespace(name: &str, tenant: Option<&str>) -> Json {
     ns
 }
 
+/// A pod spec of tenant `shop` that every policy of the bundled library accepts; with `privileged`, its
+/// container is privileged and may escalate (what pod-security denies).
+pub fn compliant_pod_spec(privileged: bool) -> Json {
+    let mut spec = serde_json::json!({
+        "automountServiceAccountToken": false,
+        "securityContext": {"runAsNonRoot": true, "runAsUser": 10001,
+                            "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "app",
+            "image": "harbor.example.eu/shop/app:1.0.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                          "limits": {"cpu": "200m", "memory": "256Mi"}},
+            "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+            "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
+            "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                                "capabilities": {"drop": ["ALL"]}}
+        }]
+    });
+    if privileged {
+        let context = &mut spec["containers"][0]["securityContext"];
+        context["allowPrivilegeEscalation"] = Json::Bool(true);
+        context["privileged"] = Json::Bool(true);
+    }
+    spec
+}
+
 /// A RoleBinding of the group `tenant:<group_tenant>` to the ClusterRole `role` in `ns`, labelled with
 /// `ns_tenant` (objects in a tenant's namespace carry its label, the platform's included).
 pub fn tenant_binding(

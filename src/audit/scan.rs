@@ -1,0 +1,371 @@
+//! Listing and judging the stored objects of one kind: pages of `--page-size` objects (`limit` and
+//! `continue`), each page evaluated as it arrives through `regate check`'s own path
+//! ([`crate::check::check_documents`]) and dropped before the next is fetched, so memory is bounded
+//! by a page, not by the cluster. Results of policies that need an admission request are replaced by one
+//! `skip` finding per object they apply to.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::{Client, Resource};
+use serde_json::Value as Json;
+
+use super::kinds::AuditedKind;
+use super::request_dependence::RuleGraph;
+use super::summary::{Summary, SKIP_RULE};
+use crate::admission::synthesize::{create_request, Requester};
+use crate::admission::RequestFacts;
+use crate::check::{check_documents, Checked};
+use crate::cluster::inventory::namespace_tenant;
+use crate::manifest::Document;
+use crate::policy::{Evaluator, Policy, PolicySet};
+use crate::report::model::{Action, Finding, InputError, Location, Report};
+
+/// Objects and pages listed for one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Listed {
+    pub objects: usize,
+    pub pages: usize,
+}
+
+/// Accumulates the report and summary of one audit, page by page.
+pub struct Auditor<'a> {
+    set: &'a Arc<PolicySet>,
+    evaluator: &'a Evaluator,
+    inventory: &'a Json,
+    /// Policy id → why it is not judged on stored objects.
+    request_policies: BTreeMap<String, String>,
+    /// Whether every audited object is kept in the report (JUnit lists passing objects).
+    keep_checked: bool,
+    report: Report,
+    summary: Summary,
+}
+
+/// The namespace `check_documents` gives objects without one: none for cluster-scoped kinds.
+fn default_namespace(kind: &AuditedKind) -> &'static str {
+    if kind.namespaced {
+        "default"
+    } else {
+        ""
+    }
+}
+
+/// The API path of an object (`/apis/apps/v1/namespaces/shop/deployments/web`), its report location.
+fn object_location(resource: &ApiResource, object: &DynamicObject) -> Location {
+    let base = DynamicObject::url_path(resource, object.metadata.namespace.as_deref());
+    Location {
+        file: format!("{base}/{}", object.metadata.name.as_deref().unwrap_or("")),
+        line: 1,
+    }
+}
+
+/// A listed object as the document `regate check` would have read (list items carry no type fields).
+fn document(resource: &ApiResource, object: DynamicObject) -> Document {
+    let location = object_location(resource, &object);
+    let mut json = serde_json::to_value(&object).unwrap_or(Json::Null);
+    if let Json::Object(map) = &mut json {
+        map.insert(
+            "apiVersion".into(),
+            Json::String(resource.api_version.clone()),
+        );
+        map.insert("kind".into(), Json::String(resource.kind.clone()));
+    }
+    Document {
+        location,
+        object: json,
+    }
+}
+
+/// True when `policy` applies to `request` for some operation it matches (a policy that only matches
+/// UPDATE still applies to the stored object it would judge on update).
+fn applies_for_its_operations(evaluator: &Evaluator, policy: &Policy, request: &Json) -> bool {
+    if evaluator.applies(policy, &RequestFacts::from_request(request)) {
+        return true;
+    }
+    policy.match_spec.operations.iter().any(|op| {
+        let mut as_op = request.clone();
+        as_op["operation"] = Json::String(op.clone());
+        evaluator.applies(policy, &RequestFacts::from_request(&as_op))
+    })
+}
+
+impl<'a> Auditor<'a> {
+    /// An audit deciding with `evaluator` (bound to `inventory`, the cluster state).
+    pub fn new(
+        set: &'a Arc<PolicySet>,
+        evaluator: &'a Evaluator,
+        inventory: &'a Json,
+        keep_checked: bool,
+    ) -> Auditor<'a> {
+        let graph = RuleGraph::of(set);
+        let request_policies = set
+            .policies
+            .iter()
+            .filter_map(|p| Some((p.id.clone(), graph.policy_dependence(p)?.reason)))
+            .collect();
+        Auditor {
+            set,
+            evaluator,
+            inventory,
+            request_policies,
+            keep_checked,
+            report: Report::default(),
+            summary: Summary::default(),
+        }
+    }
+
+    /// Policy id → why it is not judged on stored objects.
+    pub fn request_policies(&self) -> &BTreeMap<String, String> {
+        &self.request_policies
+    }
+
+    /// One `skip` finding per request-dependent policy that applies to `document`.
+    fn skips(&self, document: &Document, kind: &AuditedKind, checked: &Checked) -> Vec<Finding> {
+        let request = create_request(&document.object, default_namespace(kind), &no_requester());
+        self.set
+            .policies
+            .iter()
+            .filter_map(|policy| Some((policy, self.request_policies.get(&policy.id)?)))
+            .filter(|(policy, _)| applies_for_its_operations(self.evaluator, policy, &request))
+            .map(|(policy, reason)| Finding {
+                location: checked.location.clone(),
+                object: checked.object.clone(),
+                policy: policy.id.clone(),
+                title: policy.metadata.title.clone(),
+                severity: policy.metadata.severity,
+                action: Action::Dryrun,
+                rule: SKIP_RULE.to_string(),
+                message: format!("not judged without an admission request: the policy {reason}"),
+                field: None,
+                remediation: None,
+                controls: policy.metadata.controls.clone(),
+            })
+            .collect()
+    }
+
+    /// Judges one page of listed objects of `kind` and adds them to the report and summary.
+    pub fn audit_page(&mut self, kind: &AuditedKind, objects: Vec<DynamicObject>) {
+        let documents: Vec<Document> = objects
+            .into_iter()
+            .map(|o| document(&kind.resource, o))
+            .collect();
+        let results = check_documents(
+            self.set,
+            self.evaluator,
+            &documents,
+            default_namespace(kind),
+            &no_requester(),
+            None,
+        );
+        for (mut checked, document) in results.into_iter().zip(&documents) {
+            if !kind.namespaced {
+                checked.object.namespace = None;
+            }
+            let judged = |policy: &String| !self.request_policies.contains_key(policy);
+            let mut findings: Vec<Finding> = checked
+                .findings
+                .drain(..)
+                .filter(|f| judged(&f.policy))
+                .map(|f| Finding {
+                    object: checked.object.clone(),
+                    ..f
+                })
+                .collect();
+            findings.extend(self.skips(document, kind, &checked));
+            let tenant = checked.object.namespace.as_deref().and_then(|ns| {
+                namespace_tenant(self.inventory, ns, self.set.config.tenant_label_key())
+            });
+            self.summary
+                .record(&checked.object, tenant.as_deref(), &findings);
+            self.report.objects += 1;
+            self.report.findings.extend(findings);
+            self.report.patches.extend(
+                checked
+                    .patches
+                    .into_iter()
+                    .filter(|p| judged(&p.policy))
+                    .map(|p| crate::report::model::Patch {
+                        object: checked.object.clone(),
+                        ..p
+                    }),
+            );
+            if self.keep_checked {
+                self.report.checked.push((checked.location, checked.object));
+            }
+        }
+    }
+
+    /// Records that `kind` could not be listed (in `namespace`, when listed per namespace).
+    pub fn list_failed(
+        &mut self,
+        kind: &AuditedKind,
+        namespace: Option<&str>,
+        error: &kube::Error,
+    ) {
+        let path = DynamicObject::url_path(&kind.resource, namespace);
+        self.report.errors.push(InputError {
+            location: Location {
+                file: path,
+                line: 1,
+            },
+            message: format!("cannot list {}: {error}", kind.describe()),
+        });
+    }
+
+    /// Records that the API group `group` could not be discovered (its kinds are not audited).
+    pub fn discovery_failed(&mut self, group: &str, error: &kube::Error) {
+        let path = if group.is_empty() {
+            "/api".to_string()
+        } else {
+            format!("/apis/{group}")
+        };
+        self.report.errors.push(InputError {
+            location: Location {
+                file: path,
+                line: 1,
+            },
+            message: format!(
+                "cannot discover API group {group:?}: {error}; its kinds are not audited"
+            ),
+        });
+    }
+
+    /// The sorted report and the summary.
+    pub fn finish(mut self) -> (Report, Summary) {
+        self.report.sort();
+        (self.report, self.summary)
+    }
+}
+
+/// The audit's request carries no user.
+fn no_requester() -> Requester {
+    Requester {
+        username: String::new(),
+        groups: Vec::new(),
+    }
+}
+
+/// Lists every object of `kind` (in `namespaces` when given; cluster-scoped kinds are then left out)
+/// in pages of `page_size`, following `continue` tokens, and hands each page to `auditor`.
+pub fn scan_kind(
+    runtime: &tokio::runtime::Runtime,
+    client: &Client,
+    kind: &AuditedKind,
+    namespaces: &[String],
+    page_size: u32,
+    auditor: &mut Auditor,
+) -> Listed {
+    let scopes: Vec<Option<&str>> = match (kind.namespaced, namespaces.is_empty()) {
+        (_, true) => vec![None],
+        (true, false) => namespaces.iter().map(|ns| Some(ns.as_str())).collect(),
+        (false, false) => vec![],
+    };
+    let mut listed = Listed::default();
+    for namespace in scopes {
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &kind.resource),
+            None => Api::all_with(client.clone(), &kind.resource),
+        };
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().limit(page_size);
+            if let Some(token) = &token {
+                params = params.continue_token(token);
+            }
+            let page = match runtime.block_on(api.list(&params)) {
+                Ok(page) => page,
+                Err(error) => {
+                    auditor.list_failed(kind, namespace, &error);
+                    break;
+                }
+            };
+            listed.pages += 1;
+            listed.objects += page.items.len();
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            auditor.audit_page(kind, page.items);
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    listed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{load, LoadOptions};
+    use kube::api::GroupVersionKind;
+    use serde_json::json;
+
+    fn pods() -> AuditedKind {
+        AuditedKind {
+            resource: ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("", "v1", "Pod"),
+                "pods",
+            ),
+            namespaced: true,
+        }
+    }
+
+    /// A Pod that every object policy accepts, or the same Pod with a privileged container.
+    fn pod(name: &str, privileged: bool) -> DynamicObject {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "shop-prod", "managedFields": [],
+                "labels": {"app.kubernetes.io/name": "app", "app.kubernetes.io/version": "1"}},
+            "spec": {
+                "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [{"name": "app", "image": "harbor.example.eu/shop/app:1",
+                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                  "limits": {"cpu": "200m", "memory": "256Mi"}},
+                    "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                        "runAsNonRoot": true, "capabilities": {"drop": ["ALL"]}, "privileged": privileged},
+                    "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                    "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}}}]},
+            "status": {"phase": "Running"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_page_is_judged_by_object_policies_and_request_policies_are_skipped() {
+        let set = Arc::new(load(&LoadOptions::default()).unwrap());
+        let inventory = json!({"cluster": {"v1": {"Namespace": {"shop-prod": {
+            "metadata": {"name": "shop-prod", "labels": {"regate.dev/tenant": "shop"}}}}}},
+            "namespace": {}});
+        let evaluator = Evaluator::new(set.clone(), inventory.clone()).unwrap();
+        let mut auditor = Auditor::new(&set, &evaluator, &inventory, true);
+        auditor.audit_page(&pods(), vec![pod("bad", true), pod("good", false)]);
+        let (report, summary) = auditor.finish();
+        assert_eq!(report.objects, 2);
+        assert_eq!(report.checked.len(), 2);
+        let denied: Vec<(&str, &str)> = report
+            .findings
+            .iter()
+            .filter(|f| f.action == Action::Deny)
+            .map(|f| (f.object.name.as_str(), f.policy.as_str()))
+            .collect();
+        assert!(denied.contains(&("bad", "pod-security")), "{denied:?}");
+        assert!(
+            !denied.iter().any(|(name, _)| *name == "good"),
+            "{denied:?}"
+        );
+        let skipped: Vec<&str> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule == SKIP_RULE && f.object.name == "good")
+            .map(|f| f.policy.as_str())
+            .collect();
+        assert!(skipped.contains(&"tenant-isolation"), "{skipped:?}");
+        assert!(skipped.contains(&"trusted-images"), "{skipped:?}");
+        assert!(!skipped.contains(&"pod-security"), "{skipped:?}");
+        assert_eq!(
+            report.findings[0].location.file,
+            "/api/v1/namespaces/shop-prod/pods/bad"
+        );
+        assert_eq!(summary.tenants["shop"].objects, 2);
+        assert_eq!(summary.tenants["shop"].denied_objects, 1);
+        assert_eq!(report.exit_code(), 1);
+    }
+}
