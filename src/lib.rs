@@ -12,6 +12,7 @@ pub mod admission;
 pub mod cli;
 pub mod cluster;
 pub mod duration;
+pub mod gatekeeper;
 pub mod images;
 pub mod manifest;
 pub mod memory;

@@ -18,10 +18,11 @@ use super::config::OnError;
 use super::decision::{read_messages, Decision, PolicyResult, RuleKind};
 use super::engine_compat;
 use super::load::{Backend, Policy, PolicySet};
-use super::matcher::glob_match;
+use super::matcher::{glob_match, NamespaceLabels};
 use crate::admission::patch;
 use crate::admission::RequestFacts;
 use crate::report::model::Action;
+use std::collections::BTreeMap;
 
 /// A policy set bound to one snapshot of cluster state.
 pub struct Evaluator {
@@ -38,6 +39,42 @@ pub struct Evaluator {
     /// The keys of `input` (`images`, `parameters`, `review`), made once: a string value is an
     /// allocation, and every policy of every request builds an input object.
     input_keys: [Value; 3],
+    /// Namespace labels from the inventory, for `namespaceSelector`.
+    namespaces: InventoryNamespaces,
+}
+
+/// The labels of the Namespaces in an inventory snapshot (`cluster.v1.Namespace`).
+#[derive(Default)]
+struct InventoryNamespaces(std::collections::HashMap<String, BTreeMap<String, String>>);
+
+impl InventoryNamespaces {
+    fn from_inventory(inventory: &Json) -> InventoryNamespaces {
+        let namespaces = inventory
+            .pointer("/cluster/v1/Namespace")
+            .and_then(Json::as_object);
+        InventoryNamespaces(
+            namespaces
+                .into_iter()
+                .flatten()
+                .map(|(name, ns)| {
+                    let labels = ns
+                        .pointer("/metadata/labels")
+                        .and_then(Json::as_object)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect();
+                    (name.clone(), labels)
+                })
+                .collect(),
+        )
+    }
+}
+
+impl NamespaceLabels for InventoryNamespaces {
+    fn labels_of(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.0.get(namespace).cloned()
+    }
 }
 
 /// The VM of one pass over a request's policies (validate, or mutate) and what it last ran.
@@ -107,6 +144,16 @@ struct EvalFailure(String);
 impl Evaluator {
     /// Binds `set` to `inventory` (Gatekeeper layout: `{"cluster": ..., "namespace": ...}`).
     pub fn new(set: Arc<PolicySet>, inventory: Json) -> anyhow::Result<Evaluator> {
+        let needs_namespaces = set.policies.iter().any(|p| {
+            p.match_spec.namespace_selector.is_some()
+                || p.exclude.iter().any(|e| e.namespace_selector.is_some())
+        });
+        // Only a set with a namespaceSelector reads them.
+        let namespaces = if needs_namespaces {
+            InventoryNamespaces::from_inventory(&inventory)
+        } else {
+            InventoryNamespaces::default()
+        };
         let mut data = set.base_data.clone();
         if let Json::Object(m) = &mut data {
             m.insert("inventory".to_string(), inventory.clone());
@@ -150,6 +197,7 @@ impl Evaluator {
             vms: Mutex::new(Vec::new()),
             constants: set.policies.iter().map(|_| OnceLock::new()).collect(),
             input_keys: ["images", "parameters", "review"].map(Value::from),
+            namespaces,
             set,
         })
     }
@@ -179,7 +227,11 @@ impl Evaluator {
                 return false;
             }
         }
-        policy.match_spec.matches(facts) && !policy.exclude.iter().any(|e| e.matches(facts))
+        policy.match_spec.matches_in(facts, &self.namespaces)
+            && !policy
+                .exclude
+                .iter()
+                .any(|e| e.matches_in(facts, &self.namespaces))
     }
 
     /// The validating decision for a raw AdmissionRequest: `deny` and `warn` rules of every applicable

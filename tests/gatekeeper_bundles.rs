@@ -1,0 +1,136 @@
+//! Gatekeeper ConstraintTemplates and Constraints in a bundle, through `regate check` (the real binary):
+//! Rego v0 and v1 templates, libraries, two templates with one package name, `data.inventory`,
+//! `namespaceSelector`, name globs, enforcement actions, and a parameter that breaks the schema.
+
+mod common;
+
+use common::{code, regate, stderr, stdout};
+
+fn check(bundles: &[&str], extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["check", "--no-bundled"];
+    for bundle in bundles {
+        args.extend(["--policies", bundle]);
+    }
+    args.extend(extra);
+    regate(&args, None)
+}
+
+/// The finding lines of a text report (without the summary).
+fn findings(out: &std::process::Output) -> Vec<String> {
+    stdout(out)
+        .lines()
+        .filter(|l| l.contains(": DENY ") || l.contains(": WARN ") || l.contains(": DRYRUN "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_v0_template_with_parameters_and_a_regex() {
+    let out = check(
+        &["testdata/gatekeeper/requiredlabels"],
+        &["testdata/gatekeeper/cases/namespaces.yaml"],
+    );
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        findings(&out),
+        vec![
+            "testdata/gatekeeper/cases/namespaces.yaml:8: DENY k8srequiredlabels-ns-must-have-owner: Namespace/shop2: [ns-must-have-owner] you must provide labels: {\"owner\"}",
+            "testdata/gatekeeper/cases/namespaces.yaml:13: DENY k8srequiredlabels-ns-must-have-owner: Namespace/shop3: [ns-must-have-owner] Label <owner: JaneDoe> does not satisfy allowed regex: ^[a-z]+\\.[a-z]+$",
+        ]
+    );
+}
+
+#[test]
+fn templates_sharing_a_package_and_a_library_name_stay_apart() {
+    let out = check(
+        &["testdata/gatekeeper/samepackage"],
+        &[
+            "--inventory",
+            "testdata/gatekeeper/cases/namespaces-inventory.yaml",
+            "testdata/gatekeeper/cases/configmaps.yaml",
+        ],
+    );
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        findings(&out),
+        vec![
+            // K8sBlockedName's `blocked` is equality: `test` only, not `tmp-x`.
+            "testdata/gatekeeper/cases/configmaps.yaml:1: DENY k8sblockedname-no-test-configmap: ConfigMap/shop/test: [no-test-configmap] name test is blocked",
+            // K8sBlockedPrefix's `blocked` is a prefix test, enforced as a warning; `*-sandbox` is excluded.
+            "testdata/gatekeeper/cases/configmaps.yaml:7: WARN k8sblockedprefix-no-tmp-configmaps: ConfigMap/shop/tmp-x: [no-tmp-configmaps] name tmp-x has a blocked prefix",
+            // namespaceSelector: `shop` is tier=tenant, `infra` is not (debug-b passes) ...
+            "testdata/gatekeeper/cases/configmaps.yaml:25: DENY k8sblockedprefix-no-debug-in-tenants: ConfigMap/shop/debug-a: [no-debug-in-tenants] name debug-a has a blocked prefix",
+            // ... and a namespace nobody knows is judged, not exempted.
+            "testdata/gatekeeper/cases/configmaps.yaml:37: DENY k8sblockedprefix-no-debug-in-tenants: ConfigMap/ghost/debug-c: [no-debug-in-tenants] name debug-c has a blocked prefix",
+        ]
+    );
+}
+
+#[test]
+fn a_v1_template_reads_the_inventory_and_dryrun_does_not_fail_the_check() {
+    let with_conflict = check(
+        &["testdata/gatekeeper/uniquehost"],
+        &[
+            "--inventory",
+            "testdata/gatekeeper/cases/ingress-inventory.yaml",
+            "testdata/gatekeeper/cases/ingress.yaml",
+        ],
+    );
+    assert_eq!(
+        code(&with_conflict),
+        0,
+        "{}{}",
+        stdout(&with_conflict),
+        stderr(&with_conflict)
+    );
+    assert_eq!(
+        findings(&with_conflict),
+        vec!["testdata/gatekeeper/cases/ingress.yaml:1: DRYRUN k8suniqueingresshost-unique-ingress-host: Ingress/shop/web: [unique-ingress-host] ingress host conflicts with an existing ingress <blog/other>"]
+    );
+    let alone = check(
+        &["testdata/gatekeeper/uniquehost"],
+        &["testdata/gatekeeper/cases/ingress.yaml"],
+    );
+    assert_eq!(code(&alone), 0);
+    assert_eq!(findings(&alone), Vec::<String>::new());
+}
+
+#[test]
+fn a_parameter_that_breaks_the_schema_fails_the_load_naming_file_line_and_field() {
+    let out = check(
+        &[
+            "testdata/gatekeeper/samepackage",
+            "testdata/gatekeeper/bad-parameters",
+        ],
+        &["testdata/gatekeeper/cases/configmaps.yaml"],
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("testdata/gatekeeper/bad-parameters/constraint.yaml:3: K8sBlockedName wrong-parameters: spec.parameters.names: must be array, not string (schema of ConstraintTemplate k8sblockedname)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn gatekeeper_policies_mix_with_the_bundled_library() {
+    let out = regate(
+        &[
+            "check",
+            "--policies",
+            "testdata/gatekeeper/requiredlabels",
+            "testdata/gatekeeper/cases/namespaces.yaml",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("DENY k8srequiredlabels-ns-must-have-owner: Namespace/shop2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("DENY tenant-isolation: Namespace/shop2"),
+        "{text}"
+    );
+}
