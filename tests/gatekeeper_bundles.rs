@@ -34,8 +34,8 @@ fn a_v0_template_with_parameters_and_a_regex() {
     assert_eq!(
         findings(&out),
         vec![
-            "testdata/gatekeeper/cases/namespaces.yaml:8: DENY k8srequiredlabels-ns-must-have-owner: Namespace/shop2: [ns-must-have-owner] you must provide labels: {\"owner\"}",
-            "testdata/gatekeeper/cases/namespaces.yaml:13: DENY k8srequiredlabels-ns-must-have-owner: Namespace/shop3: [ns-must-have-owner] Label <owner: JaneDoe> does not satisfy allowed regex: ^[a-z]+\\.[a-z]+$",
+            "testdata/gatekeeper/cases/namespaces.yaml:8: DENY ns-must-have-owner: Namespace/shop2: you must provide labels: {\"owner\"}",
+            "testdata/gatekeeper/cases/namespaces.yaml:13: DENY ns-must-have-owner: Namespace/shop3: Label <owner: JaneDoe> does not satisfy allowed regex: ^[a-z]+\\.[a-z]+$",
         ]
     );
 }
@@ -55,13 +55,13 @@ fn templates_sharing_a_package_and_a_library_name_stay_apart() {
         findings(&out),
         vec![
             // K8sBlockedName's `blocked` is equality: `test` only, not `tmp-x`.
-            "testdata/gatekeeper/cases/configmaps.yaml:1: DENY k8sblockedname-no-test-configmap: ConfigMap/shop/test: [no-test-configmap] name test is blocked",
+            "testdata/gatekeeper/cases/configmaps.yaml:1: DENY no-test-configmap: ConfigMap/shop/test: name test is blocked",
             // K8sBlockedPrefix's `blocked` is a prefix test, enforced as a warning; `*-sandbox` is excluded.
-            "testdata/gatekeeper/cases/configmaps.yaml:7: WARN k8sblockedprefix-no-tmp-configmaps: ConfigMap/shop/tmp-x: [no-tmp-configmaps] name tmp-x has a blocked prefix",
+            "testdata/gatekeeper/cases/configmaps.yaml:7: WARN no-tmp-configmaps: ConfigMap/shop/tmp-x: name tmp-x has a blocked prefix",
             // namespaceSelector: `shop` is tier=tenant, `infra` is not (debug-b passes) ...
-            "testdata/gatekeeper/cases/configmaps.yaml:25: DENY k8sblockedprefix-no-debug-in-tenants: ConfigMap/shop/debug-a: [no-debug-in-tenants] name debug-a has a blocked prefix",
+            "testdata/gatekeeper/cases/configmaps.yaml:25: DENY no-debug-in-tenants: ConfigMap/shop/debug-a: name debug-a has a blocked prefix",
             // ... and a namespace nobody knows is judged, not exempted.
-            "testdata/gatekeeper/cases/configmaps.yaml:37: DENY k8sblockedprefix-no-debug-in-tenants: ConfigMap/ghost/debug-c: [no-debug-in-tenants] name debug-c has a blocked prefix",
+            "testdata/gatekeeper/cases/configmaps.yaml:37: DENY no-debug-in-tenants: ConfigMap/ghost/debug-c: name debug-c has a blocked prefix",
         ]
     );
 }
@@ -85,7 +85,7 @@ fn a_v1_template_reads_the_inventory_and_dryrun_does_not_fail_the_check() {
     );
     assert_eq!(
         findings(&with_conflict),
-        vec!["testdata/gatekeeper/cases/ingress.yaml:1: DRYRUN k8suniqueingresshost-unique-ingress-host: Ingress/shop/web: [unique-ingress-host] ingress host conflicts with an existing ingress <blog/other>"]
+        vec!["testdata/gatekeeper/cases/ingress.yaml:1: DRYRUN unique-ingress-host: Ingress/shop/web: ingress host conflicts with an existing ingress <blog/other>"]
     );
     let alone = check(
         &["testdata/gatekeeper/uniquehost"],
@@ -126,11 +126,65 @@ fn gatekeeper_policies_mix_with_the_bundled_library() {
     assert_eq!(code(&out), 1);
     let text = stdout(&out);
     assert!(
-        text.contains("DENY k8srequiredlabels-ns-must-have-owner: Namespace/shop2"),
+        text.contains("DENY ns-must-have-owner: Namespace/shop2"),
         "{text}"
     );
     assert!(
         text.contains("DENY tenant-isolation: Namespace/shop2"),
         "{text}"
+    );
+}
+
+/// Gatekeeper's review: on DELETE the old object is `input.review.object`, and `namespaceObject` is the
+/// object's Namespace from cluster state. The answer is tagged with the constraint's name, as
+/// Gatekeeper's is.
+#[test]
+fn delete_reviews_carry_the_old_object_and_the_namespace_object() {
+    // `regate eval` exits 1 when the answer denies, 0 when it allows.
+    let eval = |inventory: bool, expected_code: i32| {
+        let mut args = vec![
+            "eval",
+            "--no-bundled",
+            "--policies",
+            "testdata/gatekeeper/namespaceobject",
+            "--review",
+            "testdata/gatekeeper/cases/delete-configmap-review.json",
+        ];
+        if inventory {
+            args.extend([
+                "--inventory",
+                "testdata/gatekeeper/cases/shop-namespace-inventory.yaml",
+            ]);
+        }
+        let out = regate(&args, None);
+        assert_eq!(code(&out), expected_code, "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let denied = eval(true, 1);
+    assert_eq!(denied["response"]["allowed"], false);
+    assert_eq!(
+        denied["response"]["status"]["message"],
+        "[payments-objects] ConfigMap/ledger belongs to team payments; only alice may delete it"
+    );
+    // Without the Namespace in cluster state, namespaceObject is undefined and the rule does not fire.
+    assert_eq!(eval(false, 0)["response"]["allowed"], true);
+}
+
+#[test]
+fn a_constraint_named_like_a_regate_policy_is_refused() {
+    let out = regate(
+        &[
+            "check",
+            "--policies",
+            "testdata/gatekeeper/clash",
+            "testdata/gatekeeper/cases/namespaces.yaml",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("the constraint's policy id tenant-isolation is already the id of the policy in policies/tenant-isolation/"),
+        "{}",
+        stderr(&out)
     );
 }

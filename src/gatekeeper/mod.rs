@@ -2,9 +2,10 @@
 //!
 //! A template's Rego is loaded in a namespace of its own (`data.gatekeeper.templates.<name>`, see
 //! [`rewrite`]), in Rego v0 syntax unless `source.version: v1`. Each Constraint becomes one policy,
-//! `regate.policies.<kind>_<name>`: a generated module whose `# METADATA` carries the constraint's
-//! `match` and `enforcementAction`, and whose `deny` turns every `violation` of the template into the
-//! message `[<constraint name>] <msg>`, as Gatekeeper writes it. The constraint's `parameters`, checked
+//! `regate.policies.<name>` (id = the constraint's name, see [`policy_id`]): a generated module whose
+//! `# METADATA` carries the constraint's `match` and `enforcementAction`, and whose `deny` reports every
+//! `violation` of the template; regate tags each message with the policy id, so it reads
+//! `[<constraint name>] <msg>`, as Gatekeeper writes it. The constraint's `parameters`, checked
 //! against the template's schema ([`schema`]), are the policy's parameters (`input.parameters`).
 //! From there on a constraint is a policy like any other: the engine matches it before Rego runs, and
 //! `serve`, `eval`, `check` and `test` decide it on the same path.
@@ -68,10 +69,16 @@ pub fn is_gatekeeper_object(object: &Json) -> bool {
         || api_version.split('/').next() == Some(CONSTRAINT_GROUP)
 }
 
-/// The policy id of a constraint: `<kind, lowercased>-<name>` (dots in the name become dashes, so the
-/// id is a Rego identifier once dashes become underscores).
-pub fn policy_id(kind: &str, name: &str) -> String {
-    format!("{}-{}", kind.to_lowercase(), name.replace('.', "-"))
+/// The policy id of a constraint: its name, so that messages read `[<constraint name>] <msg>` as
+/// Gatekeeper writes them; `<kind, lowercased>-<name>` when constraints of several kinds share the name.
+/// Dots become dashes, so the id is a Rego identifier once dashes become underscores.
+pub fn policy_id(kind: &str, name: &str, shared_name: bool) -> String {
+    let name = name.replace('.', "-");
+    if shared_name {
+        format!("{}-{name}", kind.to_lowercase())
+    } else {
+        name
+    }
 }
 
 /// Turns the Gatekeeper documents among `documents` into modules and parameters. Errors carry
@@ -119,6 +126,10 @@ pub fn translate(documents: &[ManifestDocument]) -> Result<Translation, Vec<Stri
     }
     let mut policies = Map::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut name_count: BTreeMap<String, usize> = BTreeMap::new();
+    for (c, _) in &constraints {
+        *name_count.entry(c.name.replace('.', "-")).or_default() += 1;
+    }
     for (mut constraint, at) in constraints {
         let label = format!("{at}: {} {}", constraint.kind, constraint.name);
         let Some((template, _)) = templates.get(&constraint.kind) else {
@@ -147,7 +158,8 @@ pub fn translate(documents: &[ManifestDocument]) -> Result<Translation, Vec<Stri
                 continue;
             }
         }
-        let id = policy_id(&constraint.kind, &constraint.name);
+        let shared_name = name_count[&constraint.name.replace('.', "-")] > 1;
+        let id = policy_id(&constraint.kind, &constraint.name, shared_name);
         if let Some(first) = seen.insert(id.clone(), at.clone()) {
             errors.push(format!(
                 "{label}: policy id {id} is already used by the constraint at {first}"
@@ -230,9 +242,10 @@ fn constraint_module(
          #   severity: medium\n\
          #   enforcement: {enforcement}\n\
          #   requiresInventory: {requires_inventory}\n\
+         #   gatekeeper: true\n\
          #   match: {match_json}\n\
          package regate.policies.{segment}\n\n\
-         deny contains {{\"msg\": sprintf(\"[%s] %s\", [{name}, violation.msg])}} if {{\n\
+         deny contains {{\"msg\": violation.msg}} if {{\n\
          \tsome violation in data.{package}.violation\n\
          }}\n",
         title = quoted(&format!("{} {}", constraint.kind, constraint.name)),
@@ -242,7 +255,6 @@ fn constraint_module(
         )),
         match_json = constraint.match_json,
         segment = id.replace('-', "_"),
-        name = quoted(&constraint.name),
     );
     GeneratedModule {
         display: format!("{at} {}/{}", constraint.kind, constraint.name),
@@ -297,7 +309,7 @@ mod tests {
         assert!(
             policy
                 .text
-                .contains("package regate.policies.k8srequiredlabels_ns_must_have_owner\n"),
+                .contains("package regate.policies.ns_must_have_owner\n"),
             "{}",
             policy.text
         );
@@ -306,7 +318,7 @@ mod tests {
             .contains("data.gatekeeper.templates.k8srequiredlabels.k8srequiredlabels.violation"));
         assert_eq!(
             t.config_layer,
-            json!({"policies": {"k8srequiredlabels-ns-must-have-owner": {"parameters": {"labels": ["owner"]}}}})
+            json!({"policies": {"ns-must-have-owner": {"parameters": {"labels": ["owner"]}}}})
         );
     }
 
@@ -326,6 +338,34 @@ mod tests {
         assert!(
             errors[0].contains("no ConstraintTemplate defines kind K8sRequiredLabels"),
             "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_name_shared_by_two_kinds_is_qualified_by_kind() {
+        let mut second = template();
+        second["metadata"]["name"] = json!("k8sother");
+        second["spec"]["crd"]["spec"]["names"]["kind"] = json!("K8sOther");
+        let mut other = constraint(json!({}));
+        other["kind"] = json!("K8sOther");
+        let t = translate(&[
+            doc(template()),
+            doc(second),
+            doc(constraint(json!({}))),
+            doc(other),
+        ])
+        .unwrap();
+        let ids: Vec<&String> = t.config_layer["policies"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "k8sother-ns-must-have-owner",
+                "k8srequiredlabels-ns-must-have-owner"
+            ]
         );
     }
 

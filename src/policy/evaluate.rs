@@ -41,6 +41,9 @@ pub struct Evaluator {
     input_keys: [Value; 3],
     /// Namespace labels from the inventory, for `namespaceSelector`.
     namespaces: InventoryNamespaces,
+    /// The inventory's Namespace objects by name, for Gatekeeper's `namespaceObject` (undefined when no
+    /// policy is a Gatekeeper constraint).
+    namespace_objects: Value,
 }
 
 /// The labels of the Namespaces in an inventory snapshot (`cluster.v1.Namespace`).
@@ -83,6 +86,9 @@ struct Pass {
     vm: Option<RegoVM>,
     /// The policy whose entry point the VM ran last, when it succeeded.
     last_policy: Option<usize>,
+    /// Whether the policy before saw Gatekeeper's review (rule values computed on one review are not
+    /// carried to a policy that sees the other).
+    last_gatekeeper: bool,
 }
 
 /// The request as a regorus value, converted on first use (requests no policy applies to are never
@@ -94,6 +100,8 @@ struct LazyValue<'a> {
     /// Image signature verdicts (`input.images`), when the entry point verified images.
     images: Option<Value>,
     skip_inventory: bool,
+    /// The review as Gatekeeper shapes it, made on first use by a Gatekeeper constraint.
+    gatekeeper: Option<Value>,
 }
 
 /// What an entry point adds to the evaluation of a request besides the request itself.
@@ -114,6 +122,7 @@ impl<'a> LazyValue<'a> {
             value: None,
             images: extras.images.map(to_value),
             skip_inventory: extras.skip_inventory,
+            gatekeeper: None,
         }
     }
 
@@ -124,6 +133,7 @@ impl<'a> LazyValue<'a> {
             value: Some(value.clone()),
             images: extras.images.map(to_value),
             skip_inventory: extras.skip_inventory,
+            gatekeeper: None,
         }
     }
 
@@ -131,6 +141,29 @@ impl<'a> LazyValue<'a> {
         let json = self.json;
         self.value
             .get_or_insert_with(|| json.map_or(Value::Null, to_value))
+    }
+
+    /// The review as Gatekeeper gives it to templates: on DELETE, `object` is the old object; for an
+    /// object in a namespace, `namespaceObject` is that Namespace when cluster state has it.
+    /// `namespaces` maps Namespace names to objects.
+    fn get_gatekeeper(&mut self, namespaces: &Value) -> &Value {
+        if self.gatekeeper.is_none() {
+            let mut review = self.get().clone();
+            let delete = review["operation"] == Value::from("DELETE");
+            let old_object = review["oldObject"].clone();
+            let namespace = &namespaces[&review["namespace"]];
+            let namespace = (*namespace != Value::Undefined).then(|| namespace.clone());
+            if let Ok(fields) = review.as_object_mut() {
+                if delete && old_object != Value::Undefined && old_object != Value::Null {
+                    fields.insert(Value::from("object"), old_object);
+                }
+                if let Some(namespace) = namespace {
+                    fields.insert(Value::from("namespaceObject"), namespace);
+                }
+            }
+            self.gatekeeper = Some(review);
+        }
+        self.gatekeeper.as_ref().unwrap_or(&Value::Undefined)
     }
 }
 
@@ -148,6 +181,13 @@ impl Evaluator {
             p.match_spec.namespace_selector.is_some()
                 || p.exclude.iter().any(|e| e.namespace_selector.is_some())
         });
+        let namespace_objects = if set.policies.iter().any(|p| p.metadata.gatekeeper) {
+            inventory
+                .pointer("/cluster/v1/Namespace")
+                .map_or(Value::Undefined, to_value)
+        } else {
+            Value::Undefined
+        };
         // Only a set with a namespaceSelector reads them.
         let namespaces = if needs_namespaces {
             InventoryNamespaces::from_inventory(&inventory)
@@ -198,6 +238,7 @@ impl Evaluator {
             constants: set.policies.iter().map(|_| OnceLock::new()).collect(),
             input_keys: ["images", "parameters", "review"].map(Value::from),
             namespaces,
+            namespace_objects,
             set,
         })
     }
@@ -492,7 +533,17 @@ impl Evaluator {
             entries.push((images_key.clone(), images.clone()));
         }
         entries.push((parameters_key.clone(), policy.parameters_value.clone()));
-        entries.push((review_key.clone(), review.get().clone()));
+        let gatekeeper = policy.metadata.gatekeeper;
+        if gatekeeper != pass.last_gatekeeper {
+            pass.last_policy = None;
+            pass.last_gatekeeper = gatekeeper;
+        }
+        let review_value = if gatekeeper {
+            review.get_gatekeeper(&self.namespace_objects).clone()
+        } else {
+            review.get().clone()
+        };
+        entries.push((review_key.clone(), review_value));
         let input = Value::from(engine_compat::object_from_entries(entries));
         let started = Instant::now();
         let result = match &policy.backend {

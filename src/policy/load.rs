@@ -502,6 +502,19 @@ fn discover(
         if rest.contains('.') {
             continue; // helpers nested below a policy package
         }
+        let is_generated = |m: &ModuleInfo| generated.iter().any(|(d, _)| *d == m.file);
+        if let (Some(constraint), Some(module)) = (
+            files.iter().find(|m| is_generated(m)),
+            files.iter().find(|m| !is_generated(m)),
+        ) {
+            errors.push(format!(
+                "{}: the constraint's policy id {} is already the id of the policy in {}; rename the constraint",
+                constraint.file,
+                rest.replace('_', "-"),
+                module.file
+            ));
+            continue;
+        }
         let has = |name: &str| files.iter().any(|m| m.rules.iter().any(|r| r.name == name));
         let rule = |name: &str| has(name).then(|| format!("{package}.{name}"));
         let (deny_rule, warn_rule, patch_rule) = (rule("deny"), rule("warn"), rule("patch"));
