@@ -188,3 +188,51 @@ fn a_constraint_named_like_a_regate_policy_is_refused() {
         stderr(&out)
     );
 }
+
+const SUITE_DIRS: [&str; 4] = [
+    "testdata/gatekeeper/requiredlabels",
+    "testdata/gatekeeper/samepackage",
+    "testdata/gatekeeper/uniquehost",
+    "testdata/gatekeeper/namespaceobject",
+];
+
+#[test]
+fn gator_suites_pass_through_regate_test() {
+    let mut args = vec!["test", "--no-bundled", "-v"];
+    args.extend(SUITE_DIRS);
+    let out = regate(&args, None);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}{}", stderr(&out));
+    assert!(
+        text.contains("gator suites: 14 passed, 0 failed, 0 errors, 1 skipped"),
+        "{text}"
+    );
+    assert!(
+        text.contains("PASS testdata/gatekeeper/namespaceobject/suite.yaml: protected-team-deletes / delete-by-someone-else"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "SKIP testdata/gatekeeper/samepackage/suite.yaml: namespace-selector / skipped-case"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failing_gator_suite_fails_regate_test_naming_suite_test_and_case() {
+    let out = regate(
+        &["test", "--no-bundled", "testdata/gatekeeper/failing-suite"],
+        None,
+    );
+    let text = stdout(&out);
+    assert_eq!(code(&out), 1, "{text}{}", stderr(&out));
+    for line in [
+        "FAIL testdata/gatekeeper/failing-suite/suite.yaml: wrong-expectations / expects-a-violation-that-is-not-there: assertions[0]: got 0 violations but want at least 1",
+        "FAIL testdata/gatekeeper/failing-suite/suite.yaml: wrong-expectations / expects-none-but-gets-one: got 1 violations but want none",
+        "FAIL testdata/gatekeeper/failing-suite/suite.yaml: not-invalid: the constraint loaded, but the test says it is invalid",
+        "gator suites: 0 passed, 3 failed, 0 errors, 0 skipped",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}

@@ -23,7 +23,8 @@ use clap::{Args, ValueEnum};
 use regex::Regex;
 
 use crate::duration::parse_timeout;
-use crate::policy::bundle::BundleSources;
+use crate::gatekeeper;
+use crate::policy::bundle::{BundleSources, FileKind};
 use crate::policy::load::{self, LoadError};
 use crate::policy::testrunner::{self, TestSelection};
 
@@ -110,6 +111,11 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         first_dir_layer
     };
     testrunner::drop_unselected_tests(&mut sources, min_layer);
+    // Gatekeeper templates and constraints are tested by their gator suites, each test on its own
+    // template and constraint; a suite directory holds many sample constraints that never form one
+    // bundle.
+    sources.files.retain(|_, f| f.kind != FileKind::Manifest);
+    let suites = gatekeeper::suite::find_suites(&args.dirs);
     let set = match load::compile(sources, &[], true) {
         Ok(set) => set,
         Err(err) => {
@@ -139,9 +145,10 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
     } else {
         for (i, dir) in args.dirs.iter().enumerate() {
             let layer = first_dir_layer + i;
-            if !discovered.iter().any(|c| c.layer == layer) {
+            let has_suite = suites.iter().any(|s| s.starts_with(dir));
+            if !has_suite && !discovered.iter().any(|c| c.layer == layer) {
                 nothing_to_run.push(format!(
-                    "no tests found in {} (no `test_*` rule in a `*_test.rego` file)",
+                    "no tests found in {} (no `test_*` rule in a `*_test.rego` file, no gator Suite)",
                     dir.display()
                 ));
             }
@@ -177,7 +184,33 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         eprintln!("{}", testrunner::summary_line(&run));
     }
 
-    let mut code = if run.all_passed() { 0 } else { 1 };
+    let suite_results: Vec<_> = suites
+        .iter()
+        .flat_map(|suite| gatekeeper::suite::run_suite(suite, args.timeout))
+        .collect();
+    if !suite_results.is_empty() {
+        let mut err = std::io::stderr().lock();
+        let mut sink: &mut dyn Write = if args.format == TestFormat::Text {
+            &mut out
+        } else {
+            &mut err
+        };
+        gatekeeper::suite::write_text(&suite_results, args.verbose, &mut sink)
+            .and_then(|()| sink.flush())
+            .context("writing the suite report")?;
+    }
+    let suites_passed = suite_results.iter().all(|r| {
+        matches!(
+            r.outcome,
+            gatekeeper::suite::Outcome::Pass | gatekeeper::suite::Outcome::Skip
+        )
+    });
+
+    let mut code = if run.all_passed() && suites_passed {
+        0
+    } else {
+        1
+    };
     if let (Some(threshold), Some(coverage)) = (args.threshold, &run.coverage) {
         let percent = coverage.percent();
         if percent < threshold {

@@ -13,6 +13,7 @@
 pub mod constraint;
 pub mod rewrite;
 pub mod schema;
+pub mod suite;
 pub mod template;
 
 use std::collections::BTreeMap;
