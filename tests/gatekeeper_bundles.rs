@@ -247,3 +247,29 @@ fn a_failing_gator_suite_fails_regate_test_naming_suite_test_and_case() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
 }
+
+/// Templates run on the compiled VM, like the bundled policies: none of the example templates needs
+/// the interpreter. (Each directory is its own bundle: as layers, their `template.yaml` files would
+/// replace one another.)
+#[test]
+fn templates_run_on_the_compiled_vm() {
+    let mut backends = Vec::new();
+    for dir in suite_dirs() {
+        let options = regate::policy::LoadOptions {
+            embedded: false,
+            policy_dirs: vec![common::root().join(&dir)],
+            ..Default::default()
+        };
+        let set = regate::policy::load(&options).unwrap_or_else(|e| panic!("{dir}: {e}"));
+        assert!(!set.policies.is_empty(), "{dir}");
+        backends.extend(
+            set.policies
+                .iter()
+                .map(|p| (p.id.clone(), p.backend_name())),
+        );
+    }
+    assert!(
+        backends.iter().all(|(_, backend)| *backend == "rvm"),
+        "{backends:?}"
+    );
+}
