@@ -16,6 +16,7 @@ pub mod cli;
 pub mod cluster;
 pub mod duration;
 mod engine_compat;
+pub mod gatekeeper;
 pub mod images;
 pub mod manifest;
 pub mod memory;

@@ -361,7 +361,7 @@ fn a_dir_without_tests_is_an_error_naming_it_after_the_other_tests_ran() {
     assert_eq!(last_line(&run.stdout), "3 passed, 0 failed");
     assert_eq!(
         run.stderr,
-        "error: no tests found in testdata/rego-tests/notests (no `test_*` rule in a `*_test.rego` file)\n\
+        "error: no tests found in testdata/rego-tests/notests (no `test_*` rule in a `*_test.rego` file, no gator Suite)\n\
          pass --allow-no-tests to accept running no tests there\n"
     );
 }
@@ -390,7 +390,7 @@ fn allow_no_tests_accepts_a_dir_without_tests() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(
         run.stderr,
-        "no tests found in testdata/rego-tests/notests (no `test_*` rule in a `*_test.rego` file)\n"
+        "no tests found in testdata/rego-tests/notests (no `test_*` rule in a `*_test.rego` file, no gator Suite)\n"
     );
     assert_eq!(last_line(&run.stdout), "3 passed, 0 failed");
     // It does not hide failures.

@@ -23,6 +23,8 @@ use clap::{Args, ValueEnum};
 use regex::Regex;
 
 use crate::duration::parse_timeout;
+use crate::gatekeeper;
+use crate::policy::bundle::FileKind;
 use crate::policy::load::{self, LoadOptions};
 use crate::policy::testrunner::{self, TestSelection};
 use crate::policy::Layers;
@@ -101,7 +103,13 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         policy_dirs: args.dirs.clone(),
         ..LoadOptions::default()
     })?;
-    let set = match load::compile(layers.test_sources(), &layers.config, true) {
+    let mut sources = layers.test_sources();
+    // Gatekeeper templates and constraints are tested by their gator suites, each test on its own
+    // template and constraint; a suite directory holds many sample constraints that never form one
+    // bundle.
+    sources.files.retain(|_, f| f.kind != FileKind::Manifest);
+    let suites = gatekeeper::suite::find_suites(&args.dirs);
+    let set = match load::compile(sources, &layers.config, true) {
         Ok(set) => set,
         Err(err) => {
             eprintln!("error: the policy bundle does not load:");
@@ -130,9 +138,10 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
     } else {
         for (i, dir) in args.dirs.iter().enumerate() {
             let layer = layers.first_dir_layer + i;
-            if !discovered.iter().any(|c| c.layer == layer) {
+            let has_suite = suites.iter().any(|s| s.starts_with(dir));
+            if !has_suite && !discovered.iter().any(|c| c.layer == layer) {
                 nothing_to_run.push(format!(
-                    "no tests found in {} (no `test_*` rule in a `*_test.rego` file)",
+                    "no tests found in {} (no `test_*` rule in a `*_test.rego` file, no gator Suite)",
                     dir.display()
                 ));
             }
@@ -161,7 +170,33 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         eprintln!("{}", testrunner::summary_line(&run));
     }
 
-    let mut code = if run.all_passed() { 0 } else { 1 };
+    let suite_results: Vec<_> = suites
+        .iter()
+        .flat_map(|suite| gatekeeper::suite::run_suite(suite, args.timeout))
+        .collect();
+    if !suite_results.is_empty() {
+        let mut err = std::io::stderr().lock();
+        let mut sink: &mut dyn Write = if args.format == TestFormat::Text {
+            &mut out
+        } else {
+            &mut err
+        };
+        gatekeeper::suite::write_text(&suite_results, args.verbose, &mut sink)
+            .and_then(|()| sink.flush())
+            .context("writing the suite report")?;
+    }
+    let suites_passed = suite_results.iter().all(|r| {
+        matches!(
+            r.outcome,
+            gatekeeper::suite::Outcome::Pass | gatekeeper::suite::Outcome::Skip
+        )
+    });
+
+    let mut code = if run.all_passed() && suites_passed {
+        0
+    } else {
+        1
+    };
     if let (Some(threshold), Some(coverage)) = (args.threshold, &run.coverage) {
         let percent = coverage.percent();
         if percent < threshold {

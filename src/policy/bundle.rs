@@ -1,5 +1,6 @@
 //! Policy bundle sources: the files of a bundle directory (`*.rego` modules, `*_test.rego` tests,
-//! `data.json`/`data.yaml` documents and `regate.yaml`), from the library embedded in the binary or from
+//! `data.json`/`data.yaml` documents, `regate.yaml`, and manifests holding Gatekeeper templates and
+//! constraints), from the library embedded in the binary or from
 //! disk, layered so that a later bundle's file replaces an earlier one at the same relative path.
 
 use std::collections::BTreeMap;
@@ -22,6 +23,9 @@ pub enum FileKind {
     Data,
     /// `regate.yaml`.
     Config,
+    /// Any other `*.yaml`/`*.yml`: Kubernetes manifests, of which regate reads Gatekeeper
+    /// ConstraintTemplates and Constraints (`crate::gatekeeper`); other documents are ignored.
+    Manifest,
 }
 
 impl FileKind {
@@ -35,6 +39,8 @@ impl FileKind {
             Some(FileKind::Data)
         } else if matches!(name, "regate.yaml" | "regate.yml") {
             Some(FileKind::Config)
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            Some(FileKind::Manifest)
         } else {
             None
         }

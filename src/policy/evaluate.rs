@@ -18,11 +18,12 @@ use super::config::OnError;
 use super::decision::{read_messages, Decision, PolicyResult, RuleKind};
 use super::enforcement::Action;
 use super::load::{Backend, Policy, PolicySet};
-use super::matcher::glob_match;
+use super::matcher::{glob_match, NamespaceLabels};
 use crate::admission::patch;
 pub use crate::admission::value_json::to_value;
 use crate::admission::RequestFacts;
 use crate::engine_compat;
+use std::collections::BTreeMap;
 
 /// A policy set bound to one snapshot of cluster state.
 pub struct Evaluator {
@@ -39,6 +40,45 @@ pub struct Evaluator {
     /// The keys of `input` (`images`, `parameters`, `review`), made once: a string value is an
     /// allocation, and every policy of every request builds an input object.
     input_keys: [Value; 3],
+    /// Namespace labels from the inventory, for `namespaceSelector`.
+    namespaces: InventoryNamespaces,
+    /// The inventory's Namespace objects by name, for Gatekeeper's `namespaceObject` (undefined when no
+    /// policy is a Gatekeeper constraint).
+    namespace_objects: Value,
+}
+
+/// The labels of the Namespaces in an inventory snapshot (`cluster.v1.Namespace`).
+#[derive(Default)]
+struct InventoryNamespaces(std::collections::HashMap<String, BTreeMap<String, String>>);
+
+impl InventoryNamespaces {
+    fn from_inventory(inventory: &Json) -> InventoryNamespaces {
+        let namespaces = inventory
+            .pointer("/cluster/v1/Namespace")
+            .and_then(Json::as_object);
+        InventoryNamespaces(
+            namespaces
+                .into_iter()
+                .flatten()
+                .map(|(name, ns)| {
+                    let labels = ns
+                        .pointer("/metadata/labels")
+                        .and_then(Json::as_object)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect();
+                    (name.clone(), labels)
+                })
+                .collect(),
+        )
+    }
+}
+
+impl NamespaceLabels for InventoryNamespaces {
+    fn labels_of(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.0.get(namespace).cloned()
+    }
 }
 
 /// The VM of one pass over a request's policies (validate, or mutate) and what it last ran.
@@ -47,6 +87,9 @@ struct Pass {
     vm: Option<RegoVM>,
     /// The policy whose entry point the VM ran last, when it succeeded.
     last_policy: Option<usize>,
+    /// Whether the policy before saw Gatekeeper's review (rule values computed on one review are not
+    /// carried to a policy that sees the other).
+    last_gatekeeper: bool,
 }
 
 /// The request as a regorus value, converted on first use (requests no policy applies to are never
@@ -58,6 +101,8 @@ struct LazyValue<'a> {
     /// Image signature verdicts (`input.images`), when the entry point verified images.
     images: Option<Value>,
     skip_inventory: bool,
+    /// The review as Gatekeeper shapes it, made on first use by a Gatekeeper constraint.
+    gatekeeper: Option<Value>,
 }
 
 /// What an entry point adds to the evaluation of a request besides the request itself.
@@ -78,6 +123,7 @@ impl<'a> LazyValue<'a> {
             value: None,
             images: extras.images.map(to_value),
             skip_inventory: extras.skip_inventory,
+            gatekeeper: None,
         }
     }
 
@@ -88,6 +134,7 @@ impl<'a> LazyValue<'a> {
             value: Some(value.clone()),
             images: extras.images.map(to_value),
             skip_inventory: extras.skip_inventory,
+            gatekeeper: None,
         }
     }
 
@@ -95,6 +142,29 @@ impl<'a> LazyValue<'a> {
         let json = self.json;
         self.value
             .get_or_insert_with(|| json.map_or(Value::Null, to_value))
+    }
+
+    /// The review as Gatekeeper gives it to templates: on DELETE, `object` is the old object; for an
+    /// object in a namespace, `namespaceObject` is that Namespace when cluster state has it.
+    /// `namespaces` maps Namespace names to objects.
+    fn get_gatekeeper(&mut self, namespaces: &Value) -> &Value {
+        if self.gatekeeper.is_none() {
+            let mut review = self.get().clone();
+            let delete = review["operation"] == Value::from("DELETE");
+            let old_object = review["oldObject"].clone();
+            let namespace = &namespaces[&review["namespace"]];
+            let namespace = (*namespace != Value::Undefined).then(|| namespace.clone());
+            if let Ok(fields) = review.as_object_mut() {
+                if delete && old_object != Value::Undefined && old_object != Value::Null {
+                    fields.insert(Value::from("object"), old_object);
+                }
+                if let Some(namespace) = namespace {
+                    fields.insert(Value::from("namespaceObject"), namespace);
+                }
+            }
+            self.gatekeeper = Some(review);
+        }
+        self.gatekeeper.as_ref().unwrap_or(&Value::Undefined)
     }
 }
 
@@ -108,6 +178,23 @@ struct EvalFailure(String);
 impl Evaluator {
     /// Binds `set` to `inventory` (Gatekeeper layout: `{"cluster": ..., "namespace": ...}`).
     pub fn new(set: Arc<PolicySet>, inventory: Json) -> anyhow::Result<Evaluator> {
+        let needs_namespaces = set.policies.iter().any(|p| {
+            p.match_spec.namespace_selector.is_some()
+                || p.exclude.iter().any(|e| e.namespace_selector.is_some())
+        });
+        let namespace_objects = if set.policies.iter().any(|p| p.metadata.gatekeeper) {
+            inventory
+                .pointer("/cluster/v1/Namespace")
+                .map_or(Value::Undefined, to_value)
+        } else {
+            Value::Undefined
+        };
+        // Only a set with a namespaceSelector reads them.
+        let namespaces = if needs_namespaces {
+            InventoryNamespaces::from_inventory(&inventory)
+        } else {
+            InventoryNamespaces::default()
+        };
         let mut data = set.base_data.clone();
         if let Json::Object(m) = &mut data {
             m.insert("inventory".to_string(), inventory.clone());
@@ -151,6 +238,8 @@ impl Evaluator {
             vms: Mutex::new(Vec::new()),
             constants: set.policies.iter().map(|_| OnceLock::new()).collect(),
             input_keys: ["images", "parameters", "review"].map(Value::from),
+            namespaces,
+            namespace_objects,
             set,
         })
     }
@@ -186,7 +275,11 @@ impl Evaluator {
                 return false;
             }
         }
-        policy.match_spec.matches(facts) && !policy.exclude.iter().any(|e| e.matches(facts))
+        policy.match_spec.matches_in(facts, &self.namespaces)
+            && !policy
+                .exclude
+                .iter()
+                .any(|e| e.matches_in(facts, &self.namespaces))
     }
 
     /// The validating decision for a raw AdmissionRequest: `deny` and `warn` rules of every applicable
@@ -447,7 +540,17 @@ impl Evaluator {
             entries.push((images_key.clone(), images.clone()));
         }
         entries.push((parameters_key.clone(), policy.parameters_value.clone()));
-        entries.push((review_key.clone(), review.get().clone()));
+        let gatekeeper = policy.metadata.gatekeeper;
+        if gatekeeper != pass.last_gatekeeper {
+            pass.last_policy = None;
+            pass.last_gatekeeper = gatekeeper;
+        }
+        let review_value = if gatekeeper {
+            review.get_gatekeeper(&self.namespace_objects).clone()
+        } else {
+            review.get().clone()
+        };
+        entries.push((review_key.clone(), review_value));
         let input = Value::from(engine_compat::object_from_entries(entries));
         let started = Instant::now();
         let result = match &policy.backend {

@@ -243,8 +243,21 @@ pub fn compile_with(
 ) -> Result<PolicySet, LoadError> {
     let mut errors = Vec::new();
 
+    // Gatekeeper templates and constraints: generated modules, and the constraints' parameters as the
+    // first configuration layer (a bundle's regate.yaml may override them like any policy's).
+    let gatekeeper =
+        match crate::gatekeeper::translate(&gatekeeper_documents(&sources, &mut errors)) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.extend(e);
+                Default::default()
+            }
+        };
     // Configuration layers: bundle files in layer order, then --config files.
     let mut merged = Json::Object(Default::default());
+    if gatekeeper.config_layer.is_object() {
+        config::merge(&mut merged, gatekeeper.config_layer.clone());
+    }
     let mut config_files: Vec<_> = sources.of_kind(FileKind::Config).collect();
     config_files.sort_by_key(|f| (f.layer, f.rel.clone()));
     let mut origins = Vec::new();
@@ -336,6 +349,13 @@ pub fn compile_with(
             errors.push(format_rego_error(&err));
         }
     }
+    for module in &gatekeeper.modules {
+        engine.set_rego_v0(module.rego_v0);
+        if let Err(err) = engine.add_policy(module.display.clone(), module.text.clone()) {
+            errors.push(format_rego_error(&err));
+        }
+        engine.set_rego_v0(false);
+    }
     if let Err(err) = engine.add_data(Value::from(data.clone())) {
         errors.push(format!("data documents: {err}"));
     }
@@ -345,7 +365,19 @@ pub fn compile_with(
     let (modules, unknown) = ast::inspect(&mut engine);
     errors.extend(unknown.iter().map(ToString::to_string));
 
-    let mut policies = discover(&sources, &modules, &config, backend, &mut errors);
+    let generated: Vec<(&str, &str)> = gatekeeper
+        .modules
+        .iter()
+        .map(|m| (m.display.as_str(), m.text.as_str()))
+        .collect();
+    let mut policies = discover(
+        &sources,
+        &generated,
+        &modules,
+        &config,
+        backend,
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(LoadError::Invalid(errors));
     }
@@ -391,8 +423,37 @@ pub fn compile_with(
     })
 }
 
+/// The documents of the bundle's manifest files that may be Gatekeeper objects. A file that mentions no
+/// `gatekeeper.sh` API group is not decoded; one that does must decode.
+fn gatekeeper_documents(
+    sources: &BundleSources,
+    errors: &mut Vec<String>,
+) -> Vec<crate::gatekeeper::ManifestDocument> {
+    let mut documents = Vec::new();
+    for file in sources.of_kind(FileKind::Manifest) {
+        if !file.text.contains("gatekeeper.sh") {
+            continue;
+        }
+        for doc in crate::manifest::decode_stream(&file.text) {
+            match doc.value.map(|v| serde_json::to_value(&v)) {
+                Ok(Ok(object)) => documents.push(crate::gatekeeper::ManifestDocument {
+                    file: file.display.clone(),
+                    line: doc.line,
+                    object,
+                }),
+                Ok(Err(e)) => errors.push(format!("{}:{}: {e}", file.display, doc.line)),
+                Err(e) => errors.push(format!("{}:{}: {e}", file.display, doc.line)),
+            }
+        }
+    }
+    documents
+}
+
+/// `generated`: (display, text) of the modules made from Gatekeeper constraints, which carry their
+/// own `# METADATA`.
 fn discover(
     sources: &BundleSources,
+    generated: &[(&str, &str)],
     modules: &[ModuleInfo],
     config: &Config,
     backend_choice: BackendChoice,
@@ -412,12 +473,26 @@ fn discover(
         .files
         .values()
         .map(|f| (f.display.as_str(), f.text.as_str()))
+        .chain(generated.iter().copied())
         .collect();
     let mut policies = Vec::new();
     for (package, files) in packages {
         let rest = &package[POLICY_PREFIX.len()..];
         if rest.contains('.') {
             continue; // helpers nested below a policy package
+        }
+        let is_generated = |m: &ModuleInfo| generated.iter().any(|(d, _)| *d == m.file);
+        if let (Some(constraint), Some(module)) = (
+            files.iter().find(|m| is_generated(m)),
+            files.iter().find(|m| !is_generated(m)),
+        ) {
+            errors.push(format!(
+                "{}: the constraint's policy id {} is already the id of the policy in {}; rename the constraint",
+                constraint.file,
+                rest.replace('_', "-"),
+                module.file
+            ));
+            continue;
         }
         let has = |name: &str| files.iter().any(|m| m.rules.iter().any(|r| r.name == name));
         let rule = |name: &str| has(name).then(|| format!("{package}.{name}"));

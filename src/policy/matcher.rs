@@ -84,13 +84,45 @@ pub struct MatchSpec {
     pub label_selector: Option<LabelSelector>,
     #[serde(default)]
     pub scope: Option<Scope>,
+    /// The object's name; `*` globs at the front or the end (Gatekeeper's `match.name`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Selects on the labels of the object's namespace (of the object itself for a Namespace), which
+    /// come from cluster state (Gatekeeper's `match.namespaceSelector`). Cluster-scoped objects other
+    /// than Namespaces pass. When the namespace's labels are unknown, the selector passes too: the policy
+    /// is evaluated rather than skipped, so that missing state can never exempt an object.
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Gatekeeper's reading of `namespaces`: a cluster-scoped object that is not a Namespace passes the
+    /// `namespaces` criterion instead of failing it. Set for policies generated from Constraints.
+    #[serde(default)]
+    pub gatekeeper_namespaces: bool,
 }
 
-/// True when `name` matches `pattern` (exact, or prefix when the pattern ends in `*`).
+/// The labels of a namespace, from cluster state, for `namespaceSelector`.
+pub trait NamespaceLabels {
+    /// `None` when the namespace is unknown.
+    fn labels_of(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
+}
+
+/// Knows no namespace (every `namespaceSelector` passes, see [`MatchSpec::namespace_selector`]).
+pub struct NoNamespaces;
+
+impl NamespaceLabels for NoNamespaces {
+    fn labels_of(&self, _: &str) -> Option<BTreeMap<String, String>> {
+        None
+    }
+}
+
+/// True when `name` matches `pattern`: exact, a prefix when the pattern ends in `*`, a suffix when it
+/// starts with `*` (Gatekeeper's wildcards; `*` alone matches everything).
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
+    if let Some(prefix) = pattern.strip_suffix('*') {
+        name.starts_with(prefix)
+    } else if let Some(suffix) = pattern.strip_prefix('*') {
+        name.ends_with(suffix)
+    } else {
+        pattern == name
     }
 }
 
@@ -99,14 +131,42 @@ fn any_glob(patterns: &[String], name: &str) -> bool {
 }
 
 impl MatchSpec {
-    /// Whether the request satisfies every criterion that is set.
+    /// Whether the request satisfies every criterion that is set, knowing no namespace labels.
     pub fn matches(&self, req: &RequestFacts) -> bool {
+        self.matches_in(req, &NoNamespaces)
+    }
+
+    /// Whether the request satisfies every criterion that is set; `namespaces` gives the labels
+    /// `namespaceSelector` reads.
+    pub fn matches_in(&self, req: &RequestFacts, namespaces: &dyn NamespaceLabels) -> bool {
         self.operation_matches(req)
             && self.kind_matches(req)
             && self.resource_matches(req)
             && self.namespace_matches(req)
             && self.scope_matches(req)
             && self.labels_match(req)
+            && self.name.as_deref().is_none_or(|p| glob_match(p, req.name))
+            && self.namespace_selector_matches(req, namespaces)
+    }
+
+    fn namespace_selector_matches(
+        &self,
+        req: &RequestFacts,
+        namespaces: &dyn NamespaceLabels,
+    ) -> bool {
+        let Some(selector) = &self.namespace_selector else {
+            return true;
+        };
+        if req.kind == "Namespace" && req.group.is_empty() {
+            return selector_matches(selector, |key| req.label(key));
+        }
+        if req.namespace.is_empty() {
+            return true;
+        }
+        match namespaces.labels_of(req.namespace) {
+            Some(labels) => selector_matches(selector, |key| labels.get(key).map(String::as_str)),
+            None => true,
+        }
     }
 
     fn operation_matches(&self, req: &RequestFacts) -> bool {
@@ -145,6 +205,7 @@ impl MatchSpec {
         if !self.namespaces.is_empty() {
             match ns {
                 Some(ns) if any_glob(&self.namespaces, ns) => {}
+                None if self.gatekeeper_namespaces => {}
                 _ => return false,
             }
         }
@@ -167,25 +228,29 @@ impl MatchSpec {
     }
 
     fn labels_match(&self, req: &RequestFacts) -> bool {
-        let Some(selector) = &self.label_selector else {
-            return true;
-        };
-        let by_labels = selector
-            .match_labels
-            .iter()
-            .all(|(k, v)| req.label(k).is_some_and(|actual| actual == v));
-        let by_expressions = selector.match_expressions.iter().all(|expr| {
-            let actual = req.label(&expr.key);
-            let listed = |a: &str| expr.values.iter().any(|v| v == a);
-            match expr.operator {
-                LabelOperator::In => actual.is_some_and(listed),
-                LabelOperator::NotIn => !actual.is_some_and(listed),
-                LabelOperator::Exists => actual.is_some(),
-                LabelOperator::DoesNotExist => actual.is_none(),
-            }
-        });
-        by_labels && by_expressions
+        self.label_selector
+            .as_ref()
+            .is_none_or(|selector| selector_matches(selector, |key| req.label(key)))
     }
+}
+
+/// Whether the labels `label` looks up satisfy `selector`.
+fn selector_matches<'a>(selector: &LabelSelector, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+    let by_labels = selector
+        .match_labels
+        .iter()
+        .all(|(k, v)| label(k).is_some_and(|actual| actual == v));
+    let by_expressions = selector.match_expressions.iter().all(|expr| {
+        let actual = label(&expr.key);
+        let listed = |a: &str| expr.values.iter().any(|v| v == a);
+        match expr.operator {
+            LabelOperator::In => actual.is_some_and(listed),
+            LabelOperator::NotIn => !actual.is_some_and(listed),
+            LabelOperator::Exists => actual.is_some(),
+            LabelOperator::DoesNotExist => actual.is_none(),
+        }
+    });
+    by_labels && by_expressions
 }
 
 #[cfg(test)]

@@ -38,6 +38,10 @@ pub struct PolicyMetadata {
     /// The policy reads `data.inventory`; when cluster state cannot be read, the engine applies the
     /// failure mode instead of evaluating it.
     pub requires_inventory: bool,
+    /// The policy is a Gatekeeper constraint (`crate::gatekeeper`): its `input.review` is shaped as
+    /// Gatekeeper shapes it (`object` is the old object on DELETE; `namespaceObject` is the object's
+    /// Namespace from cluster state).
+    pub gatekeeper: bool,
     /// 1-based line of the `# METADATA` annotation, for messages.
     pub line: usize,
 }
@@ -83,6 +87,8 @@ struct Custom {
     exclude: Option<MatchSpec>,
     #[serde(default)]
     requires_inventory: bool,
+    #[serde(default)]
+    gatekeeper: bool,
 }
 
 /// A `# METADATA` block that could not be read; `Display` gives file:line:column.
@@ -168,6 +174,7 @@ pub fn parse_package_annotation(
         match_spec: custom.match_spec.unwrap_or_default(),
         exclude: custom.exclude,
         requires_inventory: custom.requires_inventory,
+        gatekeeper: custom.gatekeeper,
         line: marker + 1,
     }))
 }
