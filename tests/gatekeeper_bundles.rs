@@ -242,7 +242,8 @@ fn a_failing_gator_suite_fails_regate_test_naming_suite_test_and_case() {
         "FAIL testdata/gatekeeper/failing-suite/suite.yaml: wrong-expectations / expects-a-violation-that-is-not-there: assertions[0]: got 0 violations but want at least 1",
         "FAIL testdata/gatekeeper/failing-suite/suite.yaml: wrong-expectations / expects-none-but-gets-one: got 1 violations but want none",
         "FAIL testdata/gatekeeper/failing-suite/suite.yaml: not-invalid: the constraint loaded, but the test says it is invalid",
-        "gator suites: 0 passed, 3 failed, 0 errors, 0 skipped",
+        "ERROR testdata/gatekeeper/failing-suite/suite.yaml: broken-template-is-not-invalid-constraint: the template does not load: testdata/gatekeeper/failing-suite/broken/template.yaml:2 K8sBroken/rego:3:24: expecting `]`",
+        "gator suites: 0 passed, 3 failed, 1 errors, 0 skipped",
     ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
@@ -271,5 +272,20 @@ fn templates_run_on_the_compiled_vm() {
     assert!(
         backends.iter().all(|(_, backend)| *backend == "rvm"),
         "{backends:?}"
+    );
+}
+
+/// What loading leaves out is said, not hidden: a template's CEL entry is skipped with a note on stderr.
+#[test]
+fn load_notes_are_printed() {
+    let out = check(
+        &["testdata/gatekeeper/uniquehost"],
+        &["testdata/gatekeeper/cases/ingress.yaml"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("note: testdata/gatekeeper/uniquehost/template.yaml:3: ConstraintTemplate k8suniqueingresshost: spec.targets[0].code[0]: engine K8sNativeValidation is not run by regate (only Rego)"),
+        "{}",
+        stderr(&out)
     );
 }

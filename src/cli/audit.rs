@@ -132,6 +132,7 @@ fn write_audit(report: &Report, summary: &Summary, format: Format) -> anyhow::Re
 /// group could not be discovered or a kind could not be listed).
 pub fn run(args: &AuditArgs) -> anyhow::Result<i32> {
     let set = Arc::new(policy::load(&args.policy.load_options())?);
+    super::print_load_notes(&set);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

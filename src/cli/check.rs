@@ -75,6 +75,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
     };
     let read = manifest::read_inputs(&paths)?;
     let set = Arc::new(policy::load(&args.policy.load_options())?);
+    super::print_load_notes(&set);
     let mut inventory = Inventory::new();
     inventory.add_manifest_files(&args.inventory, &args.namespace)?;
     for doc in &read.documents {

@@ -68,7 +68,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    let bundle = Bundle::untested(policy::load(&args.policy.load_options())?);
+    let set = policy::load(&args.policy.load_options())?;
+    super::print_load_notes(&set);
+    let bundle = Bundle::untested(set);
     let mut inventory = Inventory::new();
     inventory.add_manifest_files(&args.inventory, "default")?;
     let active = Active::with_inventory(Arc::new(bundle), Arc::new(inventory.to_json()), None)?;

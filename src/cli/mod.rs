@@ -45,3 +45,10 @@ impl PolicyArgs {
         }
     }
 }
+
+/// Prints what loading the policy set left out (`PolicySet::notes`) on stderr, one `note:` line each.
+pub(crate) fn print_load_notes(set: &crate::policy::PolicySet) {
+    for note in &set.notes {
+        eprintln!("note: {note}");
+    }
+}

@@ -246,7 +246,7 @@ fn constraint_module(
          #   gatekeeper: true\n\
          #   match: {match_json}\n\
          package regate.policies.{segment}\n\n\
-         deny contains {{\"msg\": violation.msg}} if {{\n\
+         deny contains {{\"msg\": violation.msg, \"details\": object.get(violation, \"details\", {{}})}} if {{\n\
          \tsome violation in data.{package}.violation\n\
          }}\n",
         title = quoted(&format!("{} {}", constraint.kind, constraint.name)),

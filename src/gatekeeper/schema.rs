@@ -23,11 +23,33 @@ impl std::fmt::Display for SchemaViolation {
     }
 }
 
-/// Validates `value` against `schema` and prunes undeclared fields. `path` names `value` in messages.
-pub fn validate_and_prune(value: &mut Json, schema: &Json, path: &str) -> Vec<SchemaViolation> {
+/// What happens to fields the schema does not declare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    /// Dropped, as a structural CRD schema drops them (templates.gatekeeper.sh/v1, and v1beta1 with
+    /// `legacySchema: false`).
+    Prune,
+    /// Kept: Gatekeeper's `legacySchema` (the default of v1beta1 templates) marks the parameters
+    /// `x-kubernetes-preserve-unknown-fields`.
+    Keep,
+}
+
+/// Validates `value` against `schema`, dropping or keeping undeclared fields. `path` names `value` in
+/// messages.
+pub fn validate(
+    value: &mut Json,
+    schema: &Json,
+    path: &str,
+    unknown: Unknown,
+) -> Vec<SchemaViolation> {
     let mut violations = Vec::new();
-    check(value, schema, path, &mut violations);
+    check(value, schema, path, unknown, &mut violations);
     violations
+}
+
+/// [`validate`] with undeclared fields dropped.
+pub fn validate_and_prune(value: &mut Json, schema: &Json, path: &str) -> Vec<SchemaViolation> {
+    validate(value, schema, path, Unknown::Prune)
 }
 
 fn type_name(value: &Json) -> &'static str {
@@ -57,7 +79,13 @@ fn type_matches(expected: &str, value: &Json) -> bool {
     }
 }
 
-fn check(value: &mut Json, schema: &Json, path: &str, out: &mut Vec<SchemaViolation>) {
+fn check(
+    value: &mut Json,
+    schema: &Json,
+    path: &str,
+    unknown: Unknown,
+    out: &mut Vec<SchemaViolation>,
+) {
     let Some(schema) = schema.as_object() else {
         return;
     };
@@ -92,11 +120,11 @@ fn check(value: &mut Json, schema: &Json, path: &str, out: &mut Vec<SchemaViolat
     }
     check_bounds(value, schema, &mut fail);
     match value {
-        Json::Object(fields) => check_object(fields, schema, path, out),
+        Json::Object(fields) => check_object(fields, schema, path, unknown, out),
         Json::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
-                    check(item, item_schema, &format!("{path}[{i}]"), out);
+                    check(item, item_schema, &format!("{path}[{i}]"), unknown, out);
                 }
             }
         }
@@ -141,6 +169,7 @@ fn check_object(
     fields: &mut Map<String, Json>,
     schema: &Map<String, Json>,
     path: &str,
+    unknown: Unknown,
     out: &mut Vec<SchemaViolation>,
 ) {
     let properties = schema.get("properties").and_then(Json::as_object);
@@ -158,22 +187,23 @@ fn check_object(
             });
         }
     }
-    let preserve = schema
-        .get("x-kubernetes-preserve-unknown-fields")
-        .and_then(Json::as_bool)
-        == Some(true);
+    let preserve = unknown == Unknown::Keep
+        || schema
+            .get("x-kubernetes-preserve-unknown-fields")
+            .and_then(Json::as_bool)
+            == Some(true);
     let additional = schema.get("additionalProperties");
     let mut pruned = Vec::new();
     for (key, field) in fields.iter_mut() {
         let field_path = format!("{path}.{key}");
         match (properties.and_then(|p| p.get(key)), additional) {
-            (Some(field_schema), _) => check(field, field_schema, &field_path, out),
+            (Some(field_schema), _) => check(field, field_schema, &field_path, unknown, out),
             (None, Some(Json::Bool(false))) => out.push(SchemaViolation {
                 path: field_path,
                 message: "is not allowed (additionalProperties: false)".into(),
             }),
             (None, Some(additional @ Json::Object(_))) => {
-                check(field, additional, &field_path, out)
+                check(field, additional, &field_path, unknown, out)
             }
             (None, _) if preserve || properties.is_none() && schema.get("type").is_none() => {}
             (None, _) => pruned.push(key.clone()),
@@ -228,6 +258,17 @@ mod tests {
                 "spec.parameters.mode: must be one of \"strict\", \"lax\", not \"other\"",
             ]
         );
+    }
+
+    #[test]
+    fn a_legacy_schema_keeps_undeclared_fields_and_still_checks_declared_ones() {
+        let mut params = json!({"mode": "lax", "undeclared": {"x": 1}, "max": "two"});
+        let text: Vec<String> = validate(&mut params, &schema(), "p", Unknown::Keep)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(text, vec!["p.max: must be integer, not string"]);
+        assert_eq!(params["undeclared"], json!({"x": 1}));
     }
 
     #[test]

@@ -260,12 +260,31 @@ impl TestPolicies {
     }
 }
 
+/// The test's template and constraint, loaded together. The template must load on its own first: a
+/// test marked `invalid` means that the constraint does not fit the template, not that the template is
+/// broken (gator fails such a test too).
 fn load_test(dir: &Path, test: &TestSpec) -> Result<TestPolicies, TestLoadError> {
-    let mut sources = BundleSources::default();
-    for (rel, what) in [
+    let template = [(&test.template, "template")];
+    load::compile(test_sources(dir, &template)?, &[], false)
+        .map_err(|e| TestLoadError::Other(format!("the template does not load: {e}")))?;
+    let both = [
         (&test.template, "template"),
         (&test.constraint, "constraint"),
-    ] {
+    ];
+    let set = load::compile(test_sources(dir, &both)?, &[], false)
+        .map_err(|e| TestLoadError::Constraint(e.to_string()))?;
+    if set.policies.is_empty() {
+        return Err(TestLoadError::Constraint(
+            "the template and constraint give no policy".into(),
+        ));
+    }
+    Ok(TestPolicies { set: Arc::new(set) })
+}
+
+/// A bundle of the given files (paths relative to the suite's directory), read as manifests.
+fn test_sources(dir: &Path, files: &[(&String, &str)]) -> Result<BundleSources, TestLoadError> {
+    let mut sources = BundleSources::default();
+    for &(rel, what) in files {
         let path = dir.join(rel);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| TestLoadError::Other(format!("{what} {}: {e}", path.display())))?;
@@ -280,14 +299,7 @@ fn load_test(dir: &Path, test: &TestSpec) -> Result<TestPolicies, TestLoadError>
             },
         );
     }
-    let set =
-        load::compile(sources, &[], false).map_err(|e| TestLoadError::Constraint(e.to_string()))?;
-    if set.policies.is_empty() {
-        return Err(TestLoadError::Constraint(
-            "the template and constraint give no policy".into(),
-        ));
-    }
-    Ok(TestPolicies { set: Arc::new(set) })
+    Ok(sources)
 }
 
 /// Reviews the case's object and checks the assertions.

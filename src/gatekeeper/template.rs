@@ -31,6 +31,9 @@ pub struct Template {
     pub kind: String,
     /// `spec.crd.spec.validation.openAPIV3Schema`, when given.
     pub schema: Option<Json>,
+    /// `spec.crd.spec.validation.legacySchema`: undeclared parameters are kept, not pruned. Gatekeeper
+    /// defaults it to true for `v1beta1` templates and to false for `v1`.
+    pub legacy_schema: bool,
     pub rego: TemplateRego,
     /// What was left out, for the load notes (a CEL `code[]` entry, another target).
     pub notes: Vec<String>,
@@ -74,6 +77,13 @@ pub fn read_template(doc: &Json) -> Result<Template, String> {
         .iter()
         .try_fold(doc, |v, key| v.get(key))
         .cloned();
+    let v1beta1 =
+        doc.get("apiVersion").and_then(Json::as_str) == Some("templates.gatekeeper.sh/v1beta1");
+    let legacy_schema = ["spec", "crd", "spec", "validation", "legacySchema"]
+        .iter()
+        .try_fold(doc, |v, key| v.get(key))
+        .and_then(Json::as_bool)
+        .unwrap_or(v1beta1);
     let targets = doc
         .get("spec")
         .and_then(|s| s.get("targets"))
@@ -108,6 +118,7 @@ pub fn read_template(doc: &Json) -> Result<Template, String> {
         name,
         kind,
         schema,
+        legacy_schema,
         rego,
         notes,
     })
@@ -180,6 +191,16 @@ mod tests {
         .unwrap();
         assert_eq!(t.kind, "K8sDemo");
         assert_eq!(t.schema, Some(json!({"type": "object"})));
+        assert!(!t.legacy_schema, "v1 templates prune");
+        let mut v1beta1 =
+            template(json!({"target": ADMISSION_TARGET, "rego": "package k8sdemo\n"}));
+        v1beta1["apiVersion"] = json!("templates.gatekeeper.sh/v1beta1");
+        assert!(
+            read_template(&v1beta1).unwrap().legacy_schema,
+            "v1beta1 defaults to legacySchema"
+        );
+        v1beta1["spec"]["crd"]["spec"]["validation"]["legacySchema"] = json!(false);
+        assert!(!read_template(&v1beta1).unwrap().legacy_schema);
         assert_eq!(
             t.rego,
             TemplateRego {

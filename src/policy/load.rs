@@ -150,6 +150,9 @@ impl Policy {
 pub struct PolicySet {
     /// Content digest of the bundle files and `--config` layers.
     pub digest: String,
+    /// What loading left out without failing, for the user to read (a Gatekeeper template's CEL
+    /// entry, a constraint that can never apply), as `file:line: ...`.
+    pub notes: Vec<String>,
     pub config: Config,
     /// The merged configuration tree (what `data.regate.config` shows, plus `policies`).
     pub config_tree: Json,
@@ -411,6 +414,7 @@ pub fn compile_with(
         );
     }
     Ok(PolicySet {
+        notes: gatekeeper.notes,
         digest: digest_sources.digest(),
         config,
         config_tree: merged,

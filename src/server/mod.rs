@@ -441,6 +441,9 @@ pub async fn start(
         })
         .await??
     };
+    for note in &bundle.set.notes {
+        tracing::warn!(note = %note, "policy bundle note");
+    }
     tracing::info!(
         digest = %bundle.set.digest,
         policies = bundle.set.policies.len(),

@@ -70,6 +70,9 @@ pub async fn watch_policies(
                     .metrics
                     .bundle_reloads
                     .fetch_add(1, Ordering::Relaxed);
+                for note in &bundle.set.notes {
+                    tracing::warn!(note = %note, "policy bundle note");
+                }
                 tracing::info!(
                     digest = %bundle.set.digest,
                     policies = bundle.set.policies.len(),
