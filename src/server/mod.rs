@@ -1,6 +1,10 @@
 //! `regate serve`: the HTTPS validating and mutating admission webhook.
 //!
-//! - [`http`]: the endpoints, bad-input handling, deadlines and bounded evaluation;
+//! - [`http`]: the routes and the probe and metrics endpoints;
+//! - [`extract`]: the checks of an admission request before its review is read (content type, body size
+//!   and time, the API server's timeout); [`rejection`]: the one error answer, counted per reason;
+//! - [`admit`]: the admission request path: images, bounded evaluation under the deadline, the re-check
+//!   of a denial on settled cluster state, metrics, the decision log;
 //! - [`conn`]: accepting connections (TLS handshake, plain HTTP on the TLS port answered with a 400),
 //!   HTTP/1.1 keep-alive with hyper, and graceful draining;
 //! - [`tls`]: rustls (ring) with a hot-swappable serving pair, directory watching, dev certificates;
@@ -11,13 +15,16 @@
 //! Start a server with [`start`] and a [`ClusterState`]; stop it with [`ServerHandle::shutdown`] (or a
 //! signal, in the CLI) and [`ServerHandle::wait`].
 
+pub mod admit;
 pub mod clock;
 pub mod conn;
 pub mod decision_log;
 pub mod engine;
+pub mod extract;
 pub mod http;
 pub mod inline;
 pub mod metrics;
+pub mod rejection;
 pub mod reload;
 pub mod tls;
 
@@ -76,7 +83,8 @@ pub struct ServeOptions {
     pub state_debounce: Duration,
     pub cluster_failure_mode: FailureMode,
     /// A denial by a policy that reads cluster state is confirmed against cluster state holding every
-    /// change received up to this long after the request arrived (zero: never). See `http::confirm_denial`.
+    /// change received up to this long after the request arrived (zero: never). See
+    /// `admit::Admission::confirm_denial`.
     pub cluster_settle: Duration,
     /// Evaluations running at once.
     pub max_inflight: usize,
