@@ -3,7 +3,6 @@
 //! the concurrency limit and the request's deadline), re-check a denial on settled cluster state, record
 //! metrics and the decision log, answer.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::decision_log;
 use super::engine::{decide, failure_decision, Active};
 use super::extract::AdmissionRequest;
+use super::metrics::{EndpointLabel, RequestLabels, ViolationLabels};
 use super::rejection::{json_response, Rejection};
 use super::Shared;
 use crate::admission::{response, Endpoint, ParsedReview, RequestRef};
@@ -135,7 +135,7 @@ impl Evaluation {
     /// The decision within `deadline`, and the time it took.
     fn run(&self, deadline: Instant) -> (Decision, Duration) {
         let metrics = &self.shared.metrics;
-        metrics.inflight.fetch_add(1, Ordering::Relaxed);
+        metrics.inflight.inc();
         let started = Instant::now();
         let decision = decide(
             &self.active,
@@ -146,7 +146,7 @@ impl Evaluation {
             self.shared.options.cluster_failure_mode,
             self.images.as_deref(),
         );
-        metrics.inflight.fetch_sub(1, Ordering::Relaxed);
+        metrics.inflight.dec();
         (decision, started.elapsed())
     }
 }
@@ -196,10 +196,7 @@ impl Admission {
     /// An evaluation slot, or a `503` with `Retry-After` when every slot stayed busy.
     async fn evaluation_slot(&self) -> Result<OwnedSemaphorePermit, Rejection> {
         self.shared.acquire_slot().await.map_err(|message| {
-            self.shared
-                .metrics
-                .overload_rejections
-                .fetch_add(1, Ordering::Relaxed);
+            self.shared.metrics.overload_rejections.inc();
             Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
                 .with_header(header::RETRY_AFTER, "1")
         })
@@ -246,10 +243,7 @@ impl Admission {
                 return Scheduled::Done(decision, took);
             }
             shared.inline.overran(Instant::now());
-            shared
-                .metrics
-                .inline_overruns
-                .fetch_add(1, Ordering::Relaxed);
+            shared.metrics.inline_overruns.inc();
         }
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -270,13 +264,18 @@ impl Admission {
         unavailable: Option<String>,
     ) -> (Decision, Option<String>) {
         let metrics = &self.shared.metrics;
-        let endpoint = self.endpoint.as_str();
+        let endpoint = EndpointLabel {
+            endpoint: self.endpoint.as_str(),
+        };
         let on_error = self.active.bundle.set.config.on_error;
         match scheduled {
             Scheduled::Done(decision, took) => {
-                metrics.evaluation_duration.observe(&[endpoint], took);
+                metrics
+                    .evaluation_duration
+                    .get_or_create(&endpoint)
+                    .observe(took.as_secs_f64());
                 if unavailable.is_some() {
-                    metrics.cluster_unavailable.inc(&[endpoint]);
+                    metrics.cluster_unavailable.get_or_create(&endpoint).inc();
                 }
                 let failure = unavailable.map(|r| format!("cluster state unavailable: {r}"));
                 (decision, failure)
@@ -290,7 +289,7 @@ impl Admission {
                 )
             }
             Scheduled::DeadlineExceeded => {
-                metrics.deadline_exceeded.inc(&[endpoint]);
+                metrics.deadline_exceeded.get_or_create(&endpoint).inc();
                 let budget_ms = self.budget.as_millis();
                 let message = format!("evaluation deadline exceeded ({budget_ms} ms)");
                 tracing::warn!(uid = %self.review.uid(), budget_ms = budget_ms as u64, "evaluation deadline exceeded");
@@ -307,13 +306,18 @@ impl Admission {
         let elapsed = self.arrived.elapsed();
         // The metrics need only the operation; the request's other facts are read for the decision log.
         let operation = self.review.request().text("operation");
-        let labels = [self.endpoint.as_str(), operation, verdict];
-        metrics.requests.inc(&labels);
-        metrics.request_duration.observe(&labels, elapsed);
+        let labels = RequestLabels::new(self.endpoint.as_str(), operation, verdict);
+        metrics.requests.get_or_create(&labels).inc();
+        metrics
+            .request_duration
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
         for r in &decision.results {
-            metrics
-                .violations
-                .inc(&[r.policy.as_str(), r.action.as_str()]);
+            let labels = ViolationLabels {
+                policy: r.policy.clone(),
+                action: r.action.as_str(),
+            };
+            metrics.violations.get_or_create(&labels).inc();
         }
         self.log_decision(decision, failure, elapsed);
         if !allowed {
@@ -377,11 +381,11 @@ impl Admission {
         }
         tokio::time::sleep_until(settled_at.into()).await;
         let Some(active) = settled_bundle(shared, settled_at, give_up).await else {
-            shared.metrics.denials_rechecked.inc(&["unchanged"]);
+            shared.metrics.denial_rechecked("unchanged");
             return None;
         };
         if active.generation == first.generation {
-            shared.metrics.denials_rechecked.inc(&["confirmed"]);
+            shared.metrics.denial_rechecked("confirmed");
             return None;
         }
         let permit = shared.acquire_slot().await.ok()?;
@@ -409,7 +413,7 @@ impl Admission {
         } else {
             "confirmed"
         };
-        shared.metrics.denials_rechecked.inc(&[outcome]);
+        shared.metrics.denial_rechecked(outcome);
         Some(decision)
     }
 }

@@ -95,7 +95,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let mut resp = (StatusCode::OK, shared.metrics.render()).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(super::metrics::CONTENT_TYPE),
     );
     resp
 }

@@ -245,9 +245,7 @@ impl Shared {
                 }
             }
         }
-        self.metrics
-            .ready
-            .store(reasons.is_empty(), Ordering::Relaxed);
+        self.metrics.ready.set(i64::from(reasons.is_empty()));
         reasons
     }
 
@@ -258,12 +256,10 @@ impl Shared {
             Some(active) => self.unavailable_reason(&active).is_none(),
             None => false,
         };
-        self.metrics.cluster_synced.store(synced, Ordering::Relaxed);
-        *self
-            .metrics
-            .cluster_objects
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = self.cluster.object_counts();
+        self.metrics.cluster_synced.set(i64::from(synced));
+        self.metrics
+            .replaced
+            .set_cluster_objects(self.cluster.object_counts());
     }
 
     /// Binds `bundle` to the current cluster state and swaps it in (blocking: call off the runtime).
@@ -301,16 +297,10 @@ impl Shared {
 
     fn publish(&self, active: Active) {
         let set = &active.bundle.set;
-        *self
-            .metrics
-            .bundle_digest
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = set.digest.clone();
-        self.metrics
-            .bundle_policies
-            .store(set.policies.len() as u64, Ordering::Relaxed);
+        self.metrics.replaced.set_bundle_digest(&set.digest);
+        self.metrics.bundle_policies.set(set.policies.len() as i64);
         if let Some(g) = active.generation {
-            self.metrics.cluster_generation.store(g, Ordering::Relaxed);
+            self.metrics.cluster_generation.set(g as i64);
         }
         self.active.store(Some(Arc::new(active)));
     }
@@ -565,7 +555,7 @@ async fn coordinate(
 ) {
     signalled(&mut begin).await;
     shared.shutting_down.store(true, Ordering::SeqCst);
-    shared.metrics.ready.store(false, Ordering::Relaxed);
+    shared.metrics.ready.set(0);
     tracing::info!(
         delay_ms = shared.options.shutdown_delay.as_millis() as u64,
         "shutting down: readiness is false"

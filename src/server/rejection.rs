@@ -104,7 +104,7 @@ impl IntoResponse for Rejection {
 pub async fn count_rejections(State(shared): State<Arc<Shared>>, response: Response) -> Response {
     if response.status().is_client_error() {
         if let Some(RejectedFor(reason)) = response.extensions().get::<RejectedFor>() {
-            shared.metrics.bad_requests.inc(&[reason]);
+            shared.metrics.bad_request(reason);
         }
     }
     response

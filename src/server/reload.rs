@@ -5,7 +5,6 @@
 //! with its file and line. [`watch_state`] rebuilds the evaluators when the cluster-state generation
 //! changes, at most once per debounce interval.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,10 +64,7 @@ pub async fn watch_policies(
         .await;
         match result {
             Ok(Ok(bundle)) => {
-                shared
-                    .metrics
-                    .bundle_reloads
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.metrics.bundle_reloads.inc();
                 tracing::info!(
                     digest = %bundle.set.digest,
                     policies = bundle.set.policies.len(),
@@ -77,10 +73,7 @@ pub async fn watch_policies(
                 );
             }
             Ok(Err(err)) => {
-                shared
-                    .metrics
-                    .bundle_reload_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.metrics.bundle_reload_failures.inc();
                 let keeping = shared
                     .active
                     .load_full()
@@ -92,10 +85,7 @@ pub async fn watch_policies(
                 }
             }
             Err(err) => {
-                shared
-                    .metrics
-                    .bundle_reload_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.metrics.bundle_reload_failures.inc();
                 tracing::error!(error = %err, "policy reload task failed; keeping the last good bundle");
             }
         }
@@ -127,10 +117,7 @@ pub async fn watch_state(shared: Arc<Shared>, mut close: watch::Receiver<bool>) 
             .load_full()
             .and_then(|a| shared.unavailable_reason(&a));
         let available = reason.is_none();
-        shared
-            .metrics
-            .cluster_synced
-            .store(available, Ordering::Relaxed);
+        shared.metrics.cluster_synced.set(i64::from(available));
         if was_available != Some(available) {
             match &reason {
                 None => tracing::info!(
