@@ -2,7 +2,7 @@
 //! (`1m30s`, `2.5s`, `500ms`, `10us` or `10µs`, `100ns`, `1h`, and a plain `0`).
 //!
 //! - [`parse`]: exactly that syntax, for the API server's `?timeout=` on `/validate` and `/mutate`
-//!   ([`crate::server::http::query_timeout`]), which the API server writes with Go's `Duration.String`.
+//!   ([`crate::server::extract::query_timeout`]), which the API server writes with Go's `Duration.String`.
 //! - [`parse_flag`]: the same, and a bare number is seconds (`--timeout 2`), for the duration flags of
 //!   `regate serve`; zero is allowed.
 //! - [`parse_timeout`]: [`parse_flag`] that rejects zero, for `regate test --timeout`.

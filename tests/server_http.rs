@@ -189,6 +189,19 @@ fn bad_input_gets_a_clear_4xx_and_a_counter() {
             // The body was not read: the server closes the connection rather than guess.
             assert_eq!(resp.header("connection"), Some("close"), "{}", case.name);
         }
+        if case.status == 405 {
+            let allow = match case.path {
+                "/validate" | "/mutate" => "POST",
+                _ => "GET, HEAD",
+            };
+            let allowed: Vec<&str> = resp
+                .headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("allow"))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            assert_eq!(allowed, [allow], "{}", case.name);
+        }
         let body = resp.json();
         assert_eq!(body["reason"], case.reason, "{}", case.name);
         let message = body["error"].as_str().unwrap();

@@ -3,7 +3,6 @@
 //! served by hyper. On shutdown every connection is closed gracefully: an idle keep-alive connection
 //! at once, a busy one after its response.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,21 +92,15 @@ async fn handle(
     match outcome {
         Ok(Ok(Ok(stream))) => serve_http(stream, router, &shared, close).await,
         Ok(Ok(Err(plain))) => {
-            shared.metrics.bad_requests.inc(&["plain_http"]);
+            shared.metrics.bad_request("plain_http");
             answer_plain_http(plain).await;
         }
         Ok(Err(err)) => {
-            shared
-                .metrics
-                .tls_handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            shared.metrics.tls_handshake_failures.inc();
             tracing::debug!(error = %err, "TLS handshake failed");
         }
         Err(_) => {
-            shared
-                .metrics
-                .tls_handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            shared.metrics.tls_handshake_failures.inc();
             tracing::debug!("TLS handshake timed out");
         }
     }

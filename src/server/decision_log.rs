@@ -13,7 +13,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -113,9 +112,7 @@ impl DecisionLog {
             match tx.try_send(line) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                    self.metrics
-                        .decision_log_dropped
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.metrics.decision_log_dropped.inc();
                 }
             }
         }

@@ -1,6 +1,10 @@
 //! `regate serve`: the HTTPS validating and mutating admission webhook.
 //!
-//! - [`http`]: the endpoints, bad-input handling, deadlines and bounded evaluation;
+//! - [`http`]: the routes and the probe and metrics endpoints;
+//! - [`extract`]: the checks of an admission request before its review is read (content type, body size
+//!   and time, the API server's timeout); [`rejection`]: the one error answer, counted per reason;
+//! - [`admit`]: the admission request path: images, bounded evaluation under the deadline, the re-check
+//!   of a denial on settled cluster state, metrics, the decision log;
 //! - [`conn`]: accepting connections (TLS handshake, plain HTTP on the TLS port answered with a 400),
 //!   HTTP/1.1 keep-alive with hyper, and graceful draining;
 //! - [`tls`]: rustls (ring) with a hot-swappable serving pair, directory watching, dev certificates;
@@ -11,12 +15,15 @@
 //! Start a server with [`start`] and a [`ClusterState`]; stop it with [`ServerHandle::shutdown`] (or a
 //! signal, in the CLI) and [`ServerHandle::wait`].
 
+pub mod admit;
 pub mod clock;
 pub mod conn;
 pub mod decision_log;
+pub mod extract;
 pub mod http;
 pub mod inline;
 pub mod metrics;
+pub mod rejection;
 pub mod reload;
 pub mod tls;
 
@@ -74,7 +81,8 @@ pub struct ServeOptions {
     pub state_debounce: Duration,
     pub cluster_failure_mode: FailureMode,
     /// A denial by a policy that reads cluster state is confirmed against cluster state holding every
-    /// change received up to this long after the request arrived (zero: never). See `http::confirm_denial`.
+    /// change received up to this long after the request arrived (zero: never). See
+    /// `admit::Admission::confirm_denial`.
     pub cluster_settle: Duration,
     /// Evaluations running at once.
     pub max_inflight: usize,
@@ -235,9 +243,7 @@ impl Shared {
                 }
             }
         }
-        self.metrics
-            .ready
-            .store(reasons.is_empty(), Ordering::Relaxed);
+        self.metrics.ready.set(i64::from(reasons.is_empty()));
         reasons
     }
 
@@ -248,12 +254,10 @@ impl Shared {
             Some(active) => self.unavailable_reason(&active).is_none(),
             None => false,
         };
-        self.metrics.cluster_synced.store(synced, Ordering::Relaxed);
-        *self
-            .metrics
-            .cluster_objects
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = self.cluster.object_counts();
+        self.metrics.cluster_synced.set(i64::from(synced));
+        self.metrics
+            .replaced
+            .set_cluster_objects(self.cluster.object_counts());
     }
 
     /// Binds `bundle` to the current cluster state and swaps it in (blocking: call off the runtime).
@@ -291,16 +295,10 @@ impl Shared {
 
     fn publish(&self, active: Active) {
         let set = &active.bundle.set;
-        *self
-            .metrics
-            .bundle_digest
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = set.digest.clone();
-        self.metrics
-            .bundle_policies
-            .store(set.policies.len() as u64, Ordering::Relaxed);
+        self.metrics.replaced.set_bundle_digest(&set.digest);
+        self.metrics.bundle_policies.set(set.policies.len() as i64);
         if let Some(g) = active.generation {
-            self.metrics.cluster_generation.store(g, Ordering::Relaxed);
+            self.metrics.cluster_generation.set(g as i64);
         }
         self.active.store(Some(Arc::new(active)));
     }
@@ -558,7 +556,7 @@ async fn coordinate(
 ) {
     signalled(&mut begin).await;
     shared.shutting_down.store(true, Ordering::SeqCst);
-    shared.metrics.ready.store(false, Ordering::Relaxed);
+    shared.metrics.ready.set(0);
     tracing::info!(
         delay_ms = shared.options.shutdown_delay.as_millis() as u64,
         "shutting down: readiness is false"

@@ -6,7 +6,6 @@
 //! changes, at most once per debounce interval.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,10 +65,7 @@ pub async fn watch_policies(
         .await;
         match result {
             Ok(Ok(bundle)) => {
-                shared
-                    .metrics
-                    .bundle_reloads
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.metrics.bundle_reloads.inc();
                 for note in &bundle.set.notes {
                     tracing::warn!(note = %note, "policy bundle note");
                 }
@@ -81,10 +77,7 @@ pub async fn watch_policies(
                 );
             }
             Ok(Err(err)) => {
-                shared
-                    .metrics
-                    .bundle_reload_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.metrics.bundle_reload_failures.inc();
                 let keeping = shared
                     .active
                     .load_full()
@@ -96,10 +89,7 @@ pub async fn watch_policies(
                 }
             }
             Err(err) => {
-                shared
-                    .metrics
-                    .bundle_reload_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                shared.metrics.bundle_reload_failures.inc();
                 tracing::error!(error = %err, "policy reload task failed; keeping the last good bundle");
             }
         }
@@ -131,10 +121,7 @@ pub async fn watch_state(shared: Arc<Shared>, mut close: watch::Receiver<bool>) 
             .load_full()
             .and_then(|a| shared.unavailable_reason(&a));
         let available = reason.is_none();
-        shared
-            .metrics
-            .cluster_synced
-            .store(available, Ordering::Relaxed);
+        shared.metrics.cluster_synced.set(i64::from(available));
         if was_available != Some(available) {
             match &reason {
                 None => tracing::info!(

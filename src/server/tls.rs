@@ -7,7 +7,6 @@
 //! certificate verification (`--client-ca`). `serve --dev` gets a generated CA and ECDSA P-256 pair.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -190,9 +189,7 @@ pub fn server_config(
 
 /// Records a newly loaded pair in the metrics.
 pub fn record_pair(metrics: &Metrics, pair: &CertPair) {
-    metrics
-        .certificate_expiry
-        .store(pair.not_after.unwrap_or(0), Ordering::Relaxed);
+    metrics.certificate_expiry.set(pair.not_after.unwrap_or(0));
 }
 
 fn content_hash(cert: &[u8], key: &[u8]) -> [u8; 32] {
@@ -228,9 +225,7 @@ pub async fn watch_dir(
                 let h = content_hash(err.to_string().as_bytes(), b"\0error");
                 if h != last {
                     last = h;
-                    metrics
-                        .certificate_reload_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    metrics.certificate_reload_failures.inc();
                     tracing::error!(dir = %dir.display(), error = %err, "certificate reload failed; keeping the current pair");
                 }
                 continue;
@@ -252,12 +247,10 @@ pub async fn watch_dir(
                 );
                 record_pair(&metrics, &pair);
                 resolver.set(pair);
-                metrics.certificate_reloads.fetch_add(1, Ordering::Relaxed);
+                metrics.certificate_reloads.inc();
             }
             Err(err) => {
-                metrics
-                    .certificate_reload_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                metrics.certificate_reload_failures.inc();
                 tracing::error!(dir = %dir.display(), error = %err, "certificate reload failed; keeping the current pair");
             }
         }

@@ -172,7 +172,10 @@ impl Server {
         ca_pem: &str,
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_regate"))
+        // Another build can be tested with the same tests (e.g. to record what an older one exposes).
+        let binary = std::env::var_os("REGATE_TEST_BINARY")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_regate").into());
+        let mut child = Command::new(binary)
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .envs(env.iter().copied())
