@@ -439,15 +439,7 @@ pub async fn start(
         })
         .await??
     };
-    for note in &bundle.set.notes {
-        tracing::warn!(note = %note, "policy bundle note");
-    }
-    tracing::info!(
-        digest = %bundle.set.digest,
-        policies = bundle.set.policies.len(),
-        tests_passed = bundle.tests_passed,
-        "policy bundle loaded"
-    );
+    log_bundle(&bundle, "policy bundle loaded");
 
     // Listeners.
     let listener = TcpListener::bind(shared.options.addr)
@@ -579,4 +571,18 @@ async fn coordinate(
     }
     shared.decision_log.close();
     tracing::info!("stopped");
+}
+
+/// Logs a bundle that was just installed: its notes (what loading left out) as warnings, then `what`
+/// with its digest, policy count and tests.
+fn log_bundle(bundle: &Bundle, what: &str) {
+    for note in &bundle.set.notes {
+        tracing::warn!(note = %note, "policy bundle note");
+    }
+    tracing::info!(
+        digest = %bundle.set.digest,
+        policies = bundle.set.policies.len(),
+        tests_passed = bundle.tests_passed,
+        "{what}"
+    );
 }

@@ -66,15 +66,7 @@ pub async fn watch_policies(
         match result {
             Ok(Ok(bundle)) => {
                 shared.metrics.bundle_reloads.inc();
-                for note in &bundle.set.notes {
-                    tracing::warn!(note = %note, "policy bundle note");
-                }
-                tracing::info!(
-                    digest = %bundle.set.digest,
-                    policies = bundle.set.policies.len(),
-                    tests_passed = bundle.tests_passed,
-                    "policy bundle reloaded"
-                );
+                super::log_bundle(&bundle, "policy bundle reloaded");
             }
             Ok(Err(err)) => {
                 shared.metrics.bundle_reload_failures.inc();
