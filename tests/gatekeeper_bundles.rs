@@ -289,3 +289,58 @@ fn load_notes_are_printed() {
         stderr(&out)
     );
 }
+
+/// Suite results are in the machine-readable reports too, as Rego test results are: a `suites` array
+/// in JSON, one `<testsuite>` per suite file in JUnit; the summary lines go to stderr.
+#[test]
+fn suite_results_are_in_the_json_and_junit_reports() {
+    let json = regate(
+        &[
+            "test",
+            "--no-bundled",
+            "--format",
+            "json",
+            "testdata/gatekeeper/failing-suite",
+        ],
+        None,
+    );
+    assert_eq!(code(&json), 1);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let results: Vec<(&str, &str)> = report["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["test"].as_str().unwrap(), r["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            ("wrong-expectations", "fail"),
+            ("wrong-expectations", "fail"),
+            ("not-invalid", "fail"),
+            ("broken-template-is-not-invalid-constraint", "error"),
+        ]
+    );
+    assert!(stderr(&json).contains("gator suites: 0 passed, 3 failed, 1 errors, 0 skipped"));
+
+    let junit = regate(
+        &[
+            "test",
+            "--no-bundled",
+            "--format",
+            "junit",
+            "testdata/gatekeeper/failing-suite",
+        ],
+        None,
+    );
+    assert_eq!(code(&junit), 1);
+    let xml = stdout(&junit);
+    assert!(
+        xml.contains(r#"<testsuite name="testdata/gatekeeper/failing-suite/suite.yaml" tests="4" failures="3" errors="1" skipped="0""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<testcase name="wrong-expectations / expects-none-but-gets-one" classname="testdata/gatekeeper/failing-suite/suite.yaml""#),
+        "{xml}"
+    );
+}

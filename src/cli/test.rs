@@ -156,34 +156,46 @@ pub fn run(args: &TestArgs) -> anyhow::Result<i32> {
         }
     }
 
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match args.format {
-        TestFormat::Text => testrunner::write_text(&run, args.verbose, &mut out),
-        TestFormat::Json => testrunner::write_json(&run, &mut out),
-        TestFormat::Junit => testrunner::write_junit(&run, &mut out),
-    }
-    .and_then(|()| out.flush())
-    .context("writing the test report to stdout")?;
-    if args.format != TestFormat::Text {
-        // stdout stays machine-readable; CI still finds the summary line.
-        eprintln!("{}", testrunner::summary_line(&run));
-    }
-
+    // Gator suites run after the Rego tests and are reported with them.
     let suite_results: Vec<_> = suites
         .iter()
         .flat_map(|suite| gatekeeper::suite::run_suite(suite, args.timeout))
         .collect();
-    if !suite_results.is_empty() {
-        let mut err = std::io::stderr().lock();
-        let mut sink: &mut dyn Write = if args.format == TestFormat::Text {
-            &mut out
-        } else {
-            &mut err
-        };
-        gatekeeper::suite::write_text(&suite_results, args.verbose, &mut sink)
-            .and_then(|()| sink.flush())
-            .context("writing the suite report")?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        TestFormat::Text => testrunner::write_text(&run, args.verbose, &mut out).and_then(|()| {
+            if suite_results.is_empty() {
+                Ok(())
+            } else {
+                gatekeeper::suite::write_text(&suite_results, args.verbose, &mut out)
+            }
+        }),
+        TestFormat::Json => {
+            let mut doc = testrunner::to_json(&run);
+            if !suite_results.is_empty() {
+                doc["suites"] = gatekeeper::suite::to_json(&suite_results);
+            }
+            serde_json::to_writer_pretty(&mut out, &doc)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+        }
+        TestFormat::Junit => {
+            let mut doc = testrunner::junit_document(&run);
+            doc.suites
+                .extend(gatekeeper::suite::junit_suites(&suite_results));
+            doc.write(&mut out)
+        }
+    }
+    .and_then(|()| out.flush())
+    .context("writing the test report to stdout")?;
+    if args.format != TestFormat::Text {
+        // stdout stays machine-readable; CI still finds the summary lines.
+        eprintln!("{}", testrunner::summary_line(&run));
+        if !suite_results.is_empty() {
+            gatekeeper::suite::write_summary(&suite_results, &mut std::io::stderr())
+                .context("writing the suite summary")?;
+        }
     }
     let suites_passed = suite_results.iter().all(|r| {
         matches!(

@@ -22,6 +22,7 @@ use crate::cluster::inventory::Inventory;
 use crate::manifest;
 use crate::policy::bundle::{BundleSources, FileKind, SourceFile};
 use crate::policy::{load, Evaluator};
+use crate::report::junit;
 
 /// The API version of gator suites.
 pub const SUITE_API_VERSION: &str = "test.gatekeeper.sh/v1alpha1";
@@ -433,39 +434,128 @@ fn check_assertions(assertions: &[AssertionSpec], messages: &[&str]) -> Outcome 
     Outcome::Pass
 }
 
-/// The text report: one line per failed or erroring case (every case with `verbose`), then a count.
+impl Outcome {
+    /// `pass`, `fail`, `error` or `skip`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail(_) => "fail",
+            Outcome::Error(_) => "error",
+            Outcome::Skip => "skip",
+        }
+    }
+
+    /// Why it failed, erred or was skipped.
+    fn message(&self) -> Option<&str> {
+        match self {
+            Outcome::Fail(m) | Outcome::Error(m) => Some(m),
+            Outcome::Pass | Outcome::Skip => None,
+        }
+    }
+}
+
+/// The results as JSON, for `regate test --format json`: `[{suite, test, case?, result,
+/// duration_ms, message?}]`.
+pub fn to_json(results: &[CaseResult]) -> Json {
+    Json::Array(
+        results
+            .iter()
+            .map(|r| {
+                let mut entry = serde_json::json!({
+                    "suite": r.suite,
+                    "test": r.test,
+                    "result": r.outcome.as_str(),
+                    "duration_ms": (r.duration.as_secs_f64() * 1_000_000.0).round() / 1_000.0,
+                });
+                if let Some(case) = &r.case {
+                    entry["case"] = Json::String(case.clone());
+                }
+                if let Some(message) = r.outcome.message() {
+                    entry["message"] = Json::String(message.to_string());
+                }
+                entry
+            })
+            .collect(),
+    )
+}
+
+/// The results as JUnit test suites, one per suite file: each case a `<testcase>` named
+/// `test / case` with the suite file as its class name.
+pub fn junit_suites(results: &[CaseResult]) -> Vec<junit::TestSuite> {
+    let mut by_file: Vec<junit::TestSuite> = Vec::new();
+    for r in results {
+        let problem = |kind: &str, message: &str| junit::Problem {
+            message: message.lines().next().unwrap_or_default().to_string(),
+            kind: kind.to_string(),
+            text: message.to_string(),
+        };
+        let case = junit::TestCase {
+            name: match &r.case {
+                Some(case) => format!("{} / {case}", r.test),
+                None => r.test.clone(),
+            },
+            classname: r.suite.clone(),
+            file: r.suite.clone(),
+            line: 1,
+            time: r.duration,
+            result: match &r.outcome {
+                Outcome::Pass => junit::CaseResult::Passed,
+                Outcome::Fail(m) => junit::CaseResult::Failure(problem("fail", m)),
+                Outcome::Error(m) => junit::CaseResult::Error(problem("error", m)),
+                Outcome::Skip => junit::CaseResult::Skipped {
+                    message: "skip: true".to_string(),
+                },
+            },
+            system_out: None,
+        };
+        match by_file.last_mut() {
+            Some(suite) if suite.name == r.suite => suite.cases.push(case),
+            _ => by_file.push(junit::TestSuite {
+                name: r.suite.clone(),
+                cases: vec![case],
+            }),
+        }
+    }
+    by_file
+}
+
+/// The text report: one line per failed or erroring case (every case with `verbose`), then
+/// [`write_summary`]'s line.
 pub fn write_text(
     results: &[CaseResult],
     verbose: bool,
     out: &mut dyn std::io::Write,
 ) -> std::io::Result<()> {
-    let (mut passed, mut failed, mut errors, mut skipped) = (0, 0, 0, 0);
     for result in results {
-        let line = match &result.outcome {
-            Outcome::Pass => {
-                passed += 1;
-                verbose.then(|| format!("PASS {} ({:?})", result.name(), result.duration))
-            }
-            Outcome::Skip => {
-                skipped += 1;
-                verbose.then(|| format!("SKIP {}", result.name()))
-            }
-            Outcome::Fail(why) => {
-                failed += 1;
-                Some(format!("FAIL {}: {why}", result.name()))
-            }
-            Outcome::Error(why) => {
-                errors += 1;
-                Some(format!("ERROR {}: {why}", result.name()))
-            }
-        };
-        if let Some(line) = line {
-            writeln!(out, "{line}")?;
+        let shown = verbose || matches!(result.outcome, Outcome::Fail(_) | Outcome::Error(_));
+        if !shown {
+            continue;
+        }
+        match &result.outcome {
+            Outcome::Pass => writeln!(out, "PASS {} ({:?})", result.name(), result.duration)?,
+            Outcome::Skip => writeln!(out, "SKIP {}", result.name())?,
+            Outcome::Fail(why) => writeln!(out, "FAIL {}: {why}", result.name())?,
+            Outcome::Error(why) => writeln!(out, "ERROR {}: {why}", result.name())?,
         }
     }
+    write_summary(results, out)
+}
+
+/// `gator suites: P passed, F failed, E errors, S skipped`.
+pub fn write_summary(results: &[CaseResult], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let count = |label: &str| {
+        results
+            .iter()
+            .filter(|r| r.outcome.as_str() == label)
+            .count()
+    };
     writeln!(
         out,
-        "gator suites: {passed} passed, {failed} failed, {errors} errors, {skipped} skipped"
+        "gator suites: {} passed, {} failed, {} errors, {} skipped",
+        count("pass"),
+        count("fail"),
+        count("error"),
+        count("skip")
     )
 }
 

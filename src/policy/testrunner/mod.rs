@@ -39,7 +39,8 @@ mod run;
 pub use coverage::{coverable_lines, merge_coverage, CoverageReport, FileCoverage, LineHits};
 pub use discovery::{discover, drop_unselected_tests};
 pub use report::{
-    coverage_json, format_duration, summary_line, to_json, write_json, write_junit, write_text,
+    coverage_json, format_duration, junit_document, summary_line, to_json, write_json, write_junit,
+    write_text,
 };
 pub use run::run_tests;
 

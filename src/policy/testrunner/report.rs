@@ -171,7 +171,8 @@ pub fn write_junit(run: &TestRun, out: &mut dyn Write) -> io::Result<()> {
     junit_document(run).write(out)
 }
 
-fn junit_document(run: &TestRun) -> junit::TestSuites {
+/// The JUnit document [`write_junit`] writes, for a caller that adds suites of its own (gator suites).
+pub fn junit_document(run: &TestRun) -> junit::TestSuites {
     let mut suites: BTreeMap<&str, Vec<junit::TestCase>> = BTreeMap::new();
     for r in &run.results {
         suites
