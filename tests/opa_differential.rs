@@ -350,3 +350,267 @@ fn bundle_rego_tests_pass_under_opa_but_the_number_builtin_pins() {
         "Rego tests failing under OPA"
     );
 }
+
+/// One ConstraintTemplate of testdata/gatekeeper with the policies (constraints) made from it.
+struct TemplateCase {
+    dir: String,
+    template: regate::gatekeeper::template::Template,
+    /// The ids of its constraints' policies.
+    policies: Vec<String>,
+}
+
+/// The templates and constraints of every example directory of testdata/gatekeeper (the failing suite
+/// and the deliberately broken bundles left out), read as Gatekeeper reads them.
+fn gatekeeper_examples() -> Vec<TemplateCase> {
+    use regate::gatekeeper::{constraint, is_gatekeeper_object, template};
+    let root = common::path("testdata/gatekeeper");
+    let mut cases = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("testdata/gatekeeper")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("suite.yaml").is_file() && !p.ends_with("failing-suite"))
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let mut templates = Vec::new();
+        let mut constraints = Vec::new();
+        for file in std::fs::read_dir(&dir)
+            .expect("a template directory")
+            .flatten()
+        {
+            let path = file.path();
+            if path.extension().is_none_or(|x| x != "yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read");
+            for doc in regate::manifest::decode_stream(&text) {
+                let object =
+                    serde_json::to_value(doc.value.expect("a decodable document")).unwrap();
+                if !is_gatekeeper_object(&object) {
+                    continue;
+                }
+                if object["kind"] == "ConstraintTemplate" {
+                    templates.push(template::read_template(&object).expect("a valid template"));
+                } else {
+                    constraints
+                        .push(constraint::read_constraint(&object).expect("a valid constraint"));
+                }
+            }
+        }
+        for template in templates {
+            let policies = constraints
+                .iter()
+                .filter(|c| c.kind == template.kind)
+                .map(|c| regate::gatekeeper::policy_id(&c.kind, &c.name, false))
+                .collect();
+            cases.push(TemplateCase {
+                dir: dir.display().to_string(),
+                template,
+                policies,
+            });
+        }
+    }
+    cases
+}
+
+/// The review a Gatekeeper template sees for `request` (what regate's engine gives it, written here
+/// from Gatekeeper's contract): on DELETE the old object is `object`; a namespaced object's Namespace
+/// from the inventory is `namespaceObject`.
+fn gatekeeper_review(request: &Json, inventory: &Json) -> Json {
+    let mut review = request.clone();
+    if request["operation"] == "DELETE" && !request["oldObject"].is_null() {
+        review["object"] = request["oldObject"].clone();
+    }
+    if let Some(namespace) = request["namespace"]
+        .as_str()
+        .and_then(|ns| inventory.pointer(&format!("/cluster/v1/Namespace/{ns}")))
+    {
+        review["namespaceObject"] = namespace.clone();
+    }
+    review
+}
+
+/// OPA's findings for one template, written as Gatekeeper holds it (its own package and `data.lib`
+/// libraries, Rego v0 unless `source.version: v1`): its `violation` set for each request its
+/// constraints' policies were evaluated on by regate, with that constraint's parameters.
+fn opa_template_answers(
+    opa: &Path,
+    case: &TemplateCase,
+    set: &policy::PolicySet,
+    requests: &[(String, Json)],
+    inventory: &Json,
+    jobs: &BTreeMap<String, Vec<usize>>,
+) -> Answers {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir_all(&bundle).expect("mkdir");
+    let rego = &case.template.rego;
+    std::fs::write(bundle.join("template.rego"), &rego.main).expect("write the template");
+    for (i, lib) in rego.libs.iter().enumerate() {
+        std::fs::write(bundle.join(format!("lib{i}.rego")), lib).expect("write a library");
+    }
+    let package = rego
+        .main
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("package "))
+        .expect("a package line")
+        .trim()
+        .to_string();
+    let mut module = format!("package {DIFFERENTIAL_PACKAGE}\n\nimport rego.v1\n");
+    let mut parameters = serde_json::Map::new();
+    let mut reviews = BTreeMap::new();
+    for id in &case.policies {
+        let Some(indices) = jobs.get(id) else {
+            continue;
+        };
+        let policy = set
+            .policies
+            .iter()
+            .find(|p| &p.id == id)
+            .expect("the policy");
+        parameters.insert(id.clone(), policy.parameters.clone());
+        for &i in indices {
+            reviews.insert(i.to_string(), gatekeeper_review(&requests[i].1, inventory));
+        }
+        let quoted = Json::from(id.as_str());
+        write!(
+            module,
+            "\nresults contains [i, {quoted}, \"deny\", v] if {{\n\
+             \tsome i in data.{INPUTS_KEY}.jobs[{quoted}]\n\
+             \tv := data.{package}.violation with input as {{\"parameters\": data.{INPUTS_KEY}.parameters[{quoted}], \
+             \"review\": data.{INPUTS_KEY}.reviews[sprintf(\"%d\", [i])]}}\n}}\n"
+        )
+        .expect("write to a string");
+    }
+    std::fs::write(bundle.join("differential.rego"), module).expect("write the module");
+    let data = json!({
+        "inventory": inventory,
+        INPUTS_KEY: {"reviews": reviews, "parameters": parameters, "jobs": jobs},
+    });
+    std::fs::write(bundle.join("data.json"), serde_json::to_vec(&data).unwrap())
+        .expect("write data");
+    let mut command = Command::new(opa);
+    command.args(["eval", "--format", "json"]);
+    if !rego.v1 {
+        command.arg("--v0-compatible");
+    }
+    let output = command
+        .arg("--data")
+        .arg(&bundle)
+        .arg(format!("data.{DIFFERENTIAL_PACKAGE}.results"))
+        .output()
+        .expect("run opa");
+    assert!(
+        output.status.success(),
+        "{}: opa eval failed ({}):\n{}{}",
+        case.dir,
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Json = serde_json::from_slice(&output.stdout).expect("opa's JSON output");
+    let rows = out["result"][0]["expressions"][0]["value"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut answers = Answers::new();
+    for row in rows {
+        let (Some(i), Some(id)) = (row[0].as_u64(), row[1].as_str()) else {
+            panic!("unexpected row from opa: {row}");
+        };
+        let findings = match read_messages(&to_value(&row[3]), "") {
+            Ok(messages) => messages.into_iter().map(|m| (m.message, m.field)).collect(),
+            Err(err) => vec![(format!("unreadable rule value: {err}"), None)],
+        };
+        let i = usize::try_from(i).expect("index");
+        answers.insert((i, id.to_string(), "deny".to_string()), findings);
+    }
+    for findings in answers.values_mut() {
+        findings.sort();
+    }
+    answers.retain(|_, findings| !findings.is_empty());
+    answers
+}
+
+/// The example Gatekeeper templates decide in regate (rewritten into their own namespace, wrapped as
+/// policies, matched by the engine, on the compiled VM) as the same templates do in OPA, as written,
+/// on every corpus review and chart object their constraints match, with the chart objects as
+/// inventory. regate reports `violation` messages untagged (the tag is added in the answer), so the
+/// findings compare directly.
+#[test]
+fn gatekeeper_templates_decide_as_opa() {
+    let Some(opa) = opa() else {
+        return;
+    };
+    let Some((read, inventory)) = common::chart_corpus() else {
+        return;
+    };
+    let Some(reviews_dir) = common::corpus("admission/reviews") else {
+        return;
+    };
+    let requester = Requester::default();
+    let mut requests: Vec<(String, Json)> = common::files(&reviews_dir, "json")
+        .into_iter()
+        .filter_map(|file| {
+            let review = Review::parse(&std::fs::read(&file).expect("read")).ok()?;
+            Some((file.display().to_string(), review.request))
+        })
+        .collect();
+    requests.extend(read.documents.iter().map(|doc| {
+        (
+            format!("{}:{}", doc.location.file, doc.location.line),
+            create_request(&doc.object, "default", &requester),
+        )
+    }));
+    let inventory_json = inventory.to_json();
+    let cases = gatekeeper_examples();
+    assert!(cases.len() >= 12, "{} templates", cases.len());
+    let mut problems = Vec::new();
+    let mut evaluations = 0;
+    let mut findings = 0;
+    let mut dirs: Vec<&str> = cases.iter().map(|c| c.dir.as_str()).collect();
+    dirs.dedup();
+    for dir in dirs {
+        let set = policy::load(&LoadOptions {
+            embedded: false,
+            policy_dirs: vec![PathBuf::from(dir)],
+            ..LoadOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("{dir}: {e}"));
+        let set = Arc::new(set);
+        let evaluator = Evaluator::new(set.clone(), inventory_json.clone()).expect("evaluator");
+        let (mut regate, jobs) = regate_answers(&evaluator, &requests);
+        // Compared as OPA reports a violation: the message alone.
+        for findings in regate.values_mut() {
+            for finding in findings.iter_mut() {
+                finding.1 = None;
+            }
+        }
+        evaluations += jobs.values().map(Vec::len).sum::<usize>();
+        findings += regate.values().map(Vec::len).sum::<usize>();
+        for case in cases.iter().filter(|c| c.dir == dir) {
+            let theirs = opa_template_answers(&opa, case, &set, &requests, &inventory_json, &jobs);
+            let ours: Answers = regate
+                .iter()
+                .filter(|((_, id, _), _)| case.policies.contains(id))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            problems.extend(differences(&requests, &ours, &theirs));
+        }
+    }
+    eprintln!(
+        "{} templates: {evaluations} constraint evaluations, {findings} findings",
+        cases.len()
+    );
+    assert!(
+        evaluations > 1000 && findings > 100,
+        "{evaluations} evaluations, {findings} findings"
+    );
+    assert!(
+        problems.is_empty(),
+        "{} differences between regate and OPA:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
