@@ -115,6 +115,7 @@ pub fn check_documents(
                 verdicts.map(|all| verify::verdicts_for(&verify::request_images(&request), all));
             let extras = Extras {
                 images: images.as_ref(),
+                object_only: true,
                 ..Extras::default()
             };
             let mut decision = evaluator.admit_with(&request, extras, Instant::now() + timeout);

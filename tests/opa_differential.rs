@@ -34,7 +34,7 @@ use regate::cluster::Inventory;
 use regate::policy::bundle::FileKind;
 use regate::policy::decision::read_messages;
 use regate::policy::evaluate::to_value;
-use regate::policy::{self, Evaluator, LoadOptions, Policy, RuleKind};
+use regate::policy::{self, Evaluator, Extras, LoadOptions, Policy, RuleKind};
 use serde_json::{json, Value as Json};
 
 /// Where regate's policies' rules and OPA's answers meet in `data` and in the generated module.
@@ -82,15 +82,22 @@ fn compared_rules(policy: &Policy) -> Vec<(&'static str, &str)> {
         .collect()
 }
 
-/// regate's findings for each request, and for each policy the requests it was evaluated on.
+/// regate's findings for each request, and for each policy the requests it was evaluated on. The
+/// requests from `object_only_from` on were synthesized for objects (as `regate check` does).
 fn regate_answers(
     evaluator: &Evaluator,
     requests: &[(String, Json)],
+    object_only_from: usize,
 ) -> (Answers, BTreeMap<String, Vec<usize>>) {
     let mut answers = Answers::new();
     let mut jobs: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, (_, request)) in requests.iter().enumerate() {
-        let decision = evaluator.validate(request, Instant::now() + Duration::from_secs(30));
+        let extras = Extras {
+            object_only: i >= object_only_from,
+            ..Extras::default()
+        };
+        let decision =
+            evaluator.validate_with(request, extras, Instant::now() + Duration::from_secs(30));
         for id in &decision.evaluated {
             jobs.entry(id.clone()).or_default().push(i);
         }
@@ -240,11 +247,16 @@ fn differences(requests: &[(String, Json)], regate: &Answers, opa: &Answers) -> 
 }
 
 /// Runs both sides on `requests` (with `inventory` as `data.inventory`) and asserts they agree.
-fn assert_decides_as_opa(opa: &Path, requests: &[(String, Json)], inventory: &Inventory) {
+fn assert_decides_as_opa(
+    opa: &Path,
+    requests: &[(String, Json)],
+    object_only_from: usize,
+    inventory: &Inventory,
+) {
     let set = policy::load(&LoadOptions::default()).expect("bundled policies load");
     let evaluator = Evaluator::new(Arc::new(set), inventory.to_json()).expect("evaluator");
     let started = Instant::now();
-    let (regate, jobs) = regate_answers(&evaluator, requests);
+    let (regate, jobs) = regate_answers(&evaluator, requests, object_only_from);
     let regate_time = started.elapsed();
     let started = Instant::now();
     let opa_answers = opa_answers(opa, &evaluator, requests, &jobs);
@@ -280,7 +292,7 @@ fn admission_corpus_decides_as_opa() {
         })
         .collect();
     assert_eq!(requests.len(), 188);
-    assert_decides_as_opa(&opa, &requests, &Inventory::new());
+    assert_decides_as_opa(&opa, &requests, usize::MAX, &Inventory::new());
 }
 
 #[test]
@@ -303,7 +315,7 @@ fn chart_corpus_decides_as_opa() {
         })
         .collect();
     assert_eq!(requests.len(), 3050);
-    assert_decides_as_opa(&opa, &requests, &inventory);
+    assert_decides_as_opa(&opa, &requests, 0, &inventory);
 }
 
 /// The bundle's Rego tests that fail under OPA v1.22.4 and pass in regate, each pinning a difference
@@ -416,9 +428,23 @@ fn gatekeeper_examples() -> Vec<TemplateCase> {
 
 /// The review a Gatekeeper template sees for `request` (what regate's engine gives it, written here
 /// from Gatekeeper's contract): on DELETE the old object is `object`; a namespaced object's Namespace
-/// from the inventory is `namespaceObject`.
-fn gatekeeper_review(request: &Json, inventory: &Json) -> Json {
-    let mut review = request.clone();
+/// from the inventory is `namespaceObject`; for an object that came from no admission request
+/// (`object_only`), the AdmissionRequest Gatekeeper's audit and gator encode for the object alone.
+fn gatekeeper_review(request: &Json, inventory: &Json, object_only: bool) -> Json {
+    let mut review = if object_only {
+        // The AdmissionRequest Go encodes for an object alone (fields without omitempty stay).
+        let mut review = json!({"uid": "", "kind": request["kind"], "operation": "",
+            "resource": {"group": "", "version": "", "resource": ""}, "userInfo": {},
+            "object": request["object"], "oldObject": null, "options": null});
+        for key in ["name", "namespace"] {
+            if request[key].as_str().is_some_and(|v| !v.is_empty()) {
+                review[key] = request[key].clone();
+            }
+        }
+        review
+    } else {
+        request.clone()
+    };
     if request["operation"] == "DELETE" && !request["oldObject"].is_null() {
         review["object"] = request["oldObject"].clone();
     }
@@ -440,6 +466,7 @@ fn opa_template_answers(
     set: &policy::PolicySet,
     requests: &[(String, Json)],
     inventory: &Json,
+    object_only_from: usize,
     jobs: &BTreeMap<String, Vec<usize>>,
 ) -> Answers {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -471,7 +498,10 @@ fn opa_template_answers(
             .expect("the policy");
         parameters.insert(id.clone(), policy.parameters.clone());
         for &i in indices {
-            reviews.insert(i.to_string(), gatekeeper_review(&requests[i].1, inventory));
+            reviews.insert(
+                i.to_string(),
+                gatekeeper_review(&requests[i].1, inventory, i >= object_only_from),
+            );
         }
         let quoted = Json::from(id.as_str());
         write!(
@@ -557,6 +587,7 @@ fn gatekeeper_templates_decide_as_opa() {
             Some((file.display().to_string(), review.request))
         })
         .collect();
+    let object_only_from = requests.len();
     requests.extend(read.documents.iter().map(|doc| {
         (
             format!("{}:{}", doc.location.file, doc.location.line),
@@ -580,7 +611,7 @@ fn gatekeeper_templates_decide_as_opa() {
         .unwrap_or_else(|e| panic!("{dir}: {e}"));
         let set = Arc::new(set);
         let evaluator = Evaluator::new(set.clone(), inventory_json.clone()).expect("evaluator");
-        let (mut regate, jobs) = regate_answers(&evaluator, &requests);
+        let (mut regate, jobs) = regate_answers(&evaluator, &requests, object_only_from);
         // Compared as OPA reports a violation: the message alone.
         for findings in regate.values_mut() {
             for finding in findings.iter_mut() {
@@ -590,7 +621,15 @@ fn gatekeeper_templates_decide_as_opa() {
         evaluations += jobs.values().map(Vec::len).sum::<usize>();
         findings += regate.values().map(Vec::len).sum::<usize>();
         for case in cases.iter().filter(|c| c.dir == dir) {
-            let theirs = opa_template_answers(&opa, case, &set, &requests, &inventory_json, &jobs);
+            let theirs = opa_template_answers(
+                &opa,
+                case,
+                &set,
+                &requests,
+                &inventory_json,
+                object_only_from,
+                &jobs,
+            );
             let ours: Answers = regate
                 .iter()
                 .filter(|((_, id, _), _)| case.policies.contains(id))

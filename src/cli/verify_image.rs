@@ -347,6 +347,7 @@ impl AdmissionCheck {
         let images = verify::verdicts_for(&verify::request_images(&request), verdicts);
         let extras = Extras {
             images: enabled.then_some(&images),
+            object_only: true,
             ..Extras::default()
         };
         let timeout = Duration::from_millis(self.set.config.limits.request_timeout_ms);

@@ -305,7 +305,7 @@ fn test_sources(dir: &Path, files: &[(&String, &str)]) -> Result<BundleSources, 
 
 /// Reviews the case's object and checks the assertions.
 fn run_case(dir: &Path, policies: &TestPolicies, case: &CaseSpec, timeout: Duration) -> Outcome {
-    let request = match read_request(&dir.join(&case.object)) {
+    let (request, object_only) = match read_request(&dir.join(&case.object)) {
         Ok(r) => r,
         Err(e) => return Outcome::Error(e),
     };
@@ -334,7 +334,11 @@ fn run_case(dir: &Path, policies: &TestPolicies, case: &CaseSpec, timeout: Durat
         Ok(e) => e,
         Err(e) => return Outcome::Error(e.to_string()),
     };
-    let decision = evaluator.validate(&request, Instant::now() + timeout);
+    let extras = crate::policy::Extras {
+        object_only,
+        ..Default::default()
+    };
+    let decision = evaluator.validate_with(&request, extras, Instant::now() + timeout);
     if decision.deadline_exceeded {
         return Outcome::Error(format!("over the time budget of {timeout:?}"));
     }
@@ -348,8 +352,9 @@ fn run_case(dir: &Path, policies: &TestPolicies, case: &CaseSpec, timeout: Durat
     check_assertions(&case.assertions, &messages)
 }
 
-/// The AdmissionRequest of an AdmissionReview file, or the CREATE request of a manifest.
-fn read_request(path: &Path) -> Result<Json, String> {
+/// The AdmissionRequest of an AdmissionReview file, or the CREATE request of a manifest; true for the
+/// latter (an object that came from no admission request).
+fn read_request(path: &Path) -> Result<(Json, bool), String> {
     let read = manifest::read_inputs(&[path.to_path_buf()])
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(err) = read.errors.first() {
@@ -374,9 +379,13 @@ fn read_request(path: &Path) -> Result<Json, String> {
         return object
             .get("request")
             .cloned()
+            .map(|request| (request, false))
             .ok_or_else(|| format!("{}: the AdmissionReview has no request", path.display()));
     }
-    Ok(create_request(&object, "default", &Requester::default()))
+    Ok((
+        create_request(&object, "default", &Requester::default()),
+        true,
+    ))
 }
 
 /// Checks every assertion against the violation messages (gator's rules; none means "no violations").

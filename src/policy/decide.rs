@@ -108,9 +108,11 @@ pub fn decide(
     images: Option<&Json>,
 ) -> Decision {
     let run = |skip_inventory: bool| {
+        // An admission request, never an object without one.
         let extras = Extras {
             images,
             skip_inventory,
+            object_only: false,
         };
         match (endpoint, request) {
             (Endpoint::Validate, RequestRef::Json(r)) => {

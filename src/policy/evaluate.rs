@@ -101,6 +101,8 @@ struct LazyValue<'a> {
     /// Image signature verdicts (`input.images`), when the entry point verified images.
     images: Option<Value>,
     skip_inventory: bool,
+    /// See [`Extras::object_only`].
+    object_only: bool,
     /// The review as Gatekeeper shapes it, made on first use by a Gatekeeper constraint.
     gatekeeper: Option<Value>,
 }
@@ -114,6 +116,10 @@ pub struct Extras<'a> {
     /// Leave out every `requiresInventory` policy (cluster state cannot be used; the caller adds their
     /// failure-mode results).
     pub skip_inventory: bool,
+    /// The request was synthesized for an object that came from no admission request (`regate check`,
+    /// an audit, a gator case): Gatekeeper constraints then see the review Gatekeeper's audit and gator
+    /// give them, of the object alone (no operation, no user; see `object_review`).
+    pub object_only: bool,
 }
 
 impl<'a> LazyValue<'a> {
@@ -123,6 +129,7 @@ impl<'a> LazyValue<'a> {
             value: None,
             images: extras.images.map(to_value),
             skip_inventory: extras.skip_inventory,
+            object_only: extras.object_only,
             gatekeeper: None,
         }
     }
@@ -134,6 +141,7 @@ impl<'a> LazyValue<'a> {
             value: Some(value.clone()),
             images: extras.images.map(to_value),
             skip_inventory: extras.skip_inventory,
+            object_only: extras.object_only,
             gatekeeper: None,
         }
     }
@@ -145,11 +153,16 @@ impl<'a> LazyValue<'a> {
     }
 
     /// The review as Gatekeeper gives it to templates: on DELETE, `object` is the old object; for an
-    /// object in a namespace, `namespaceObject` is that Namespace when cluster state has it.
+    /// object in a namespace, `namespaceObject` is that Namespace when cluster state has it; for an
+    /// object that came from no admission request, the review of the object alone (`object_review`).
     /// `namespaces` maps Namespace names to objects.
     fn get_gatekeeper(&mut self, namespaces: &Value) -> &Value {
         if self.gatekeeper.is_none() {
+            let object_only = self.object_only;
             let mut review = self.get().clone();
+            if object_only {
+                review = object_review(&review);
+            }
             let delete = review["operation"] == Value::from("DELETE");
             let old_object = review["oldObject"].clone();
             let namespace = &namespaces[&review["namespace"]];
@@ -166,6 +179,38 @@ impl<'a> LazyValue<'a> {
         }
         self.gatekeeper.as_ref().unwrap_or(&Value::Undefined)
     }
+}
+
+/// The review Gatekeeper's audit (and gator) build for an object that came from no admission request:
+/// the AdmissionRequest Go encodes for an object alone, so `kind`, `object`, `name` and `namespace`
+/// (when set), and the fields Go writes even when empty: `uid` and `operation` are `""`, `userInfo` is
+/// `{}`, `resource` is the empty group/version/resource, `oldObject` and `options` are `null`.
+fn object_review(request: &Value) -> Value {
+    let empty = || Value::from("");
+    let mut entries = vec![
+        (Value::from("uid"), empty()),
+        (Value::from("kind"), request["kind"].clone()),
+        (
+            Value::from("resource"),
+            Value::from(engine_compat::object_from_entries(
+                ["group", "version", "resource"]
+                    .into_iter()
+                    .map(|k| (Value::from(k), empty()))
+                    .collect(),
+            )),
+        ),
+        (Value::from("operation"), empty()),
+        (Value::from("userInfo"), Value::new_object()),
+        (Value::from("object"), request["object"].clone()),
+        (Value::from("oldObject"), Value::Null),
+        (Value::from("options"), Value::Null),
+    ];
+    for key in ["name", "namespace"] {
+        if matches!(&request[key], Value::String(s) if !s.is_empty()) {
+            entries.push((Value::from(key), request[key].clone()));
+        }
+    }
+    Value::from(engine_compat::object_from_entries(entries))
 }
 
 /// How many units of work the evaluators do between two looks at the clock.
