@@ -1,5 +1,5 @@
 //! Durations: `regate::duration::parse` (Go's `time.ParseDuration` syntax, the API server's `?timeout=`
-//! through `server::http::query_timeout`), `parse_flag` (the same, and a bare number is seconds: the
+//! through `server::extract::query_timeout`), `parse_flag` (the same, and a bare number is seconds: the
 //! duration flags of `regate serve`) and `parse_timeout` (`parse_flag`, but positive: `regate test
 //! --timeout`). Nothing may panic, and:
 //! - `parse_flag` agrees with `parse` on everything `parse` accepts, and `parse_timeout` with
@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use regate::duration::{parse, parse_flag, parse_timeout};
-use regate::server::http::query_timeout;
+use regate::server::extract::query_timeout;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
