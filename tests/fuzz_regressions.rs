@@ -231,3 +231,28 @@ fn admission_review_envelope_errors_name_the_type_of_a_non_string() {
         assert_eq!(value.to_string(), message, "{input}");
     }
 }
+
+/// Target `bundle`, finding 8: 128 nested `[` in a rule head made regorus's parser try each bracket as
+/// a comprehension once per way of parsing the brackets around it (2^n attempts; the load never
+/// finished). Fixed in regorus patch 0025: the module is now rejected at once with a parse error.
+#[test]
+fn bundle_nested_brackets_are_rejected_at_once() {
+    use regate::policy::bundle::{BundleSources, FileKind, SourceFile};
+    let text = String::from_utf8(testdata("bundle-nested-brackets.rego")).unwrap();
+    let mut sources = BundleSources {
+        layers: 1,
+        ..Default::default()
+    };
+    sources.files.insert(
+        "fuzz/policy.rego".to_string(),
+        SourceFile {
+            display: "fuzz/policy.rego".to_string(),
+            rel: "fuzz/policy.rego".to_string(),
+            kind: FileKind::Module,
+            text,
+            layer: 0,
+        },
+    );
+    let err = regate::policy::load::compile(sources, &[], false).expect_err("a parse error");
+    assert!(err.to_string().contains("fuzz/policy.rego:4:"), "{err}");
+}
