@@ -1,8 +1,8 @@
 //! Listing and judging the stored objects of one kind: pages of `--page-size` objects (`limit` and
 //! `continue`), each page evaluated as it arrives through `regate check`'s own path
-//! ([`crate::check::check_documents`]) and dropped before the next is fetched, so memory is bounded
-//! by a page, not by the cluster. Results of policies that need an admission request are replaced by one
-//! `skip` finding per object they apply to.
+//! ([`crate::check::check_documents`]), its reports written, and dropped before the next is fetched, so
+//! memory is bounded by a page, not by the cluster. Results of policies that need an admission request
+//! are replaced by one `skip` finding per object they apply to.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +12,9 @@ use kube::{Client, Resource};
 use serde_json::Value as Json;
 
 use super::kinds::AuditedKind;
+use super::outcome::{ObjectAudit, Owner};
+use super::pace::Pacer;
+use super::reports::ReportWriter;
 use super::request_dependence::RuleGraph;
 use super::summary::{Summary, SKIP_RULE};
 use crate::admission::synthesize::{create_request, Requester};
@@ -23,10 +26,32 @@ use crate::policy::{Evaluator, Policy, PolicySet};
 use crate::report::model::{Action, Finding, InputError, Location, Report};
 
 /// Objects and pages listed for one kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listed {
     pub objects: usize,
     pub pages: usize,
+    /// Every scope was listed to its end (no list request failed).
+    pub complete: bool,
+}
+
+impl Default for Listed {
+    fn default() -> Listed {
+        Listed {
+            objects: 0,
+            pages: 0,
+            complete: true,
+        }
+    }
+}
+
+/// What an audit keeps of the objects it judged, beyond the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keep {
+    /// Every finding and patch, for the report printed at the end (`regate audit`); the in-server audit
+    /// keeps none, so its memory does not grow with the cluster.
+    pub findings: bool,
+    /// Every audited object, passing ones included (JUnit lists them).
+    pub checked: bool,
 }
 
 /// Accumulates the report and summary of one audit, page by page.
@@ -36,8 +61,7 @@ pub struct Auditor<'a> {
     inventory: &'a Json,
     /// Policy id → why it is not judged on stored objects.
     request_policies: BTreeMap<String, String>,
-    /// Whether every audited object is kept in the report (JUnit lists passing objects).
-    keep_checked: bool,
+    keep: Keep,
     report: Report,
     summary: Summary,
 }
@@ -96,7 +120,7 @@ impl<'a> Auditor<'a> {
         set: &'a Arc<PolicySet>,
         evaluator: &'a Evaluator,
         inventory: &'a Json,
-        keep_checked: bool,
+        keep: Keep,
     ) -> Auditor<'a> {
         let graph = RuleGraph::of(set);
         let request_policies = set
@@ -109,7 +133,7 @@ impl<'a> Auditor<'a> {
             evaluator,
             inventory,
             request_policies,
-            keep_checked,
+            keep,
             report: Report::default(),
             summary: Summary::default(),
         }
@@ -120,14 +144,33 @@ impl<'a> Auditor<'a> {
         &self.request_policies
     }
 
-    /// One `skip` finding per request-dependent policy that applies to `document`.
-    fn skips(&self, document: &Document, kind: &AuditedKind, checked: &Checked) -> Vec<Finding> {
+    /// The policies that apply to `document` for some operation they match: (judged on stored
+    /// objects, request-dependent with the reason it is not judged).
+    fn applying(
+        &self,
+        document: &Document,
+        kind: &AuditedKind,
+    ) -> (Vec<&'a Policy>, Vec<(&'a Policy, &str)>) {
         let request = create_request(&document.object, default_namespace(kind), &no_requester());
-        self.set
-            .policies
+        let mut judged = Vec::new();
+        let mut skipped = Vec::new();
+        let set: &'a PolicySet = self.set;
+        for policy in set.policies.iter() {
+            if !applies_for_its_operations(self.evaluator, policy, &request) {
+                continue;
+            }
+            match self.request_policies.get(&policy.id) {
+                Some(reason) => skipped.push((policy, reason.as_str())),
+                None => judged.push(policy),
+            }
+        }
+        (judged, skipped)
+    }
+
+    /// One `skip` finding per request-dependent policy of `skipped`.
+    fn skips(checked: &Checked, skipped: &[(&Policy, &str)]) -> Vec<Finding> {
+        skipped
             .iter()
-            .filter_map(|policy| Some((policy, self.request_policies.get(&policy.id)?)))
-            .filter(|(policy, _)| applies_for_its_operations(self.evaluator, policy, &request))
             .map(|(policy, reason)| Finding {
                 location: checked.location.clone(),
                 object: checked.object.clone(),
@@ -144,8 +187,17 @@ impl<'a> Auditor<'a> {
             .collect()
     }
 
-    /// Judges one page of listed objects of `kind` and adds them to the report and summary.
-    pub fn audit_page(&mut self, kind: &AuditedKind, objects: Vec<DynamicObject>) {
+    /// Judges one page of listed objects of `kind`, adds them to the summary (and the report, as kept)
+    /// and returns what was concluded about each object, for its policy report.
+    pub fn audit_page(
+        &mut self,
+        kind: &AuditedKind,
+        objects: Vec<DynamicObject>,
+    ) -> Vec<ObjectAudit> {
+        let owners: Vec<Option<Owner>> = objects
+            .iter()
+            .map(|o| Owner::of(&kind.resource.api_version, &kind.resource.kind, o))
+            .collect();
         let documents: Vec<Document> = objects
             .into_iter()
             .map(|o| document(&kind.resource, o))
@@ -158,7 +210,8 @@ impl<'a> Auditor<'a> {
             &no_requester(),
             None,
         );
-        for (mut checked, document) in results.into_iter().zip(&documents) {
+        let mut audits = Vec::with_capacity(documents.len());
+        for ((mut checked, document), owner) in results.into_iter().zip(&documents).zip(owners) {
             if !kind.namespaced {
                 checked.object.namespace = None;
             }
@@ -172,28 +225,35 @@ impl<'a> Auditor<'a> {
                     ..f
                 })
                 .collect();
-            findings.extend(self.skips(document, kind, &checked));
+            let (applying, skipped) = self.applying(document, kind);
+            findings.extend(Self::skips(&checked, &skipped));
             let tenant = checked.object.namespace.as_deref().and_then(|ns| {
                 namespace_tenant(self.inventory, ns, self.set.config.tenant_label_key())
             });
             self.summary
                 .record(&checked.object, tenant.as_deref(), &findings);
+            if let Some(owner) = owner {
+                audits.push(ObjectAudit::new(owner, &findings, applying));
+            }
             self.report.objects += 1;
-            self.report.findings.extend(findings);
-            self.report.patches.extend(
-                checked
-                    .patches
-                    .into_iter()
-                    .filter(|p| judged(&p.policy))
-                    .map(|p| crate::report::model::Patch {
-                        object: checked.object.clone(),
-                        ..p
-                    }),
-            );
-            if self.keep_checked {
+            if self.keep.findings {
+                self.report.findings.extend(findings);
+                self.report.patches.extend(
+                    checked
+                        .patches
+                        .into_iter()
+                        .filter(|p| judged(&p.policy))
+                        .map(|p| crate::report::model::Patch {
+                            object: checked.object.clone(),
+                            ..p
+                        }),
+                );
+            }
+            if self.keep.checked {
                 self.report.checked.push((checked.location, checked.object));
             }
         }
+        audits
     }
 
     /// Records that `kind` could not be listed (in `namespace`, when listed per namespace).
@@ -247,14 +307,16 @@ fn no_requester() -> Requester {
 }
 
 /// Lists every object of `kind` (in `namespaces` when given; cluster-scoped kinds are then left out)
-/// in pages of `page_size`, following `continue` tokens, and hands each page to `auditor`.
-pub fn scan_kind(
-    runtime: &tokio::runtime::Runtime,
+/// in pages of `page_size`, following `continue` tokens, each request paced by `pacer`; hands each page
+/// to `auditor` and its conclusions to `reports`, when reports are written.
+pub async fn scan_kind(
     client: &Client,
     kind: &AuditedKind,
     namespaces: &[String],
     page_size: u32,
-    auditor: &mut Auditor,
+    pacer: &mut Pacer,
+    auditor: &mut Auditor<'_>,
+    mut reports: Option<&mut ReportWriter>,
 ) -> Listed {
     let scopes: Vec<Option<&str>> = match (kind.namespaced, namespaces.is_empty()) {
         (_, true) => vec![None],
@@ -273,17 +335,22 @@ pub fn scan_kind(
             if let Some(token) = &token {
                 params = params.continue_token(token);
             }
-            let page = match runtime.block_on(api.list(&params)) {
+            pacer.wait().await;
+            let page = match api.list(&params).await {
                 Ok(page) => page,
                 Err(error) => {
                     auditor.list_failed(kind, namespace, &error);
+                    listed.complete = false;
                     break;
                 }
             };
             listed.pages += 1;
             listed.objects += page.items.len();
             token = page.metadata.continue_.filter(|t| !t.is_empty());
-            auditor.audit_page(kind, page.items);
+            let audits = auditor.audit_page(kind, page.items);
+            if let Some(writer) = reports.as_deref_mut() {
+                writer.write(&audits, pacer).await;
+            }
             if token.is_none() {
                 break;
             }
@@ -295,6 +362,7 @@ pub fn scan_kind(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::outcome::Outcome;
     use crate::policy::{load, LoadOptions};
     use kube::api::GroupVersionKind;
     use serde_json::json;
@@ -312,7 +380,7 @@ mod tests {
     /// A Pod that every object policy accepts, or the same Pod with a privileged container.
     fn pod(name: &str, privileged: bool) -> DynamicObject {
         serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": "shop-prod", "managedFields": [],
+            "metadata": {"name": name, "namespace": "shop-prod", "managedFields": [], "uid": format!("uid-{name}"),
                 "labels": {"app.kubernetes.io/name": "app", "app.kubernetes.io/version": "1"}},
             "spec": {
                 "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
@@ -335,8 +403,12 @@ mod tests {
             "metadata": {"name": "shop-prod", "labels": {"regate.dev/tenant": "shop"}}}}}},
             "namespace": {}});
         let evaluator = Evaluator::new(set.clone(), inventory.clone()).unwrap();
-        let mut auditor = Auditor::new(&set, &evaluator, &inventory, true);
-        auditor.audit_page(&pods(), vec![pod("bad", true), pod("good", false)]);
+        let keep = Keep {
+            findings: true,
+            checked: true,
+        };
+        let mut auditor = Auditor::new(&set, &evaluator, &inventory, keep);
+        let audits = auditor.audit_page(&pods(), vec![pod("bad", true), pod("good", false)]);
         let (report, summary) = auditor.finish();
         assert_eq!(report.objects, 2);
         assert_eq!(report.checked.len(), 2);
@@ -367,5 +439,22 @@ mod tests {
         assert_eq!(summary.tenants["shop"].objects, 2);
         assert_eq!(summary.tenants["shop"].denied_objects, 1);
         assert_eq!(report.exit_code(), 1);
+        // The conclusions for the reports: per policy, fail / pass / skip, owned by the object's uid.
+        let outcome = |name: &str, policy: &str| -> Vec<Outcome> {
+            let audit = audits.iter().find(|a| a.owner.name == name).unwrap();
+            audit
+                .results
+                .iter()
+                .filter(|r| r.policy == policy)
+                .map(|r| r.outcome)
+                .collect()
+        };
+        assert_eq!(audits.len(), 2);
+        assert_eq!(audits[0].owner.uid, "uid-bad");
+        assert_eq!(audits[0].owner.namespace.as_deref(), Some("shop-prod"));
+        assert!(outcome("bad", "pod-security").contains(&Outcome::Fail));
+        assert_eq!(outcome("good", "pod-security"), [Outcome::Pass]);
+        assert_eq!(outcome("good", "tenant-isolation"), [Outcome::Skip]);
+        assert_eq!(outcome("bad", "ingress-tls"), []);
     }
 }

@@ -15,8 +15,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use super::PolicyArgs;
-use crate::audit::kinds;
-use crate::audit::scan::{scan_kind, Auditor};
+use crate::audit::reports::{ReportApi, ReportOptions, ResultFilter};
+use crate::audit::run::{audit, AuditOutcome, AuditSpec};
+use crate::audit::scan::Keep;
 use crate::audit::summary::Summary;
 use crate::cluster::kube_source::{KubeSource, KubeSourceOptions};
 use crate::cluster::state::{ClusterState, StateError, StateSnapshot};
@@ -44,6 +45,20 @@ pub struct AuditArgs {
     /// Format written to stdout: text, json, junit, sarif, gitlab.
     #[arg(short, long, default_value = "text")]
     pub format: Format,
+    /// Requests per second against the API server (list pages, report writes); 0: no limit.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub api_qps: u32,
+    /// Write a policy report per audited object into the cluster (server-side apply; unchanged
+    /// reports are not rewritten). See docs/audit.md.
+    #[arg(long)]
+    pub write_reports: bool,
+    /// Report API written by --write-reports: openreports (Report, ClusterReport) or wgpolicyk8s
+    /// (PolicyReport, ClusterPolicyReport).
+    #[arg(long, value_enum, default_value = "openreports", value_name = "API")]
+    pub report_api: ReportApi,
+    /// Results stored in reports, comma-separated (pass, fail, warn, error, skip); default: all.
+    #[arg(long, value_name = "RESULTS")]
+    pub report_results: Option<ResultFilter>,
     /// How long to wait for the cluster state policies read (namespaces, network policies, ...).
     #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_flag)]
     pub state_timeout: Duration,
@@ -128,8 +143,51 @@ fn write_audit(report: &Report, summary: &Summary, format: Format) -> anyhow::Re
     Ok(())
 }
 
+impl AuditArgs {
+    /// The audit these arguments ask for.
+    fn spec(&self) -> AuditSpec {
+        AuditSpec {
+            page_size: self.page_size,
+            namespaces: self.namespaces.clone(),
+            qps: self.api_qps,
+            reports: self.write_reports.then(|| ReportOptions {
+                api: self.report_api,
+                filter: self.report_results.clone().unwrap_or_default(),
+            }),
+            keep: Keep {
+                findings: true,
+                checked: self.format == Format::Junit,
+            },
+        }
+    }
+}
+
+/// Progress on stderr: policies not judged, objects and pages per kind, what happened to reports.
+fn print_progress(outcome: &AuditOutcome) {
+    for (policy, reason) in &outcome.skipped_policies {
+        eprintln!("audit: {policy}: skipped (not judged without an admission request: the policy {reason})");
+    }
+    for (kind, listed) in &outcome.kinds {
+        eprintln!(
+            "audit: {}: {} objects in {} pages",
+            kind.describe(),
+            listed.objects,
+            listed.pages
+        );
+    }
+    if let Some((stats, errors)) = &outcome.reports {
+        eprintln!(
+            "audit: reports: {} written, {} unchanged, {} deleted, {} failed",
+            stats.written, stats.unchanged, stats.deleted, stats.failed
+        );
+        for error in errors {
+            eprintln!("audit: {error}");
+        }
+    }
+}
+
 /// Runs `regate audit`; returns `check`'s exit codes (0 clean, 1 deny-level findings, 2 when an API
-/// group could not be discovered or a kind could not be listed).
+/// group could not be discovered, a kind could not be listed or a report could not be written).
 pub fn run(args: &AuditArgs) -> anyhow::Result<i32> {
     let set = Arc::new(policy::load(&args.policy.load_options())?);
     super::print_load_notes(&set);
@@ -138,47 +196,22 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()
         .context("starting the kubernetes client runtime")?;
-    let client = runtime.block_on(client(args))?;
-    let served = runtime
-        .block_on(kinds::discover(
-            &client,
-            kinds::wanted_groups(&set).as_ref(),
-        ))
-        .context("API discovery")?;
-    let audited = kinds::select(&set, served.resources);
-    let state = runtime.block_on(cluster_state(client.clone(), args.state_timeout))?;
-    let evaluator = Evaluator::new(set.clone(), (*state.inventory).clone())?;
-    let mut auditor = Auditor::new(
-        &set,
-        &evaluator,
-        &state.inventory,
-        args.format == Format::Junit,
-    );
-    for (group, error) in &served.failed {
-        auditor.discovery_failed(group, error);
-    }
-    for (policy, reason) in auditor.request_policies() {
-        eprintln!("audit: {policy}: skipped (not judged without an admission request: the policy {reason})");
-    }
-    for kind in &audited {
-        let listed = scan_kind(
-            &runtime,
-            &client,
-            kind,
-            &args.namespaces,
-            args.page_size,
-            &mut auditor,
-        );
-        eprintln!(
-            "audit: {}: {} objects in {} pages",
-            kind.describe(),
-            listed.objects,
-            listed.pages
-        );
-    }
-    let (report, summary) = auditor.finish();
-    write_audit(&report, &summary, args.format)?;
-    Ok(report.exit_code())
+    let outcome = runtime.block_on(async {
+        let client = client(args).await?;
+        let state = cluster_state(client.clone(), args.state_timeout).await?;
+        let evaluator = Evaluator::new(set.clone(), (*state.inventory).clone())?;
+        audit(&client, &set, &evaluator, &state.inventory, &args.spec()).await
+    })?;
+    print_progress(&outcome);
+    write_audit(&outcome.report, &outcome.summary, args.format)?;
+    let reports_failed = outcome
+        .reports
+        .as_ref()
+        .is_some_and(|(stats, _)| stats.failed > 0);
+    Ok(match outcome.report.exit_code() {
+        0 | 1 if reports_failed => 2,
+        code => code,
+    })
 }
 
 #[cfg(test)]
