@@ -844,6 +844,10 @@ fn assert_monitoring(r: &Rendered, expect: Expect) {
     "platform-guard",
     &["charts/regate/ci/platform-guard-values.yaml", "charts/regate/ci/warn-ignore-values.yaml"]
 )]
+#[case::platform_guard_audit(
+    "platform-guard",
+    &["charts/regate/ci/platform-guard-values.yaml", "charts/regate/ci/audit-values.yaml"]
+)]
 fn chart_passes_its_own_policies_with_zero_findings(
     #[case] namespace: &str,
     #[case] values: &[&str],
@@ -1064,6 +1068,90 @@ fn bad_values_are_rejected(#[case] sets: &[&str], #[case] mentions: &str) {
 /// URL mode (regate outside the cluster): both webhooks call `<url>/validate` and `<url>/mutate` with
 /// `tls.caBundle`, no cert-manager injection; no in-cluster workload is rendered, the ServiceAccount, its
 /// RBAC and the policies ConfigMap are. The e2e tests register regate with exactly this rendering.
+#[test]
+fn the_background_audit_gets_its_flags_rbac_lease_and_alerts() {
+    if !tools() {
+        return;
+    }
+    let r = render(
+        "regate-system",
+        &[
+            "charts/regate/ci/audit-values.yaml",
+            "charts/regate/ci/monitoring-values.yaml",
+        ],
+        &[],
+    );
+    let container = &r.one("Deployment")["spec"]["template"]["spec"]["containers"][0];
+    let args = strings(&container["args"]);
+    for flag in [
+        "--audit-interval=30m",
+        "--audit-page-size=500",
+        "--audit-api-qps=20",
+        "--audit-reports=openreports",
+        "--audit-report-results=fail,warn",
+        "--audit-lease-name=regate-audit",
+        "--audit-lease-duration=15s",
+    ] {
+        assert!(args.contains(&flag.to_string()), "{flag}: {args:?}");
+    }
+    let env: Vec<&str> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(env, ["POD_NAME", "POD_NAMESPACE"]);
+    // Read access to every kind (never watch), the reports, and the Lease in the release namespace.
+    let rules = r.one("ClusterRole")["rules"].as_array().unwrap().clone();
+    let rule_for = |group: &str| {
+        rules
+            .iter()
+            .find(|rule| strings(&rule["apiGroups"]) == [group])
+            .unwrap_or_else(|| panic!("no rule for {group}"))
+    };
+    assert_eq!(strings(&rule_for("*")["resources"]), ["*"]);
+    assert_eq!(strings(&rule_for("*")["verbs"]), ["get", "list"]);
+    let reports = rule_for("openreports.io");
+    assert_eq!(
+        strings(&reports["resources"]),
+        ["reports", "clusterreports"]
+    );
+    assert!(strings(&reports["verbs"]).contains(&"patch".to_string()));
+    let role = r.one("Role");
+    assert_eq!(role["metadata"]["namespace"], "regate-system");
+    assert_eq!(strings(&role["rules"][0]["resources"]), ["leases"]);
+    let binding = r.one("RoleBinding");
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        r.one("ServiceAccount")["metadata"]["name"]
+    );
+    // The audit alerts, on exported metrics.
+    let exported = exported_metrics();
+    let rules: Vec<&Json> = r.one("PrometheusRule")["spec"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    for name in ["RegateAuditStale", "RegateAuditNoLeader"] {
+        let rule = rules
+            .iter()
+            .find(|rule| rule["alert"] == name)
+            .unwrap_or_else(|| panic!("no alert {name}"));
+        assert_metrics_exist(rule["expr"].as_str().unwrap(), &exported);
+    }
+    // Off (the default): none of it.
+    let off = render(
+        "regate-system",
+        &["charts/regate/ci/monitoring-values.yaml"],
+        &[],
+    );
+    let args = strings(&off.one("Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]);
+    assert!(!args.iter().any(|a| a.starts_with("--audit")), "{args:?}");
+    assert!(off.all("Role").is_empty());
+    assert!(!off.yaml.contains("RegateAuditStale"));
+}
+
 #[test]
 fn url_mode_points_the_webhooks_at_a_url_and_renders_no_workload() {
     if !tools() {

@@ -1,10 +1,14 @@
 //! `regate audit` against a real Kubernetes API server (`tests/e2e/`): objects are stored WITHOUT the
 //! webhook registered, so admission never judged them; the audit then lists them in pages of 2 and
 //! judges them. Checked: which objects fail which policy (a built-in kind and a CRD kind judged by a
-//! policy given with `--policies`), the `skip` entries of policies that need an admission request, the
+//! policy given with `--policies`), the policies that need an admission request (skipped), the
 //! summary per policy, namespace and tenant, the exit code, and that `regate check` on an object's
 //! manifest denies it for the same policy with the same messages (one decision everywhere); then
-//! `--namespace`, the junit format, and an API group that cannot be discovered.
+//! `--namespace`, the junit format, and an API group that cannot be discovered. Then the policy reports
+//! (`--write-reports`: owners, results, summaries, unchanged ones not rewritten, a fixed object turning
+//! to pass, a deleted one's report garbage-collected, the result filter, the wgpolicyk8s API) and the
+//! in-server audit of `regate serve --audit-interval` on two replicas (one audits through the Lease,
+//! the other takes over when it dies; the webhook denies what the audit reported as failing).
 
 mod e2e_common;
 mod server_common;
@@ -14,7 +18,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use e2e_common::{compliant_pod_spec, namespace, wait_for, ControlPlane};
+use e2e_common::{compliant_pod_spec, namespace, wait_for, ControlPlane, Regate};
 use serde_json::{json, Value as Json};
 
 /// A policy of the test bundle that judges a CRD kind by the object alone.
@@ -200,34 +204,44 @@ fn audit_judges_stored_objects_page_by_page_as_check_does() {
     );
     assert!(findings_of(&report, "HTTPRoute", "shop-prod", "named", "deny").is_empty());
 
-    // Policies that read the request are reported as skip, with the reason, never judged.
-    let skipped = findings_of(&report, "Pod", "shop-prod", "good-1", "skip");
-    let skipped_policies = policies_of(&skipped);
+    // Policies that read the request are never judged: stderr names each with the reason, the summary
+    // counts the objects they were not judged on, and the printed report lists no line per object
+    // (the policy reports carry one skip result per object, see below).
     for policy in [
         "tenant-isolation",
         "trusted-images",
         "no-plaintext-secrets",
         "network-policy-required",
     ] {
-        assert!(skipped_policies.contains(policy), "{policy}: {skipped:?}");
+        assert!(
+            stderr.contains(&format!(
+                "audit: {policy}: skipped (not judged without an admission request: the policy "
+            )),
+            "{policy}: {stderr}"
+        );
+        assert!(
+            report["audit"]["policies"][policy]["skip"]
+                .as_u64()
+                .unwrap()
+                >= 7,
+            "{policy}: {:#}",
+            report["audit"]["policies"]
+        );
+        assert!(findings_of(&report, "Pod", "shop-prod", "good-1", "skip").is_empty());
     }
     assert!(
-        skipped
-            .iter()
-            .all(|(_, m)| m.starts_with("not judged without an admission request")),
-        "{skipped:?}"
+        report["audit"]["policies"]["ingress-tls"]["skip"]
+            .as_u64()
+            .unwrap()
+            >= 2,
+        "the HTTPRoutes: {:#}",
+        report["audit"]["policies"]
     );
-    let route_skips = findings_of(&report, "HTTPRoute", "shop-prod", "named", "skip");
-    assert!(
-        policies_of(&route_skips).contains("ingress-tls"),
-        "{route_skips:?}"
-    );
-    assert!(report["findings"]
+    assert!(!report["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["rule"] == "skip")
-        .all(|f| f["action"] == "dryrun"));
+        .any(|f| f["rule"] == "skip"));
 
     // The summary per policy, namespace and tenant.
     let summary = &report["audit"];
@@ -359,6 +373,352 @@ fn audit_judges_stored_objects_page_by_page_as_check_does() {
         partial["audit"]["policies"]["pod-security"]["denied_objects"],
         3
     );
+    cp.kubectl_ok(&["delete", "apiservice", "v1beta1.broken.example.eu"]);
+
+    install_report_crds(&cp);
+    reports_are_written_kept_current_and_removed_with_their_objects(&cp, bundle.path());
+    the_in_server_audit_runs_on_the_lease_holder_and_fails_over(&cp, bundle.path());
+}
+
+/// The report CRDs from their published schemas (testdata/crds/openreports, testdata/crds/wg-policy).
+fn install_report_crds(cp: &ControlPlane) {
+    for dir in ["openreports", "wg-policy"] {
+        let path = e2e_common::root().join("testdata/crds").join(dir);
+        cp.kubectl_ok(&["apply", "--server-side", "-f", path.to_str().unwrap()]);
+    }
+    for crd in [
+        "reports.openreports.io",
+        "clusterreports.openreports.io",
+        "policyreports.wgpolicyk8s.io",
+        "clusterpolicyreports.wgpolicyk8s.io",
+    ] {
+        cp.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            &format!("crd/{crd}"),
+            "--timeout=60s",
+        ]);
+    }
+}
+
+/// The uid of a stored object.
+fn uid_of(cp: &ControlPlane, kind: &str, ns: &str, name: &str) -> String {
+    cp.kubectl_ok(&[
+        "get",
+        kind,
+        name,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ])
+    .trim()
+    .to_string()
+}
+
+/// The report `resource` (e.g. `reports.openreports.io`) named `uid` in `ns`, if there is one.
+fn report_of(cp: &ControlPlane, resource: &str, ns: &str, uid: &str) -> Option<Json> {
+    let out = cp.kubectl(&["get", resource, uid, "-n", ns, "-o", "json"]);
+    if out.code != 0 {
+        assert!(out.stderr.contains("NotFound"), "{}", out.stderr);
+        return None;
+    }
+    Some(serde_json::from_str(&out.stdout).unwrap())
+}
+
+/// The `result` of each result of `policy` in `report`.
+fn results_of(report: &Json, policy: &str) -> Vec<String> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["policy"] == policy)
+        .map(|r| r["result"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `regate audit --write-reports`: a report per object, owned by it, with scope, results and summary;
+/// an unchanged report is not rewritten; a fixed object's report turns to pass; a deleted object's
+/// report is removed by the garbage collector; the result filter and the wgpolicyk8s API.
+fn reports_are_written_kept_current_and_removed_with_their_objects(
+    cp: &ControlPlane,
+    bundle: &Path,
+) {
+    let out = audit(cp, bundle, &["-f", "json", "--write-reports"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(" 0 failed"), "{stderr}");
+
+    let bad = uid_of(cp, "pod", "shop-prod", "privileged-1");
+    let report = report_of(cp, "reports.openreports.io", "shop-prod", &bad)
+        .unwrap_or_else(|| panic!("no report for privileged-1:\n{stderr}"));
+    assert_eq!(report["source"], "regate");
+    assert_eq!(
+        report["metadata"]["ownerReferences"],
+        json!([{"apiVersion": "v1", "kind": "Pod", "name": "privileged-1", "uid": bad}])
+    );
+    assert_eq!(report["scope"]["name"], "privileged-1");
+    assert_eq!(report["scope"]["namespace"], "shop-prod");
+    assert_eq!(results_of(&report, "pod-security")[0], "fail");
+    assert!(results_of(&report, "tenant-isolation").contains(&"skip".to_string()));
+    assert!(
+        report["summary"]["fail"].as_u64().unwrap() >= 1,
+        "{report:#}"
+    );
+    let fail = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["policy"] == "pod-security")
+        .unwrap();
+    assert_eq!(fail["source"], "regate");
+    assert_eq!(fail["properties"]["enforcement"], "deny");
+    assert!(fail["timestamp"]["seconds"].as_u64().unwrap() > 0);
+
+    let good = uid_of(cp, "pod", "shop-prod", "good-1");
+    let report = report_of(cp, "reports.openreports.io", "shop-prod", &good).unwrap();
+    assert_eq!(results_of(&report, "pod-security"), ["pass"]);
+    assert_eq!(report["summary"]["fail"], 0, "{report:#}");
+    let listed = cp.kubectl_ok(&["get", "reports", "-A"]);
+    assert!(listed.contains(&bad) && listed.contains(&good), "{listed}");
+
+    // Nothing changed: nothing is written again.
+    let version = |uid: &str| {
+        report_of(cp, "reports.openreports.io", "shop-prod", uid).unwrap()["metadata"]
+            ["resourceVersion"]
+            .clone()
+    };
+    let before = version(&bad);
+    let again = audit(cp, bundle, &["-f", "json", "--write-reports"]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("reports: 0 written"), "{stderr}");
+    assert_eq!(version(&bad), before);
+
+    // Fixed: the route's report turns to pass.
+    let route = uid_of(cp, "httproute", "shop-prod", "catch-all");
+    let before = report_of(cp, "reports.openreports.io", "shop-prod", &route).unwrap();
+    assert_eq!(results_of(&before, "route-hostnames"), ["fail"]);
+    cp.kubectl_ok(&[
+        "patch",
+        "httproute",
+        "catch-all",
+        "-n",
+        "shop-prod",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"hostnames":["fixed.shop.example.eu"]}}"#,
+    ]);
+    let fixed = audit(cp, bundle, &["-f", "json", "--write-reports"]);
+    let stderr = String::from_utf8_lossy(&fixed.stderr);
+    assert!(stderr.contains("reports: 1 written"), "{stderr}");
+    let after = report_of(cp, "reports.openreports.io", "shop-prod", &route).unwrap();
+    assert_eq!(results_of(&after, "route-hostnames"), ["pass"]);
+
+    // Deleted: the garbage collector removes the report with its owner.
+    let gone = uid_of(cp, "pod", "sandbox", "privileged-3");
+    assert!(report_of(cp, "reports.openreports.io", "sandbox", &gone).is_some());
+    cp.kubectl_ok(&[
+        "delete",
+        "pod",
+        "privileged-3",
+        "-n",
+        "sandbox",
+        "--wait=true",
+    ]);
+    let (_, took) = wait_for(
+        Duration::from_secs(60),
+        "report removed with its pod",
+        || {
+            report_of(cp, "reports.openreports.io", "sandbox", &gone)
+                .is_none()
+                .then_some(())
+        },
+    );
+    eprintln!(
+        "report garbage-collected {:.1}s after its pod",
+        took.as_secs_f64()
+    );
+
+    // Only fail and warn stored: the passing pod's report goes, the failing one keeps its failures.
+    let filtered = audit(
+        cp,
+        bundle,
+        &[
+            "-f",
+            "json",
+            "--write-reports",
+            "--report-results",
+            "fail,warn",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&filtered.stderr);
+    assert_eq!(filtered.status.code(), Some(1), "{stderr}");
+    assert!(
+        report_of(cp, "reports.openreports.io", "shop-prod", &good).is_none(),
+        "{stderr}"
+    );
+    let report = report_of(cp, "reports.openreports.io", "shop-prod", &bad).unwrap();
+    assert!(report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["result"] == "fail" || r["result"] == "warn"));
+    assert_eq!(report["summary"]["pass"], 0);
+
+    // The wgpolicyk8s API, as Kyverno and older Policy Reporter releases read it.
+    let wg = audit(
+        cp,
+        bundle,
+        &[
+            "-f",
+            "json",
+            "--write-reports",
+            "--report-api",
+            "wgpolicyk8s",
+        ],
+    );
+    assert_eq!(
+        wg.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&wg.stderr)
+    );
+    let report = report_of(cp, "policyreports.wgpolicyk8s.io", "shop-prod", &bad).unwrap();
+    assert_eq!(report["kind"], "PolicyReport");
+    assert_eq!(results_of(&report, "pod-security")[0], "fail");
+    assert!(cp
+        .kubectl_ok(&["get", "policyreports", "-A"])
+        .contains(&bad));
+}
+
+/// The lease holder's identity in `regate serve`: host name and process id.
+fn identity_of(regate: &Regate) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    format!("{}-{}", host.trim(), regate.server().child.id())
+}
+
+fn lease_holder(cp: &ControlPlane) -> String {
+    cp.kubectl(&[
+        "get",
+        "lease",
+        "regate-audit",
+        "-n",
+        "regate-system",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ])
+    .stdout
+    .trim()
+    .to_string()
+}
+
+/// `regate serve --audit-interval` on two replicas with the chart's RBAC (`audit.enabled`): the one
+/// holding the Lease audits, publishes the audit metrics and writes reports (of an object stored after
+/// it started, which admission never saw); killed, the other takes over.
+fn the_in_server_audit_runs_on_the_lease_holder_and_fails_over(cp: &ControlPlane, bundle: &Path) {
+    let policies = format!("--policies={}", bundle.display());
+    let args = [
+        "--audit-interval=2s",
+        "--audit-lease-duration=4s",
+        "--audit-lease-namespace=regate-system",
+        "--audit-page-size=2",
+        policies.as_str(),
+    ];
+    let mut first = Regate::start_unregistered(cp, &args, &["audit.enabled=true"]);
+    let mut second = Regate::start_unregistered(cp, &args, &["audit.enabled=true"]);
+    first.wait_ready(Duration::from_secs(60));
+    second.wait_ready(Duration::from_secs(60));
+    let audited = |r: &Regate| {
+        r.server()
+            .metric("regate_audit_runs_total{result=\"success\"}")
+    };
+    let leader_flag = |r: &Regate| r.server().metric("regate_audit_leader");
+    let ((leader_is_first, _), took) =
+        wait_for(Duration::from_secs(60), "one replica audits", || {
+            match (leader_flag(&first), leader_flag(&second)) {
+                (1.0, 0.0) if audited(&first) >= 1.0 => Some((true, ())),
+                (0.0, 1.0) if audited(&second) >= 1.0 => Some((false, ())),
+                _ => None,
+            }
+        });
+    eprintln!(
+        "first in-server audit done {:.1}s after start",
+        took.as_secs_f64()
+    );
+    let (leader, follower) = if leader_is_first {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    assert_eq!(lease_holder(cp), identity_of(leader));
+    assert_eq!(audited(follower), 0.0, "{}", follower.server().metrics());
+    let metrics = leader.server().metrics();
+    assert!(
+        server_common::metric_value(&metrics, "regate_audit_objects") >= 7.0,
+        "{metrics}"
+    );
+    assert!(
+        server_common::metric_value(
+            &metrics,
+            "regate_audit_violations{policy=\"pod-security\",namespace=\"shop-prod\"}"
+        ) >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        server_common::metric_value(&metrics, "regate_audit_last_success_timestamp_seconds") > 0.0
+    );
+
+    // An object stored now, no webhook registered: only the audit sees it.
+    cp.apply(&[pod("shop-prod", "privileged-late", true)]);
+    let late = uid_of(cp, "pod", "shop-prod", "privileged-late");
+    let (report, _) = wait_for(
+        Duration::from_secs(60),
+        "report of a pod stored later",
+        || report_of(cp, "reports.openreports.io", "shop-prod", &late),
+    );
+    assert_eq!(results_of(&report, "pod-security")[0], "fail");
+
+    // The leader dies without releasing the lease: the other takes over once it expires.
+    leader.kill();
+    let (_, took) = wait_for(Duration::from_secs(60), "the other replica audits", || {
+        (leader_flag(follower) == 1.0 && audited(follower) >= 1.0).then_some(())
+    });
+    eprintln!(
+        "failover: the other replica audited {:.1}s after the leader died",
+        took.as_secs_f64()
+    );
+    assert_eq!(lease_holder(cp), identity_of(follower));
+
+    // One decision everywhere: registered as the webhook, the same replica denies a copy of the
+    // object the audit reported as failing, for the same policy with the same message.
+    follower.register(cp);
+    let message = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["policy"] == "pod-security" && r["result"] == "fail")
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let copy = pod("shop-prod", "privileged-copy", true);
+    let denied = cp.kubectl_stdin(
+        &["create", "--dry-run=server", "-f", "-"],
+        Some(&copy.to_string()),
+    );
+    assert_ne!(denied.code, 0);
+    assert!(
+        denied.stderr.contains("denied") && denied.stderr.contains(&message),
+        "the webhook's answer does not carry the audit's message {message:?}:\n{}",
+        denied.stderr
+    );
+
+    // Shut down gracefully, a replica releases the lease at once.
+    follower.server().sigterm();
+    let (_, took) = wait_for(Duration::from_secs(30), "lease released", || {
+        (lease_holder(cp) != identity_of(follower)).then_some(())
+    });
+    eprintln!("lease released {:.1}s after SIGTERM", took.as_secs_f64());
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `/metrics` keeps what dashboards and alerts query: after the same requests, the exposition has the same
 //! metric names, types, help texts, series and label names and values as
 //! `tests/server_metrics_exposition.txt`, which the hand-written exposition of 5d7fb0c produced (sample
-//! values and the bundle digest left out). To record it from a given build:
+//! values and the bundle digest left out), plus the in-server audit's metrics added since. To record it
+//! from a given build:
 //! `REGATE_TEST_BINARY=path/to/regate REGATE_WRITE_EXPOSITION=1 cargo test --test server_metrics`.
 
 mod server_common;

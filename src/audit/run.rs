@@ -3,6 +3,7 @@
 //! policy reports of what changed and delete the reports of objects no longer reported on.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,9 @@ pub struct AuditSpec {
     /// Write policy reports, and how.
     pub reports: Option<ReportOptions>,
     pub keep: Keep,
+    /// Set from elsewhere to stop the audit at the next page (the in-server audit's replica lost
+    /// its lease); a stopped audit is incomplete.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// What one audit found and did.
@@ -82,12 +86,16 @@ pub async fn audit(
         None => None,
     };
     let mut kinds = Vec::with_capacity(audited.len());
+    let stopped = || spec.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
     for kind in audited {
+        if stopped() {
+            complete = false;
+            break;
+        }
         let listed = scan_kind(
             client,
             &kind,
-            &spec.namespaces,
-            spec.page_size,
+            spec,
             &mut pacer,
             &mut auditor,
             writer.as_mut(),

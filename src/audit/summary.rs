@@ -64,6 +64,10 @@ pub struct Summary {
     pub policies: BTreeMap<String, Counts>,
     pub namespaces: BTreeMap<String, Counts>,
     pub tenants: BTreeMap<String, Counts>,
+    /// Judged findings (deny, warn, dryrun) per (policy, namespace; empty for cluster-scoped
+    /// objects): the in-server audit's `regate_audit_violations` gauge.
+    #[serde(skip)]
+    pub violations: BTreeMap<(String, String), usize>,
 }
 
 impl Summary {
@@ -85,6 +89,13 @@ impl Summary {
             .entry(tenant.to_string())
             .or_default()
             .add(&all);
+        for finding in findings.iter().filter(|f| is_judged(f)) {
+            let key = (
+                finding.policy.clone(),
+                object.namespace.clone().unwrap_or_default(),
+            );
+            *self.violations.entry(key).or_default() += 1;
+        }
         let mut by_policy: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
         for finding in findings {
             by_policy.entry(&finding.policy).or_default().push(finding);
@@ -200,6 +211,15 @@ mod tests {
         assert_eq!(summary.tenants[NO_TENANT].warn, 1);
         assert_eq!(summary.tenants[CLUSTER_SCOPED].objects, 1);
         assert_eq!(summary.namespaces[CLUSTER_SCOPED].objects, 1);
+        let violations: Vec<(&str, &str, usize)> = summary
+            .violations
+            .iter()
+            .map(|((p, ns), n)| (p.as_str(), ns.as_str(), *n))
+            .collect();
+        assert_eq!(
+            violations,
+            [("hygiene", "tmp", 1), ("pod-security", "shop", 2)]
+        );
         let mut text = Vec::new();
         summary.write_text(&mut text).unwrap();
         let text = String::from_utf8(text).unwrap();

@@ -158,6 +158,7 @@ impl AuditArgs {
                 findings: true,
                 checked: self.format == Format::Junit,
             },
+            stop: None,
         }
     }
 }

@@ -11,10 +11,14 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::PolicyArgs;
+use crate::audit::reports::{ReportApi, ReportOptions, ResultFilter};
+use crate::audit::run::AuditSpec;
+use crate::audit::scan::Keep;
 use crate::cluster::kube_source::{KubeSource, KubeSourceOptions};
 use crate::cluster::state::{ClusterState, StaticState};
 use crate::cluster::Inventory;
 use crate::duration::parse_flag;
+use crate::server::audit::{default_identity, default_lease_namespace, AuditLoopOptions};
 use crate::server::{self, DecisionLogTarget, FailureMode, ServeOptions, TlsSource};
 
 /// What a policy needing cluster state yields when cluster state is unavailable.
@@ -33,6 +37,82 @@ pub enum ClusterSourceArg {
     Kube,
     /// A fixed inventory: empty, or `--inventory` manifests; always synced.
     Static,
+}
+
+/// Which reports the in-server audit writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditReportsArg {
+    /// `openreports.io/v1alpha1` Report and ClusterReport.
+    Openreports,
+    /// `wgpolicyk8s.io/v1alpha2` PolicyReport and ClusterPolicyReport.
+    Wgpolicyk8s,
+    /// No reports: metrics and logs only.
+    Off,
+}
+
+/// Arguments of the in-server audit.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Background audit")]
+pub struct AuditServeArgs {
+    /// Audit the objects stored in the cluster every DURATION on one replica (a Lease elects it) and
+    /// write policy reports; needs --cluster-state kube. Off by default. See docs/audit.md.
+    #[arg(long, value_name = "DURATION", value_parser = parse_flag)]
+    pub audit_interval: Option<Duration>,
+    /// Objects per list request of the audit.
+    #[arg(long, default_value_t = 500, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub audit_page_size: u32,
+    /// Requests per second the audit sends to the API server (0: no limit).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub audit_api_qps: u32,
+    /// Reports the audit writes.
+    #[arg(long, value_enum, default_value = "openreports", value_name = "API")]
+    pub audit_reports: AuditReportsArg,
+    /// Results stored in reports, comma-separated (pass, fail, warn, error, skip); default: all.
+    #[arg(long, value_name = "RESULTS")]
+    pub audit_report_results: Option<ResultFilter>,
+    /// Name of the Lease electing the auditing replica.
+    #[arg(long, default_value = "regate-audit", value_name = "NAME")]
+    pub audit_lease_name: String,
+    /// Namespace of the Lease (default: POD_NAMESPACE, the service account's namespace, or default).
+    #[arg(long, value_name = "NS")]
+    pub audit_lease_namespace: Option<String>,
+    /// How long a replica that stopped renewing keeps the lease (another takes over after it).
+    #[arg(long, default_value = "15s", value_name = "DURATION", value_parser = parse_flag)]
+    pub audit_lease_duration: Duration,
+}
+
+impl AuditServeArgs {
+    /// The in-server audit asked for, `None` when off.
+    fn options(&self) -> Option<AuditLoopOptions> {
+        let interval = self.audit_interval.filter(|i| !i.is_zero())?;
+        let api = match self.audit_reports {
+            AuditReportsArg::Openreports => Some(ReportApi::OpenReports),
+            AuditReportsArg::Wgpolicyk8s => Some(ReportApi::WgPolicy),
+            AuditReportsArg::Off => None,
+        };
+        Some(AuditLoopOptions {
+            interval,
+            spec: AuditSpec {
+                page_size: self.audit_page_size,
+                namespaces: Vec::new(),
+                qps: self.audit_api_qps,
+                reports: api.map(|api| ReportOptions {
+                    api,
+                    filter: self.audit_report_results.clone().unwrap_or_default(),
+                }),
+                keep: Keep::default(),
+                stop: None,
+            },
+            lease_name: self.audit_lease_name.clone(),
+            lease_namespace: self
+                .audit_lease_namespace
+                .clone()
+                .unwrap_or_else(default_lease_namespace),
+            identity: default_identity(),
+            lease_duration: self.audit_lease_duration,
+        })
+    }
 }
 
 /// Log line format on stderr.
@@ -137,6 +217,8 @@ pub struct ServeArgs {
     /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set).
     #[arg(long, default_value = "info", value_name = "FILTER")]
     pub log_level: String,
+    #[command(flatten)]
+    pub audit: AuditServeArgs,
 }
 
 fn init_logging(args: &ServeArgs) {
@@ -214,6 +296,11 @@ pub fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     };
     o.shutdown_delay = args.shutdown_delay;
     o.shutdown_timeout = args.shutdown_timeout;
+    o.audit = args.audit.options();
+    anyhow::ensure!(
+        o.audit.is_none() || cluster_source(args) == ClusterSourceArg::Kube,
+        "--audit-interval needs --cluster-state kube (the audit lists the cluster's objects)"
+    );
     Ok(o)
 }
 

@@ -103,6 +103,31 @@ struct KindLabel {
     kind: String,
 }
 
+/// Labels of an audit violation count.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuditViolationLabels {
+    pub policy: String,
+    /// The object's namespace; empty for cluster-scoped objects.
+    pub namespace: String,
+}
+
+/// Metrics of the in-server audit (`regate serve --audit-interval`, see `super::audit`).
+#[derive(Debug, Default)]
+pub struct AuditMetrics {
+    /// `regate_audit_runs_total{result}`: audits finished, `success` or `failure`.
+    pub runs: Family<ResultLabel, Counter>,
+    /// `regate_audit_duration_seconds`: how long the last audit took.
+    pub duration: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// `regate_audit_objects`: objects judged by the last audit.
+    pub objects: Gauge,
+    /// `regate_audit_violations{policy,namespace}`: failing and warning results of the last audit.
+    pub violations: Family<AuditViolationLabels, Gauge>,
+    /// `regate_audit_last_success_timestamp_seconds`.
+    pub last_success: Gauge,
+    /// `regate_audit_leader`: 1 on the replica holding the audit lease.
+    pub leader: Gauge,
+}
+
 /// Gauges whose series are replaced as a whole (the bundle's digest, the object count per kind),
 /// written out at scrape time as they were last set.
 #[derive(Debug, Default)]
@@ -223,6 +248,7 @@ pub struct Metrics {
     pub ready: Gauge,
     /// `regate_bundle_info{digest}` and `regate_cluster_state_objects{kind}`.
     pub replaced: Arc<ReplacedSeries>,
+    pub audit: AuditMetrics,
     registry: Registry,
 }
 
@@ -283,6 +309,7 @@ impl Default for Metrics {
             decision_log_dropped: Counter::default(),
             ready: Gauge::default(),
             replaced: Arc::default(),
+            audit: AuditMetrics::default(),
             registry: Registry::default(),
         };
         metrics.registered()
@@ -448,6 +475,43 @@ impl Metrics {
             "regate_ready",
             "1 when /readyz answers 200.",
             self.ready.clone(),
+        );
+        let a = &self.audit;
+        register(
+            r,
+            "regate_audit_runs_total",
+            "Background audits finished, by result (success or failure).",
+            a.runs.clone(),
+        );
+        register(
+            r,
+            "regate_audit_duration_seconds",
+            "How long the last background audit took.",
+            a.duration.clone(),
+        );
+        register(
+            r,
+            "regate_audit_objects",
+            "Objects judged by the last background audit.",
+            a.objects.clone(),
+        );
+        register(
+            r,
+            "regate_audit_violations",
+            "Failing and warning results of the last background audit, by policy and namespace.",
+            a.violations.clone(),
+        );
+        register(
+            r,
+            "regate_audit_last_success_timestamp_seconds",
+            "Unix time the last successful background audit ended.",
+            a.last_success.clone(),
+        );
+        register(
+            r,
+            "regate_audit_leader",
+            "1 on the replica holding the audit lease (the one that audits).",
+            a.leader.clone(),
         );
         r.register_collector(Box::new(self.replaced.clone()));
         self

@@ -16,6 +16,7 @@
 //! signal, in the CLI) and [`ServerHandle::wait`].
 
 pub mod admit;
+pub mod audit;
 pub mod clock;
 pub mod conn;
 pub mod decision_log;
@@ -102,6 +103,8 @@ pub struct ServeOptions {
     pub shutdown_delay: Duration,
     /// Upper bound on draining in-flight requests.
     pub shutdown_timeout: Duration,
+    /// The in-server audit (`--audit-interval`), off when `None`.
+    pub audit: Option<audit::AuditLoopOptions>,
 }
 
 impl ServeOptions {
@@ -134,6 +137,7 @@ impl ServeOptions {
             decision_log: DecisionLogTarget::Stdout,
             shutdown_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(30),
+            audit: None,
         }
     }
 }
@@ -487,6 +491,13 @@ pub async fn start(
         shared.clone(),
         close_rx.clone(),
     )));
+    if let Some(options) = shared.options.audit.clone() {
+        background.push(tokio::spawn(audit::run(
+            shared.clone(),
+            options,
+            close_rx.clone(),
+        )));
+    }
 
     // Accept loops.
     let (conn_tx, conn_rx) = tokio::sync::mpsc::channel::<()>(1);

@@ -74,4 +74,27 @@ groups:
           description: >-
             {{ "{{" }} $labels.pod {{ "}}" }}: policies, certificate or cluster state not loaded
             (regate_cluster_state_synced, /readyz reasons).
+      {{- if .Values.audit.enabled }}
+      - alert: RegateAuditStale
+        expr: |
+          time() - max(regate_audit_last_success_timestamp_seconds{ {{- $sel -}} }) > {{ $a.auditStaleSeconds }}
+        for: 15m
+        labels:
+          severity: warning
+        annotations:
+          summary: no complete background audit for {{ $a.auditStaleSeconds }} seconds
+          description: >-
+            The policy reports and regate_audit_violations describe the cluster as it was at the last
+            complete audit. See the auditing replica's logs (audit failed, audit incomplete).
+      - alert: RegateAuditNoLeader
+        expr: sum(regate_audit_leader{ {{- $sel -}} }) == 0
+        for: 15m
+        labels:
+          severity: warning
+        annotations:
+          summary: no regate replica holds the audit Lease
+          description: >-
+            No replica audits: check the Lease {{ include "regate.fullname" . }}-audit in
+            {{ .Release.Namespace }} and the RBAC for coordination.k8s.io leases.
+      {{- end }}
 {{- end -}}
