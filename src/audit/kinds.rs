@@ -1,6 +1,7 @@
 //! The kinds an audit lists: every resource the API server serves (API discovery, CRDs included, at
-//! the version discovery recommends) that supports `list`, is not a subresource, and is matched by the
-//! `kinds` and `resources` of at least one loaded policy. Only the API groups some policy may select
+//! the version discovery recommends) that supports `list`, is not a subresource, is not a policy report
+//! (an audit's own output: auditing reports would add a report of each report at every run), and is
+//! matched by the `kinds` and `resources` of at least one loaded policy. Only the API groups some policy may select
 //! are asked, one by one, so that one unavailable group (an aggregated API whose backend is down) is
 //! reported without hiding the others.
 
@@ -40,12 +41,17 @@ pub fn selects(spec: &MatchSpec, resource: &ApiResource) -> bool {
     spec.kind_matches(&facts) && spec.resource_matches(&facts)
 }
 
+/// The API groups of policy reports, never audited.
+pub const REPORT_GROUPS: [&str; 2] = ["openreports.io", "wgpolicyk8s.io"];
+
 /// The resources among `served` that some policy of `set` selects, sorted by API version and kind.
 pub fn select(set: &PolicySet, served: Vec<(ApiResource, ApiCapabilities)>) -> Vec<AuditedKind> {
     let mut kinds: Vec<AuditedKind> = served
         .into_iter()
         .filter(|(resource, caps)| {
-            caps.supports_operation(verbs::LIST) && !resource.plural.contains('/')
+            caps.supports_operation(verbs::LIST)
+                && !resource.plural.contains('/')
+                && !REPORT_GROUPS.contains(&resource.group.as_str())
         })
         .filter(|(resource, _)| {
             set.policies
@@ -182,6 +188,19 @@ mod tests {
                 caps(Scope::Cluster),
             ),
             (
+                resource("openreports.io", "v1alpha1", "Report", "reports"),
+                caps(Scope::Namespaced),
+            ),
+            (
+                resource(
+                    "wgpolicyk8s.io",
+                    "v1alpha2",
+                    "ClusterPolicyReport",
+                    "clusterpolicyreports",
+                ),
+                caps(Scope::Cluster),
+            ),
+            (
                 resource("", "v1", "ComponentStatus", "componentstatuses"),
                 ApiCapabilities {
                     operations: vec![verbs::GET.to_string()],
@@ -201,6 +220,10 @@ mod tests {
         assert!(
             !selected.iter().any(|k| k.ends_with("ComponentStatus")),
             "{selected:?}"
+        );
+        assert!(
+            !selected.iter().any(|k| k.contains("Report")),
+            "reports are never audited: {selected:?}"
         );
     }
 }

@@ -1,7 +1,9 @@
-//! The audit's rate limit against the API server: every request it makes (list pages, report writes
-//! and deletions) first waits for its turn, at most `--api-qps` requests per second. A plain interval
-//! with no burst: an audit is a long, steady stream of requests, and a burst would land on the API
-//! server at the moment admission needs it most (a rollout after a policy change).
+//! The audit's request discipline against the API server. Every request it makes (list pages, report
+//! writes and deletions) first waits for its turn, at most `--api-qps` requests per second: a plain
+//! interval with no burst, since an audit is a long, steady stream of requests and a burst would land on
+//! the API server at the moment admission needs it most (a rollout after a policy change). A request the
+//! API server turns away for now (429 from API Priority and Fairness or a CRD whose storage is still
+//! initialising, 5xx, a dropped connection) is tried again after a growing pause ([`retrying`]).
 
 use std::time::Duration;
 
@@ -39,6 +41,42 @@ impl Pacer {
     }
 }
 
+/// Pauses before the retries of a request the API server turned away for now.
+const BACKOFF: [Duration; 4] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// True for an error that may pass if the request is sent again: the API server asked to slow down
+/// (429) or failed for now (5xx), or the connection failed.
+pub fn is_transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code == 429 || (500..600).contains(&status.code),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `request`, and again after each pause of [`BACKOFF`] while it fails with a transient error.
+pub async fn retrying<T, F, Fut>(mut request: F) -> kube::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = kube::Result<T>>,
+{
+    for pause in BACKOFF {
+        match request().await {
+            Err(error) if is_transient(&error) => {
+                tracing::debug!(error = %error, pause_ms = pause.as_millis() as u64, "audit: API request retried");
+                tokio::time::sleep(pause).await;
+            }
+            result => return result,
+        }
+    }
+    request().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +89,53 @@ mod tests {
             pacer.wait().await;
         }
         assert_eq!(start.elapsed(), Duration::from_millis(400));
+    }
+
+    fn status(code: u16) -> kube::Error {
+        kube::Error::Api(kube::core::ErrorResponse {
+            status: "Failure".into(),
+            message: "storage is (re)initializing".into(),
+            reason: "TooManyRequests".into(),
+            code,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_are_retried_with_growing_pauses_and_others_are_not() {
+        let start = Instant::now();
+        let mut calls = 0;
+        let result: kube::Result<u32> = retrying(|| {
+            calls += 1;
+            let n = calls;
+            async move {
+                if n < 3 {
+                    Err(status(429))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+        assert_eq!(start.elapsed(), Duration::from_millis(750));
+
+        let mut calls = 0;
+        let result: kube::Result<()> = retrying(|| {
+            calls += 1;
+            async { Err(status(403)) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+
+        let mut calls = 0;
+        let result: kube::Result<()> = retrying(|| {
+            calls += 1;
+            async { Err(status(503)) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 5);
     }
 
     #[tokio::test(start_paused = true)]

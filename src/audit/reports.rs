@@ -16,15 +16,16 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::{stream, StreamExt};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::Client;
 use serde_json::{json, Map, Value as Json};
 use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
 
 use super::outcome::{ObjectAudit, Outcome, PolicyResult};
-use super::pace::Pacer;
+use super::pace::{retrying, Pacer};
+use crate::policy::Severity;
 
 /// The field manager of regate's server-side applies.
 pub const FIELD_MANAGER: &str = "regate";
@@ -131,9 +132,21 @@ fn timestamp(now: SystemTime) -> Json {
     json!({"seconds": since.as_secs(), "nanos": 0})
 }
 
-/// One report result (without its timestamp).
-fn result_entry(result: &PolicyResult) -> Json {
+/// One report result (without its timestamp). The published `wgpolicyk8s.io/v1alpha2` schema is
+/// narrower than openreports': a result has no `source` (the field came in a later revision, and
+/// server-side apply refuses a field the installed CRD does not declare) and `severity` is `high`,
+/// `medium` or `low` (critical is written as high and info as low, the policy's own severity kept in
+/// `properties.severity`).
+fn result_entry(result: &PolicyResult, api: ReportApi) -> Json {
     let mut properties = Map::new();
+    let severity = match (api, result.severity) {
+        (ReportApi::WgPolicy, Severity::Critical) => "high",
+        (ReportApi::WgPolicy, Severity::Info) => "low",
+        (_, severity) => severity.as_str(),
+    };
+    if severity != result.severity.as_str() {
+        properties.insert("severity".into(), result.severity.as_str().into());
+    }
     properties.insert("enforcement".into(), result.enforcement.as_str().into());
     if let Some(field) = &result.field {
         properties.insert("field".into(), field.clone().into());
@@ -142,10 +155,9 @@ fn result_entry(result: &PolicyResult) -> Json {
         properties.insert("controls".into(), result.controls.join("; ").into());
     }
     let mut entry = json!({
-        "source": FIELD_MANAGER,
         "policy": result.policy,
         "result": result.outcome.as_str(),
-        "severity": result.severity.as_str(),
+        "severity": severity,
         "message": result.message,
         "scored": true,
         "properties": properties,
@@ -156,6 +168,9 @@ fn result_entry(result: &PolicyResult) -> Json {
     if !result.rule.is_empty() {
         entry["rule"] = result.rule.clone().into();
     }
+    if api == ReportApi::OpenReports {
+        entry["source"] = FIELD_MANAGER.into();
+    }
     entry
 }
 
@@ -165,8 +180,13 @@ fn digest(value: &Json) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The report of `audit` under `options`, stamped `now`; `None` when the filter leaves no result.
+/// The report of `audit` under `options`, stamped `now`; `None` when no policy judged the object
+/// (every result a skip: a report would only say that nothing was judged, for every object of the
+/// cluster) or the filter leaves no result.
 pub fn build(audit: &ObjectAudit, options: &ReportOptions, now: SystemTime) -> Option<BuiltReport> {
+    if audit.results.iter().all(|r| r.outcome == Outcome::Skip) {
+        return None;
+    }
     let kept: Vec<&PolicyResult> = audit
         .results
         .iter()
@@ -201,7 +221,7 @@ pub fn build(audit: &ObjectAudit, options: &ReportOptions, now: SystemTime) -> O
         "kind": resource.kind,
         "metadata": metadata,
         "scope": scope,
-        "results": kept.iter().map(|r| result_entry(r)).collect::<Vec<_>>(),
+        "results": kept.iter().map(|r| result_entry(r, options.api)).collect::<Vec<_>>(),
         "summary": summary,
     });
     if options.api == ReportApi::OpenReports {
@@ -270,7 +290,7 @@ impl ReportWriter {
                     params = params.continue_token(token);
                 }
                 pacer.wait().await;
-                let page = api.list_metadata(&params).await.map_err(|e| {
+                let page = retrying(|| api.list_metadata(&params)).await.map_err(|e| {
                     anyhow::anyhow!(
                         "cannot list {} {} (is its CRD installed? see docs/audit.md): {e}",
                         resource.api_version,
@@ -341,30 +361,40 @@ impl ReportWriter {
                 changed.push((key, report));
             }
         }
-        let mut pending = Vec::new();
+        // Each write is its own task, so writes in flight progress while the next one waits for its
+        // turn; at most CONCURRENT_WRITES at once, each started at the pacer's pace.
+        let mut writes = JoinSet::new();
         for (key, report) in changed {
+            while writes.len() >= CONCURRENT_WRITES {
+                if let Some(done) = writes.join_next().await {
+                    self.written(done);
+                }
+            }
             pacer.wait().await;
             let api = self.api(report.namespace.as_deref());
-            pending.push(async move {
+            writes.spawn(async move {
                 let params = PatchParams::apply(FIELD_MANAGER).force();
-                let result = api
-                    .patch(&report.name, &params, &Patch::Apply(&report.body))
-                    .await;
+                let patch = Patch::Apply(&report.body);
+                let result = retrying(|| api.patch(&report.name, &params, &patch))
+                    .await
+                    .map(|_| ());
                 (key, result)
             });
         }
-        let results: Vec<_> = stream::iter(pending)
-            .buffer_unordered(CONCURRENT_WRITES)
-            .collect()
-            .await;
-        for (key, result) in results {
-            match result {
-                Ok(_) => {
-                    self.stats.written += 1;
-                    self.kept.insert(key);
-                }
-                Err(e) => self.failed(format!("report {}/{}: {e}", key.0, key.1)),
+        while let Some(done) = writes.join_next().await {
+            self.written(done);
+        }
+    }
+
+    /// Records the end of one report write.
+    fn written(&mut self, done: Result<(ReportKey, kube::Result<()>), tokio::task::JoinError>) {
+        match done {
+            Ok((key, Ok(()))) => {
+                self.stats.written += 1;
+                self.kept.insert(key);
             }
+            Ok((key, Err(e))) => self.failed(format!("report {}/{}: {e}", key.0, key.1)),
+            Err(e) => self.failed(format!("report write task: {e}")),
         }
     }
 
@@ -391,7 +421,8 @@ impl ReportWriter {
             for (ns, name) in stale {
                 pacer.wait().await;
                 let api = self.api((!ns.is_empty()).then_some(ns.as_str()));
-                match api.delete(&name, &DeleteParams::default()).await {
+                let params = DeleteParams::default();
+                match retrying(|| api.delete(&name, &params)).await {
                     Ok(_) => self.stats.deleted += 1,
                     Err(kube::Error::Api(e)) if e.code == 404 => {}
                     Err(e) => self.failed(format!("deleting report {ns}/{name}: {e}")),
@@ -406,7 +437,7 @@ impl ReportWriter {
 mod tests {
     use super::*;
     use crate::audit::outcome::Owner;
-    use crate::policy::{Action, Severity};
+    use crate::policy::Action;
 
     fn result(policy: &str, outcome: Outcome, message: &str) -> PolicyResult {
         PolicyResult {
@@ -512,6 +543,25 @@ mod tests {
         assert_eq!(wg.body["apiVersion"], "wgpolicyk8s.io/v1alpha2");
         assert_eq!(wg.body["kind"], "ClusterPolicyReport");
         assert!(wg.body.get("source").is_none());
+        assert!(wg.body["results"][0].get("source").is_none());
+        let critical = PolicyResult {
+            severity: Severity::Critical,
+            ..result("p", Outcome::Fail, "f")
+        };
+        let wg = build(
+            &self::audit(Some("a"), vec![critical.clone()]),
+            &options,
+            at(1),
+        )
+        .unwrap();
+        assert_eq!(wg.body["results"][0]["severity"], "high");
+        assert_eq!(wg.body["results"][0]["properties"]["severity"], "critical");
+        let open = build(
+            &self::audit(Some("a"), vec![critical]),
+            &ReportOptions::default(),
+            at(1),
+        );
+        assert_eq!(open.unwrap().body["results"][0]["severity"], "critical");
         let namespaced = build(
             &self::audit(Some("a"), audit.results.clone()),
             &options,
@@ -554,6 +604,9 @@ mod tests {
         assert_eq!(report.body["summary"]["pass"], 0);
         let clean = audit(Some("shop"), vec![result("b", Outcome::Pass, "ok")]);
         assert_eq!(build(&clean, &options, at(1)), None);
+        // An object no policy judged gets no report, whatever the filter.
+        let unjudged = audit(Some("shop"), vec![result("c", Outcome::Skip, "not judged")]);
+        assert_eq!(build(&unjudged, &ReportOptions::default(), at(1)), None);
         assert!("fail,nope"
             .parse::<ResultFilter>()
             .unwrap_err()

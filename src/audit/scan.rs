@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 
 use super::kinds::AuditedKind;
 use super::outcome::{ObjectAudit, Owner};
-use super::pace::Pacer;
+use super::pace::{retrying, Pacer};
 use super::reports::ReportWriter;
 use super::request_dependence::RuleGraph;
 use super::run::AuditSpec;
@@ -347,7 +347,7 @@ pub async fn scan_kind(
                 params = params.continue_token(token);
             }
             pacer.wait().await;
-            let page = match api.list(&params).await {
+            let page = match retrying(|| api.list(&params)).await {
                 Ok(page) => page,
                 Err(error) => {
                     auditor.list_failed(kind, namespace, &error);

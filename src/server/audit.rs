@@ -66,6 +66,7 @@ pub fn default_lease_namespace() -> String {
 }
 
 /// Lowers the calling thread's CPU priority to the lowest (nice 19); Linux applies it per thread.
+#[cfg(target_os = "linux")]
 fn lower_thread_priority() {
     // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
     let result = unsafe {
@@ -79,6 +80,10 @@ fn lower_thread_priority() {
         );
     }
 }
+
+/// Elsewhere a priority would apply to the whole process: the audit thread keeps the default.
+#[cfg(not(target_os = "linux"))]
+fn lower_thread_priority() {}
 
 /// Runs one audit with the server's current bundle and cluster state on a low-priority thread of its
 /// own, stopping at the next page once `stop` is set.
@@ -263,5 +268,99 @@ pub async fn run(shared: Arc<Shared>, options: AuditLoopOptions, mut close: watc
         Ok(Ok(Ok(_))) => tracing::info!("audit: lease released"),
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "audit: releasing the lease failed"),
         _ => tracing::warn!("audit: the lease was not released in time"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::summary::Summary;
+    use crate::report::model::Report;
+
+    fn outcome(complete: bool, violations: &[(&str, &str, usize)]) -> AuditOutcome {
+        let mut summary = Summary::default();
+        for (policy, namespace, n) in violations {
+            summary
+                .violations
+                .insert((policy.to_string(), namespace.to_string()), *n);
+        }
+        AuditOutcome {
+            report: Report::default(),
+            summary,
+            skipped_policies: Default::default(),
+            kinds: Vec::new(),
+            reports: None,
+            complete,
+            duration: Duration::from_millis(1500),
+        }
+    }
+
+    /// The sorted sample lines of `metrics` starting with `name`.
+    fn series(metrics: &super::super::metrics::Metrics, name: &str) -> Vec<String> {
+        let mut lines: Vec<String> = metrics
+            .render()
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn each_audit_replaces_the_published_counts() {
+        let metrics = super::super::metrics::Metrics::default();
+        record(
+            &metrics.audit,
+            &Ok(outcome(
+                true,
+                &[("pod-security", "shop", 3), ("hygiene", "", 1)],
+            )),
+        );
+        assert_eq!(
+            series(&metrics, "regate_audit_violations{"),
+            [
+                r#"regate_audit_violations{policy="hygiene",namespace=""} 1"#,
+                r#"regate_audit_violations{policy="pod-security",namespace="shop"} 3"#,
+            ]
+        );
+        assert_eq!(
+            series(&metrics, "regate_audit_duration_seconds "),
+            ["regate_audit_duration_seconds 1.5"]
+        );
+        assert!(metrics.audit.last_success.get() > 0);
+        // A later audit finds the hygiene violation fixed: its series goes.
+        record(
+            &metrics.audit,
+            &Ok(outcome(true, &[("pod-security", "shop", 2)])),
+        );
+        assert_eq!(
+            series(&metrics, "regate_audit_violations{"),
+            [r#"regate_audit_violations{policy="pod-security",namespace="shop"} 2"#]
+        );
+        // An incomplete audit and one that could not run count as failures; the last success stays.
+        metrics.audit.last_success.set(7);
+        record(&metrics.audit, &Ok(outcome(false, &[])));
+        record(&metrics.audit, &Err(anyhow::anyhow!("no cluster state")));
+        assert_eq!(metrics.audit.last_success.get(), 7);
+        assert_eq!(
+            series(&metrics, "regate_audit_runs_total{"),
+            [
+                r#"regate_audit_runs_total{result="failure"} 2"#,
+                r#"regate_audit_runs_total{result="success"} 2"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn the_identity_is_the_pod_name_or_host_and_process() {
+        let identity = default_identity();
+        match std::env::var("POD_NAME") {
+            Ok(pod) if !pod.is_empty() => assert_eq!(identity, pod),
+            _ => assert!(
+                identity.ends_with(&format!("-{}", std::process::id())),
+                "{identity}"
+            ),
+        }
     }
 }
