@@ -677,6 +677,12 @@ fn the_in_server_audit_runs_on_the_lease_holder_and_fails_over(cp: &ControlPlane
         || report_of(cp, "reports.openreports.io", "shop-prod", &late),
     );
     assert_eq!(results_of(&report, "pod-security")[0], "fail");
+    // What needs an admission request is skipped in the server as in `regate audit`, not guessed.
+    assert_eq!(
+        results_of(&report, "tenant-isolation"),
+        ["skip"],
+        "{report:#}"
+    );
 
     // The leader dies without releasing the lease: the other takes over once it expires.
     leader.kill();

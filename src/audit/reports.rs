@@ -377,7 +377,7 @@ impl ReportWriter {
                 let patch = Patch::Apply(&report.body);
                 let result = retrying(|| api.patch(&report.name, &params, &patch))
                     .await
-                    .map(|_| ());
+                    .map(|_| report.digest.clone());
                 (key, result)
             });
         }
@@ -387,10 +387,12 @@ impl ReportWriter {
     }
 
     /// Records the end of one report write.
-    fn written(&mut self, done: Result<(ReportKey, kube::Result<()>), tokio::task::JoinError>) {
+    fn written(&mut self, done: Result<(ReportKey, kube::Result<String>), tokio::task::JoinError>) {
         match done {
-            Ok((key, Ok(()))) => {
+            Ok((key, Ok(digest))) => {
                 self.stats.written += 1;
+                // A list that starts again after its token expired may meet the object again.
+                self.existing.insert(key.clone(), digest);
                 self.kept.insert(key);
             }
             Ok((key, Err(e))) => self.failed(format!("report {}/{}: {e}", key.0, key.1)),

@@ -4,7 +4,7 @@
 //! memory is bounded by a page, not by the cluster. Results of policies that need an admission request
 //! are replaced by one `skip` finding per object they apply to.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -16,7 +16,6 @@ use super::kinds::AuditedKind;
 use super::outcome::{ObjectAudit, Owner};
 use super::pace::{retrying, Pacer};
 use super::reports::ReportWriter;
-use super::request_dependence::RuleGraph;
 use super::run::AuditSpec;
 use super::summary::{Summary, SKIP_RULE};
 use crate::admission::synthesize::{create_request, Requester};
@@ -26,6 +25,15 @@ use crate::cluster::inventory::namespace_tenant;
 use crate::manifest::Document;
 use crate::policy::{Evaluator, Policy, PolicySet};
 use crate::report::model::{Action, Finding, InputError, Location, Report};
+
+/// How often one list may start again after its continue token expired.
+const MAX_LIST_RESTARTS: u32 = 3;
+
+/// True when a list's continue token expired (`410 Gone`, reason `Expired`): the snapshot it paged
+/// through was compacted away.
+fn is_expired(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 410)
+}
 
 /// Objects and pages listed for one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,12 +132,7 @@ impl<'a> Auditor<'a> {
         inventory: &'a Json,
         keep: Keep,
     ) -> Auditor<'a> {
-        let graph = RuleGraph::of(set);
-        let request_policies = set
-            .policies
-            .iter()
-            .filter_map(|p| Some((p.id.clone(), graph.policy_dependence(p)?.reason)))
-            .collect();
+        let request_policies = set.request_dependence().clone();
         Auditor {
             set,
             evaluator,
@@ -337,6 +340,10 @@ pub async fn scan_kind(
             None => Api::all_with(client.clone(), &kind.resource),
         };
         let mut token: Option<String> = None;
+        // The uids judged so far in this scope (a multi-page list only), so that a list that has to
+        // start again judges each object once: about 60 bytes per object listed.
+        let mut judged: HashSet<String> = HashSet::new();
+        let mut restarts = 0;
         loop {
             if spec.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
                 listed.complete = false;
@@ -347,17 +354,36 @@ pub async fn scan_kind(
                 params = params.continue_token(token);
             }
             pacer.wait().await;
-            let page = match retrying(|| api.list(&params)).await {
+            let mut page = match retrying(|| api.list(&params)).await {
                 Ok(page) => page,
+                Err(error) if is_expired(&error) && restarts < MAX_LIST_RESTARTS => {
+                    // The list outlived its snapshot (etcd compacted it; about 5 minutes): list again
+                    // from the start, judging only the objects not judged yet.
+                    restarts += 1;
+                    token = None;
+                    tracing::info!(kind = %kind.describe(), restarts, "audit: list expired; listing again");
+                    continue;
+                }
                 Err(error) => {
                     auditor.list_failed(kind, namespace, &error);
                     listed.complete = false;
                     break;
                 }
             };
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if restarts > 0 {
+                page.items.retain(|o| {
+                    o.metadata
+                        .uid
+                        .as_ref()
+                        .is_none_or(|uid| !judged.contains(uid))
+                });
+            }
+            if token.is_some() || restarts > 0 {
+                judged.extend(page.items.iter().filter_map(|o| o.metadata.uid.clone()));
+            }
             listed.pages += 1;
             listed.objects += page.items.len();
-            token = page.metadata.continue_.filter(|t| !t.is_empty());
             let audits = auditor.audit_page(kind, page.items);
             if let Some(writer) = reports.as_deref_mut() {
                 writer.write(&audits, pacer).await;

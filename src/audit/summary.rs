@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::report::model::{Action, Finding, ObjectRef};
 
 /// The `rule` of a finding that reports a policy not judged on an object (see
-/// [`super::request_dependence`]).
+/// [`crate::policy::request_dependence`]).
 pub const SKIP_RULE: &str = "skip";
 
 /// Where cluster-scoped objects are counted in the namespace and tenant tables.

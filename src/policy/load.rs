@@ -165,6 +165,10 @@ pub struct PolicySet {
     /// (and by the test runner). Emptied by [`PolicySet::release_unused_template`] in a set whose
     /// policies all run on the VM.
     pub(crate) template: Mutex<Engine>,
+    /// Policy id → why it cannot be judged without an admission request
+    /// ([`super::request_dependence`]); read from the template's modules, so worked out before
+    /// [`PolicySet::release_unused_template`] empties it.
+    pub(crate) request_dependence: std::sync::OnceLock<std::collections::BTreeMap<String, String>>,
     /// The program of every policy on the compiled VM, when there is one.
     pub(crate) vm: Option<VmProgram>,
 }
@@ -180,8 +184,22 @@ impl PolicySet {
             .iter()
             .all(|p| matches!(p.backend, Backend::Rvm));
         if all_vm {
+            // The analysis reads the template's modules: keep its result (the in-server audit uses it).
+            self.request_dependence();
             self.template = Mutex::new(Engine::new());
         }
+    }
+
+    /// Policy id → why it cannot be judged without an admission request (an audit reports it as
+    /// `skip`); see [`super::request_dependence`].
+    pub fn request_dependence(&self) -> &std::collections::BTreeMap<String, String> {
+        self.request_dependence.get_or_init(|| {
+            let graph = super::request_dependence::RuleGraph::of(self);
+            self.policies
+                .iter()
+                .filter_map(|p| Some((p.id.clone(), graph.policy_dependence(p)?.reason)))
+                .collect()
+        })
     }
 }
 
@@ -423,6 +441,7 @@ pub fn compile_with(
         modules,
         base_data: data,
         template: Mutex::new(engine),
+        request_dependence: std::sync::OnceLock::new(),
         vm,
     })
 }

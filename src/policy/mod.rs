@@ -14,6 +14,7 @@ pub mod load;
 pub mod loader;
 pub mod matcher;
 pub mod metadata;
+pub mod request_dependence;
 pub mod response;
 pub mod rule_reuse;
 pub mod testrunner;

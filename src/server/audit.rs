@@ -65,7 +65,9 @@ pub fn default_lease_namespace() -> String {
         .unwrap_or_else(|| "default".to_string())
 }
 
-/// Lowers the calling thread's CPU priority to the lowest (nice 19); Linux applies it per thread.
+/// Lowers the calling thread's CPU priority to the lowest nice level (19); Linux applies it per thread.
+/// Not `SCHED_IDLE`: that class runs only on CPU time nothing else on the node wants, so on a busy node
+/// the audit would never end; at nice 19 it keeps a small share of a busy core and yields to reviews.
 #[cfg(target_os = "linux")]
 fn lower_thread_priority() {
     // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
