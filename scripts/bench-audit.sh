@@ -10,10 +10,10 @@
 #            Pod each; kubectl would be held to 5 requests/s by client-go's default rate limit) across
 #            NAMESPACES namespaces, the even ones labelled regate.dev/tenant, one Pod in PRIVILEGED_EVERY
 #            privileged (pod-security denies it), the others the e2e tests' compliant Pod.
-#   cli      `regate audit --kubeconfig KC -f json --page-size P --api-qps 0` for each P of PAGE_SIZES,
-#            under /usr/bin/time: objects judged (the per-kind counts on stderr), wall time, objects/s,
-#            peak RSS. The JSON report goes to a file and is checked: the Pods listed must be N and the
-#            Pods denied exactly the privileged ones.
+#   cli      `regate audit --kubeconfig KC -f F --page-size P --api-qps 0` for each P of PAGE_SIZES and F
+#            of FORMATS, under /usr/bin/time: objects judged (the per-kind counts on stderr), wall time,
+#            objects/s, peak RSS. A JSON report goes to a file and is checked: the Pods listed must be N
+#            and the Pods denied exactly the privileged ones.
 #   serve    `regate serve --cluster-state kube --audit-interval 1s --audit-api-qps 0 --audit-reports off`
 #            with the admin kubeconfig (KUBECONFIG): VmHWM and VmRSS once ready, then after the first and
 #            the second complete audit (regate_audit_runs_total{result="success"}), with
@@ -45,10 +45,12 @@
 #
 # Usage: scripts/bench-audit.sh
 # Environment:
-#   SIZES="10000 100000"  PAGE_SIZES="500 100"
+#   SIZES="10000 100000"  PAGE_SIZES="500 100"  FORMATS=json  (-f of the CLI audits; Pods checked in json)
 #   REPORT_SIZES="10000 100000"  SERVE_REPORT_SIZES="10000"  REPORT_RESULTS=pass,fail,warn,error
 #   REPORT_RUNS=2         `regate audit --write-reports` runs per size in REPORT_SIZES
 #   NAMESPACES=10  PRIVILEGED_EVERY=10  THREADS=8
+#   LATENCY_MODES="none running"   add running-idle: the audit running, its thread moved from nice 19 to
+#                  SCHED_IDLE by the script (chrt --idle) as each audit starts one
 #   LOAD_RATE=500  DURATION=15s  LATENCY_ROUNDS=2  CONNECTIONS=8  WARMUP=0.5  SERVER_CPU=0 LOAD_CPU=1
 #   AUDIT_TIMEOUT=1800    seconds any one audit (CLI or in the server) may take before the script fails
 #   REGATE=PATH    the regate binary (default: builds $CARGO_TARGET_DIR/release/regate, a plain release build)
@@ -69,6 +71,8 @@ REPORT_SIZES=${REPORT_SIZES-10000 100000} # empty: none
 REPORT_RESULTS=${REPORT_RESULTS:-pass,fail,warn,error}
 SERVE_REPORT_SIZES=${SERVE_REPORT_SIZES-10000}
 REPORT_RUNS=${REPORT_RUNS:-2}
+FORMATS=${FORMATS:-json}
+LATENCY_MODES=${LATENCY_MODES:-none running}
 PAGE_SIZES=${PAGE_SIZES:-500 100}
 NAMESPACES=${NAMESPACES:-10}
 PRIVILEGED_EVERY=${PRIVILEGED_EVERY:-10}
@@ -84,6 +88,7 @@ WORK=$(mktemp -d)
 SERVER_PID=""
 CP_PID=""
 SAMPLER_PID=""
+IDLER_PID=""
 stop_pid() { # PID [seconds]: SIGTERM, then SIGKILL after the grace period
 	local pid=$1 grace=${2:-30}
 	kill -0 "$pid" 2>/dev/null || return 0
@@ -97,6 +102,7 @@ stop_pid() { # PID [seconds]: SIGTERM, then SIGKILL after the grace period
 }
 cleanup() {
 	[ -n "$SAMPLER_PID" ] && stop_pid "$SAMPLER_PID" 2
+	[ -n "$IDLER_PID" ] && stop_pid "$IDLER_PID" 2
 	[ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID" 10
 	[ -n "$CP_PID" ] && stop_pid "$CP_PID" 30
 	if [ -n "${KEEP:-}" ]; then
@@ -216,13 +222,13 @@ privileged_count() { # N: privileged Pods among p-0 .. p-(N-1)
 
 # One `regate audit`; $1 size, $2 run label, $3 page size, then extra flags. Appends to cli.tsv.
 cli_audit() {
-	local size=$1 run=$2 page=$3
-	shift 3
+	local size=$1 run=$2 page=$3 format=$4
+	shift 4
 	local load rc out="$WORK/audit.json" err="$WORK/audit.err"
 	load=$(load1)
 	set +e
 	timeout "$AUDIT_TIMEOUT" /usr/bin/time -o "$WORK/audit.time" -f '%e %U %S %M' \
-		"$REGATE" audit --kubeconfig "$KC" -f json --page-size "$page" --api-qps 0 "$@" >"$out" 2>"$err"
+		"$REGATE" audit --kubeconfig "$KC" -f "$format" --page-size "$page" --api-qps 0 "$@" >"$out" 2>"$err"
 	rc=$?
 	set -e
 	if [ "$rc" -gt 2 ] || ! grep -q '^audit: v1 Pod: ' "$err"; then
@@ -233,7 +239,7 @@ cli_audit() {
 	# Exit 2: some kind could not be listed to its end or a report not written; recorded, not fatal
 	# (a list that outlives the API server's compaction interval ends with 410 Gone, see docs/audit.md).
 	local errors=""
-	if [ "$rc" = 2 ]; then
+	if [ "$rc" = 2 ] && [ "$format" = json ]; then
 		errors=$(python3 -c 'import json, sys; print("; ".join(e["message"] for e in json.load(open(sys.argv[1])).get("errors", [])))' "$out")
 		echo "  regate audit exited 2: $errors" >&2
 		grep -v '^audit: .* objects in [0-9]* pages$' "$err" | grep -v '^audit: .*: skipped (' >&2 || true
@@ -244,7 +250,7 @@ cli_audit() {
 	objects=$(sed -n 's/^audit: .*: \([0-9]*\) objects in [0-9]* pages$/\1/p' "$err" | awk '{s += $1} END {print s + 0}')
 	written=$(sed -n 's/^audit: reports: \([0-9]*\) written, .*/\1/p' "$err")
 	unchanged=$(sed -n 's/^audit: reports: [0-9]* written, \([0-9]*\) unchanged.*/\1/p' "$err")
-	[ "$rc" = 2 ] || python3 - "$out" "$size" "$(privileged_count "$size")" "${pods:-0}" <<'EOF' >&2
+	[ "$rc" = 2 ] || [ "$format" != json ] || python3 - "$out" "$size" "$(privileged_count "$size")" "${pods:-0}" <<'EOF' >&2
 import json, sys
 report, size, privileged, pods = json.load(open(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 denied = {(f["object"]["namespace"], f["object"]["name"]) for f in report["findings"]
@@ -348,7 +354,9 @@ for size in $SIZES; do
 
 	# --- regate audit ---------------------------------------------------------------------------------
 	for page in $PAGE_SIZES; do
-		cli_audit "$size" json "$page"
+		for format in $FORMATS; do
+			cli_audit "$size" "$format" "$page" "$format"
+		done
 	done
 	# --- regate serve --audit-interval: memory without reports ---------------------------------------------
 	serve_memory "$size" off
@@ -356,8 +364,8 @@ for size in $SIZES; do
 	# --- admission latency without and with an audit running --------------------------------------------
 	cp_place "$LOAD_CPU" 10
 	for round in $(seq 1 "$LATENCY_ROUNDS"); do
-		for mode in none running; do
-			if [ "$mode" = running ]; then
+		for mode in $LATENCY_MODES; do
+			if [ "$mode" != none ]; then
 				start_server --audit-interval 1s --audit-api-qps 0 --audit-page-size 500 --audit-reports off \
 					--audit-lease-namespace default --audit-lease-name "audit-bench-$size-$round"
 				deadline=$((SECONDS + 120))
@@ -365,6 +373,20 @@ for size in $SIZES; do
 					[ "$SECONDS" -lt "$deadline" ] || { echo "no audit started within 120 s" >&2; exit 1; }
 					sleep 0.1
 				done
+				if [ "$mode" = running-idle ]; then
+					# Every audit thread, as each audit starts one, under SCHED_IDLE instead of nice 19.
+					(
+						while :; do
+							for task in /proc/"$SERVER_PID"/task/*; do
+								if [ "$(cat "$task/comm" 2>/dev/null)" = regate-audit ]; then
+									chrt --idle -p 0 "${task##*/}" >/dev/null 2>&1 || true
+								fi
+							done
+							sleep 0.05
+						done
+					) &
+					IDLER_PID=$!
+				fi
 			else
 				start_server
 			fi
@@ -390,6 +412,10 @@ for size in $SIZES; do
 			read -r alive samples <"$WORK/samples"
 			done_after=$(successes)
 			hwm=$(status_kib "$SERVER_PID" VmHWM)
+			if [ -n "$IDLER_PID" ]; then
+				stop_pid "$IDLER_PID" 2
+				IDLER_PID=""
+			fi
 			stop_server
 			read -r rps p50 p99 p99all ok errors <<<"$result"
 			cpu=$(cpu_per_review "$before" "$after" "$ok")
@@ -405,7 +431,7 @@ for size in $SIZES; do
 	if [[ " $REPORT_SIZES " == *" $size "* ]]; then
 		[ "$REPORT_CRDS_INSTALLED" = 1 ] || install_report_crds
 		for run in $(seq 1 "$REPORT_RUNS"); do
-			cli_audit "$size" "reports-$run" 500 --write-reports --report-results "$REPORT_RESULTS"
+			cli_audit "$size" "reports-$run" 500 json --write-reports --report-results "$REPORT_RESULTS"
 		done
 	fi
 	if [[ " $SERVE_REPORT_SIZES " == *" $size "* ]]; then
