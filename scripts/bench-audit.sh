@@ -49,8 +49,6 @@
 #   REPORT_SIZES="10000 100000"  SERVE_REPORT_SIZES="10000"  REPORT_RESULTS=pass,fail,warn,error
 #   REPORT_RUNS=2         `regate audit --write-reports` runs per size in REPORT_SIZES
 #   NAMESPACES=10  PRIVILEGED_EVERY=10  THREADS=8
-#   LATENCY_MODES="none running"   add running-idle: the audit running, its thread moved from nice 19 to
-#                  SCHED_IDLE by the script (chrt --idle) as each audit starts one
 #   LOAD_RATE=500  DURATION=15s  LATENCY_ROUNDS=2  CONNECTIONS=8  WARMUP=0.5  SERVER_CPU=0 LOAD_CPU=1
 #   AUDIT_TIMEOUT=1800    seconds any one audit (CLI or in the server) may take before the script fails
 #   REGATE=PATH    the regate binary (default: builds $CARGO_TARGET_DIR/release/regate, a plain release build)
@@ -72,7 +70,6 @@ REPORT_RESULTS=${REPORT_RESULTS:-pass,fail,warn,error}
 SERVE_REPORT_SIZES=${SERVE_REPORT_SIZES-10000}
 REPORT_RUNS=${REPORT_RUNS:-2}
 FORMATS=${FORMATS:-json}
-LATENCY_MODES=${LATENCY_MODES:-none running}
 PAGE_SIZES=${PAGE_SIZES:-500 100}
 NAMESPACES=${NAMESPACES:-10}
 PRIVILEGED_EVERY=${PRIVILEGED_EVERY:-10}
@@ -88,7 +85,6 @@ WORK=$(mktemp -d)
 SERVER_PID=""
 CP_PID=""
 SAMPLER_PID=""
-IDLER_PID=""
 stop_pid() { # PID [seconds]: SIGTERM, then SIGKILL after the grace period
 	local pid=$1 grace=${2:-30}
 	kill -0 "$pid" 2>/dev/null || return 0
@@ -102,7 +98,6 @@ stop_pid() { # PID [seconds]: SIGTERM, then SIGKILL after the grace period
 }
 cleanup() {
 	[ -n "$SAMPLER_PID" ] && stop_pid "$SAMPLER_PID" 2
-	[ -n "$IDLER_PID" ] && stop_pid "$IDLER_PID" 2
 	[ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID" 10
 	[ -n "$CP_PID" ] && stop_pid "$CP_PID" 30
 	if [ -n "${KEEP:-}" ]; then
@@ -364,8 +359,8 @@ for size in $SIZES; do
 	# --- admission latency without and with an audit running --------------------------------------------
 	cp_place "$LOAD_CPU" 10
 	for round in $(seq 1 "$LATENCY_ROUNDS"); do
-		for mode in $LATENCY_MODES; do
-			if [ "$mode" != none ]; then
+		for mode in none running; do
+			if [ "$mode" = running ]; then
 				start_server --audit-interval 1s --audit-api-qps 0 --audit-page-size 500 --audit-reports off \
 					--audit-lease-namespace default --audit-lease-name "audit-bench-$size-$round"
 				deadline=$((SECONDS + 120))
@@ -373,20 +368,6 @@ for size in $SIZES; do
 					[ "$SECONDS" -lt "$deadline" ] || { echo "no audit started within 120 s" >&2; exit 1; }
 					sleep 0.1
 				done
-				if [ "$mode" = running-idle ]; then
-					# Every audit thread, as each audit starts one, under SCHED_IDLE instead of nice 19.
-					(
-						while :; do
-							for task in /proc/"$SERVER_PID"/task/*; do
-								if [ "$(cat "$task/comm" 2>/dev/null)" = regate-audit ]; then
-									chrt --idle -p 0 "${task##*/}" >/dev/null 2>&1 || true
-								fi
-							done
-							sleep 0.05
-						done
-					) &
-					IDLER_PID=$!
-				fi
 			else
 				start_server
 			fi
@@ -412,10 +393,6 @@ for size in $SIZES; do
 			read -r alive samples <"$WORK/samples"
 			done_after=$(successes)
 			hwm=$(status_kib "$SERVER_PID" VmHWM)
-			if [ -n "$IDLER_PID" ]; then
-				stop_pid "$IDLER_PID" 2
-				IDLER_PID=""
-			fi
 			stop_server
 			read -r rps p50 p99 p99all ok errors <<<"$result"
 			cpu=$(cpu_per_review "$before" "$after" "$ok")
