@@ -49,6 +49,8 @@
 #   REPORT_SIZES="10000 100000"  SERVE_REPORT_SIZES="10000"  REPORT_RESULTS=pass,fail,warn,error
 #   REPORT_RUNS=2         `regate audit --write-reports` runs per size in REPORT_SIZES
 #   NAMESPACES=10  PRIVILEGED_EVERY=10  THREADS=8
+#   LATENCY_MODES="none running"  running-idle adds a run with the audit running and each audit thread
+#                  moved from nice 19 to SCHED_IDLE by the script (chrt --idle), a diagnostic
 #   LOAD_RATE=500  DURATION=15s  LATENCY_ROUNDS=2  CONNECTIONS=8  WARMUP=0.5  SERVER_CPU=0 LOAD_CPU=1
 #   AUDIT_TIMEOUT=1800    seconds any one audit (CLI or in the server) may take before the script fails
 #   REGATE=PATH    the regate binary (default: builds $CARGO_TARGET_DIR/release/regate, a plain release build)
@@ -70,6 +72,7 @@ REPORT_RESULTS=${REPORT_RESULTS:-pass,fail,warn,error}
 SERVE_REPORT_SIZES=${SERVE_REPORT_SIZES-10000}
 REPORT_RUNS=${REPORT_RUNS:-2}
 FORMATS=${FORMATS:-json}
+LATENCY_MODES=${LATENCY_MODES:-none running}
 PAGE_SIZES=${PAGE_SIZES:-500 100}
 NAMESPACES=${NAMESPACES:-10}
 PRIVILEGED_EVERY=${PRIVILEGED_EVERY:-10}
@@ -85,6 +88,7 @@ WORK=$(mktemp -d)
 SERVER_PID=""
 CP_PID=""
 SAMPLER_PID=""
+IDLER_PID=""
 stop_pid() { # PID [seconds]: SIGTERM, then SIGKILL after the grace period
 	local pid=$1 grace=${2:-30}
 	kill -0 "$pid" 2>/dev/null || return 0
@@ -98,6 +102,7 @@ stop_pid() { # PID [seconds]: SIGTERM, then SIGKILL after the grace period
 }
 cleanup() {
 	[ -n "$SAMPLER_PID" ] && stop_pid "$SAMPLER_PID" 2
+	[ -n "$IDLER_PID" ] && stop_pid "$IDLER_PID" 2
 	[ -n "$SERVER_PID" ] && stop_pid "$SERVER_PID" 10
 	[ -n "$CP_PID" ] && stop_pid "$CP_PID" 30
 	if [ -n "${KEEP:-}" ]; then
@@ -359,8 +364,8 @@ for size in $SIZES; do
 	# --- admission latency without and with an audit running --------------------------------------------
 	cp_place "$LOAD_CPU" 10
 	for round in $(seq 1 "$LATENCY_ROUNDS"); do
-		for mode in none running; do
-			if [ "$mode" = running ]; then
+		for mode in $LATENCY_MODES; do
+			if [ "$mode" != none ]; then
 				start_server --audit-interval 1s --audit-api-qps 0 --audit-page-size 500 --audit-reports off \
 					--audit-lease-namespace default --audit-lease-name "audit-bench-$size-$round"
 				deadline=$((SECONDS + 120))
@@ -368,6 +373,27 @@ for size in $SIZES; do
 					[ "$SECONDS" -lt "$deadline" ] || { echo "no audit started within 120 s" >&2; exit 1; }
 					sleep 0.1
 				done
+				if [ "$mode" = running-idle ]; then
+					# Each audit thread, as each audit starts one, moved from nice 19 to SCHED_IDLE. The loop
+					# runs on LOAD_CPU and forks only for chrt, once per new thread.
+					(
+						taskset -p -c "$LOAD_CPU" "$BASHPID" >/dev/null
+						declare -A idle=()
+						while :; do
+							for task in /proc/"$SERVER_PID"/task/*; do
+								tid=${task##*/}
+								[ -z "${idle[$tid]:-}" ] || continue
+								comm=""
+								read -r comm <"$task/comm" 2>/dev/null || true
+								if [ "$comm" = regate-audit ]; then
+									chrt --idle -p 0 "$tid" >/dev/null 2>&1 && idle[$tid]=1
+								fi
+							done
+							sleep 0.05
+						done
+					) &
+					IDLER_PID=$!
+				fi
 			else
 				start_server
 			fi
@@ -393,6 +419,10 @@ for size in $SIZES; do
 			read -r alive samples <"$WORK/samples"
 			done_after=$(successes)
 			hwm=$(status_kib "$SERVER_PID" VmHWM)
+			if [ -n "$IDLER_PID" ]; then
+				stop_pid "$IDLER_PID" 2
+				IDLER_PID=""
+			fi
 			stop_server
 			read -r rps p50 p99 p99all ok errors <<<"$result"
 			cpu=$(cpu_per_review "$before" "$after" "$ok")
@@ -456,7 +486,7 @@ for r in latency:
     print(f"{int(r['size']):>8,} {r['round']:>5} {r['audit']:8} {r['rps']:>9} {r['p50']:>7} {r['p99']:>7} {r['p99all']:>7} "
           f"{r['cpu_us']:>7} {r['errors']:>6} {r['audit_samples'] + '/' + r['samples']:>12} {r['audits_done']:>6} {mib(r['hwm_kib']):>6}  {r['load1']}")
 for size in dict.fromkeys(r["size"] for r in latency):
-    for mode in ("none", "running"):
+    for mode in ("none", "running", "running-idle"):
         rows = [r for r in latency if r["size"] == size and r["audit"] == mode]
         p99 = [float(r["p99"]) for r in rows if r["p99"] not in ("-", "")]
         p50 = [float(r["p50"]) for r in rows if r["p50"] not in ("-", "")]
