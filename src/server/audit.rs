@@ -4,9 +4,9 @@
 //! the policy reports and publishes the audit metrics. The other replicas only wait for the lease.
 //!
 //! Off the admission path: the audit runs on a thread of its own, at the lowest CPU priority (nice
-//! 19), with its own Kubernetes client and a one-thread evaluation pool, so a review never waits behind
-//! it; its requests to the API server are paced (`--audit-api-qps`); it keeps no findings, only counts.
-//! Losing the lease stops a running audit at the next page; at shutdown the lease is released, so
+//! 19), with its own evaluator, Kubernetes client and a one-thread evaluation pool, so a review never
+//! waits behind it; its requests to the API server are paced (`--audit-api-qps`); it keeps no findings,
+//! only counts. Losing the lease stops a running audit at the next page; at shutdown the lease is released, so
 //! another replica takes over at once instead of after the lease expires.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +20,7 @@ use tokio::sync::{oneshot, watch};
 use super::metrics::{AuditMetrics, AuditViolationLabels, ResultLabel};
 use super::{signalled, Shared};
 use crate::audit::run::{audit, AuditOutcome, AuditSpec};
+use crate::policy::Evaluator;
 
 /// How the in-server audit runs.
 #[derive(Debug, Clone)]
@@ -115,10 +116,13 @@ async fn audit_once(
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
+            // An evaluator of its own, bound to the same bundle and cluster state: reviews never wait
+            // for an evaluation slot or engine the audit holds.
+            let set = &active.bundle.set;
+            let evaluator = Evaluator::new(set.clone(), (*active.inventory).clone())?;
             runtime.block_on(async {
                 let client = Client::try_default().await?;
-                let set = &active.bundle.set;
-                audit(&client, set, &active.evaluator, &active.inventory, &spec).await
+                audit(&client, set, &evaluator, &active.inventory, &spec).await
             })
         })();
         let _ = tx.send(result);

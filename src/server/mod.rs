@@ -491,13 +491,12 @@ pub async fn start(
         shared.clone(),
         close_rx.clone(),
     )));
-    if let Some(options) = shared.options.audit.clone() {
-        background.push(tokio::spawn(audit::run(
-            shared.clone(),
-            options,
-            close_rx.clone(),
-        )));
-    }
+    // Awaited at shutdown (not aborted): it releases the audit Lease so another replica takes over.
+    let audit_task = shared
+        .options
+        .audit
+        .clone()
+        .map(|options| tokio::spawn(audit::run(shared.clone(), options, close_rx.clone())));
 
     // Accept loops.
     let (conn_tx, conn_rx) = tokio::sync::mpsc::channel::<()>(1);
@@ -536,6 +535,7 @@ pub async fn start(
         loops,
         conn_rx,
         background,
+        audit_task,
     ));
     Ok(ServerHandle {
         addr,
@@ -556,6 +556,7 @@ async fn coordinate(
     loops: Vec<JoinHandle<()>>,
     mut conns: tokio::sync::mpsc::Receiver<()>,
     background: Vec<JoinHandle<()>>,
+    audit_task: Option<JoinHandle<()>>,
 ) {
     signalled(&mut begin).await;
     shared.shutting_down.store(true, Ordering::SeqCst);
@@ -579,6 +580,15 @@ async fn coordinate(
     }
     for b in background {
         b.abort();
+    }
+    if let Some(task) = audit_task {
+        // The task saw `close` and is releasing the Lease (bounded inside by 5 s).
+        if tokio::time::timeout(Duration::from_secs(6), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the audit did not stop in time");
+        }
     }
     shared.decision_log.close();
     tracing::info!("stopped");
