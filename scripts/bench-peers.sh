@@ -100,20 +100,10 @@ load1() { cut -d' ' -f1 /proc/loadavg; }
 
 # --- fixtures -------------------------------------------------------------------------------------
 TLS="$WORK/tls"
-mkdir -p "$TLS" "$WORK/reviews" "$WORK/answers" "$WORK/empty-policies"
-(
-	cd "$TLS"
-	openssl ecparam -name prime256v1 -genkey -noout -out ca.key.sec1 2>/dev/null
-	openssl pkcs8 -topk8 -nocrypt -in ca.key.sec1 -out ca.key
-	openssl req -x509 -new -key ca.key -sha256 -days 2 -subj /CN=bench-peers-ca -out ca.crt \
-		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
-	openssl ecparam -name prime256v1 -genkey -noout -out tls.key.sec1 2>/dev/null
-	openssl pkcs8 -topk8 -nocrypt -in tls.key.sec1 -out tls.key
-	openssl req -new -key tls.key -subj /CN=localhost -out tls.csr 2>/dev/null
-	printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >ext.cnf
-	openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -sha256 \
-		-extfile ext.cnf -out tls.crt 2>/dev/null
-)
+mkdir -p "$WORK/reviews" "$WORK/answers" "$WORK/empty-policies"
+# shellcheck source=scripts/lib/bench-tls.sh
+. "$ROOT/scripts/lib/bench-tls.sh"
+make_bench_tls "$TLS" bench-peers-ca
 CACERT="$TLS/ca.crt"
 
 cp scripts/lib/pod-review.json "$WORK/reviews/small.json"
