@@ -237,22 +237,9 @@ fn admission_review_envelope_errors_name_the_type_of_a_non_string() {
 /// finished). Fixed in regorus patch 0025: the module is now rejected at once with a parse error.
 #[test]
 fn bundle_nested_brackets_are_rejected_at_once() {
-    use regate::policy::bundle::{BundleSources, FileKind, SourceFile};
+    use regate::policy::bundle::BundleSources;
     let text = String::from_utf8(testdata("bundle-nested-brackets.rego")).unwrap();
-    let mut sources = BundleSources {
-        layers: 1,
-        ..Default::default()
-    };
-    sources.files.insert(
-        "fuzz/policy.rego".to_string(),
-        SourceFile {
-            display: "fuzz/policy.rego".to_string(),
-            rel: "fuzz/policy.rego".to_string(),
-            kind: FileKind::Module,
-            text,
-            layer: 0,
-        },
-    );
+    let sources = BundleSources::one_module("fuzz/policy.rego", text);
     let err = regate::policy::load::compile(sources, &[], false).expect_err("a parse error");
     assert!(err.to_string().contains("fuzz/policy.rego:4:"), "{err}");
 }

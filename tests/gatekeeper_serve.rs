@@ -76,26 +76,7 @@ fn serve_and_check_decide_every_sample_alike() {
     let mut judged = 0;
     let mut denied = 0;
     for (dir, samples) in dirs {
-        let work = tempfile::tempdir().unwrap();
-        let ca_file = work.path().join("ca.crt");
-        let args: Vec<String> = [
-            "serve",
-            "--dev",
-            "--addr",
-            "127.0.0.1:0",
-            "--dev-ca-file",
-            ca_file.to_str().unwrap(),
-            "--decision-log",
-            "off",
-            "--no-bundled",
-            "--policies",
-            &dir,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let mut server = Server::start(&args, "");
-        server.ca_pem = std::fs::read_to_string(&ca_file).unwrap();
+        let (server, _ca_dir) = Server::start_dev(&["--no-bundled", "--policies", &dir]);
         let mut client = server.client();
         for sample in samples {
             let text = std::fs::read_to_string(&sample).unwrap();

@@ -40,26 +40,8 @@ fn every_corpus_review_is_answered_as_eval_answers_it() {
     files.sort();
     assert_eq!(files.len(), 189);
 
-    let work = tempfile::tempdir().unwrap();
-    let ca_file = work.path().join("ca.crt");
-    let args: Vec<String> = [
-        "serve",
-        "--dev",
-        "--addr",
-        "127.0.0.1:0",
-        "--dev-ca-file",
-        ca_file.to_str().unwrap(),
-        "--decision-log",
-        "off",
-        // Equivalence is under test here, not the bundled library's own tests.
-        "--skip-bundle-tests",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    // The CA is written before the server listens.
-    let mut server = Server::start(&args, "");
-    server.ca_pem = std::fs::read_to_string(&ca_file).unwrap();
+    // Equivalence is under test here, not the bundled library's own tests.
+    let (server, _ca_dir) = Server::start_dev(&["--skip-bundle-tests"]);
     let addr = server.addr;
     let ca = server.ca_pem.clone();
 

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use regate::policy::bundle::{BundleSources, FileKind, SourceFile};
+use regate::policy::bundle::BundleSources;
 use regate::policy::load::compile;
 use regate::policy::metadata::parse_package_annotation;
 
@@ -13,19 +13,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = parse_package_annotation("fuzz/policy.rego", text);
-    let mut sources = BundleSources {
-        layers: 1,
-        ..Default::default()
-    };
-    sources.files.insert(
-        "fuzz/policy.rego".to_string(),
-        SourceFile {
-            display: "fuzz/policy.rego".to_string(),
-            rel: "fuzz/policy.rego".to_string(),
-            kind: FileKind::Module,
-            text: text.to_string(),
-            layer: 0,
-        },
+    let _ = compile(
+        BundleSources::one_module("fuzz/policy.rego", text.to_string()),
+        &[],
+        false,
     );
-    let _ = compile(sources, &[], false);
 });

@@ -200,6 +200,12 @@ fn str_at<'a, T: Tree + ?Sized>(value: &'a T, path: &[&str]) -> &'a str {
 }
 
 impl<'a> RequestFacts<'a> {
+    /// The same facts for another operation (the audit asks whether a policy matching only UPDATE
+    /// applies to a stored object), without reading the request again.
+    pub fn with_operation(self, operation: &'a str) -> RequestFacts<'a> {
+        RequestFacts { operation, ..self }
+    }
+
     /// Reads the facts from a raw AdmissionRequest.
     pub fn from_request(request: &'a Json) -> RequestFacts<'a> {
         Self::read(request)
@@ -272,6 +278,21 @@ impl<'a> RequestFacts<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn another_operation_keeps_every_other_fact() {
+        let request = json!({
+            "uid": "u", "operation": "CREATE", "namespace": "shop",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "object": {"metadata": {"name": "web", "labels": {"app": "web"}}}
+        });
+        let facts = RequestFacts::from_request(&request);
+        let update = facts.with_operation("UPDATE");
+        assert_eq!(update.operation, "UPDATE");
+        assert_eq!(update.with_operation("CREATE"), facts);
+        assert_eq!((update.name, update.kind), ("web", "Pod"));
+        assert_eq!(update.label("app"), Some("web"));
+    }
 
     #[test]
     fn name_falls_back_to_object_metadata_and_delete_reads_old_object() {

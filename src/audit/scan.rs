@@ -113,15 +113,13 @@ fn document(resource: &ApiResource, object: DynamicObject) -> Document {
 
 /// True when `policy` applies to `request` for some operation it matches (a policy that only matches
 /// UPDATE still applies to the stored object it would judge on update).
-fn applies_for_its_operations(evaluator: &Evaluator, policy: &Policy, request: &Json) -> bool {
-    if evaluator.applies(policy, &RequestFacts::from_request(request)) {
-        return true;
-    }
-    policy.match_spec.operations.iter().any(|op| {
-        let mut as_op = request.clone();
-        as_op["operation"] = Json::String(op.clone());
-        evaluator.applies(policy, &RequestFacts::from_request(&as_op))
-    })
+fn applies_for_its_operations(evaluator: &Evaluator, policy: &Policy, facts: RequestFacts) -> bool {
+    evaluator.applies(policy, &facts)
+        || policy
+            .match_spec
+            .operations
+            .iter()
+            .any(|op| evaluator.applies(policy, &facts.with_operation(op)))
 }
 
 impl<'a> Auditor<'a> {
@@ -157,11 +155,12 @@ impl<'a> Auditor<'a> {
         kind: &AuditedKind,
     ) -> (Vec<&'a Policy>, Vec<(&'a Policy, &str)>) {
         let request = create_request(&document.object, default_namespace(kind), &no_requester());
+        let facts = RequestFacts::from_request(&request);
         let mut judged = Vec::new();
         let mut skipped = Vec::new();
         let set: &'a PolicySet = self.set;
         for policy in set.policies.iter() {
-            if !applies_for_its_operations(self.evaluator, policy, &request) {
+            if !applies_for_its_operations(self.evaluator, policy, facts) {
                 continue;
             }
             match self.request_policies.get(&policy.id) {

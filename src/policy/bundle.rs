@@ -95,6 +95,23 @@ impl BundleSources {
         }
     }
 
+    /// A one-layer bundle of one Rego module at `rel` (the bundle fuzz target and its regressions).
+    pub fn one_module(rel: &str, text: String) -> BundleSources {
+        let mut sources = BundleSources {
+            layers: 1,
+            ..Default::default()
+        };
+        let file = SourceFile {
+            display: rel.to_string(),
+            rel: rel.to_string(),
+            kind: FileKind::Module,
+            text,
+            layer: 0,
+        };
+        sources.files.insert(rel.to_string(), file);
+        sources
+    }
+
     /// The embedded policy library.
     pub fn embedded() -> BundleSources {
         let mut sources = BundleSources {

@@ -161,6 +161,31 @@ pub fn basic_args(tls_dir: &Path) -> Vec<String> {
 }
 
 impl Server {
+    /// Starts `regate serve --dev` on a free loopback port with the decision log off and `extra`
+    /// arguments, trusting the CA it generated (written before it listens). The directory holding the
+    /// CA is returned with the server and must live as long as it.
+    pub fn start_dev(extra: &[&str]) -> (Server, tempfile::TempDir) {
+        let work = tempfile::tempdir().unwrap();
+        let ca_file = work.path().join("ca.crt");
+        let mut args: Vec<String> = [
+            "serve",
+            "--dev",
+            "--addr",
+            "127.0.0.1:0",
+            "--dev-ca-file",
+            ca_file.to_str().unwrap(),
+            "--decision-log",
+            "off",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut server = Server::start(&args, "");
+        server.ca_pem = std::fs::read_to_string(&ca_file).unwrap();
+        (server, work)
+    }
+
     /// Starts `regate ARGS` and waits (up to 120 s) for its `regate serve listening` line.
     pub fn start(args: &[String], ca_pem: &str) -> Server {
         Server::start_with_env(args, ca_pem, &[])
