@@ -25,8 +25,13 @@
 #            (scripts/lib/pod-review.json) POSTed to /validate?timeout=10s at LOAD_RATE/s for DURATION
 #            over CONNECTIONS keep-alive TLS connections: steady-state p50/p99, the server's CPU, and how
 #            many 0.25 s samples of the run found the audit thread (regate-audit) alive. During the
-#            latency runs the control plane is moved to LOAD_CPU at nice 10, so the server's core only
-#            holds regate (as in a cluster, where the API server runs elsewhere).
+#            latency runs the control plane is moved to LOAD_CPU at nice 10 with time slices of
+#            CP_SLICE_US µs, so the server's core only holds regate (as in a cluster, where the API
+#            server runs elsewhere) and the load generator is not held up by the API server's work for
+#            the audit (by default a running thread finishes a slice of ~1.5 ms before a woken one runs). With BASELINE set,
+#            each run is made with BASELINE and then REGATE, alternated, so two builds compare on the
+#            same machine and cluster. Each run with an audit records the audit thread's time slice
+#            (se.slice of /proc/PID/task/TID/sched, in µs).
 #   reports  when N is in REPORT_SIZES: the openreports CRDs (testdata/crds/openreports) are installed and
 #            `regate audit --write-reports --report-results REPORT_RESULTS --api-qps 0 -f json
 #            --page-size 500` runs REPORT_RUNS times: the first writes every report, the next find them
@@ -50,8 +55,10 @@
 #   LATENCY_MODES="none running"  running-idle adds a run with the audit running and each audit thread
 #                  moved from nice 19 to SCHED_IDLE by the script (chrt --idle), a diagnostic
 #   LOAD_RATE=500  DURATION=15s  LATENCY_ROUNDS=2  CONNECTIONS=8  WARMUP=0.5  SERVER_CPU=0 LOAD_CPU=1
+#   CP_SLICE_US=100  the control plane's time slice during the latency runs (0: the kernel's default)
 #   AUDIT_TIMEOUT=1800    seconds any one audit (CLI or in the server) may take before the script fails
 #   REGATE=PATH    the regate binary (default: builds $CARGO_TARGET_DIR/release/regate, a plain release build)
+#   BASELINE=PATH  a second regate binary for the latency runs (labelled base; REGATE is labelled this)
 #   TESTENV=PATH   the e2e harness (default: $CARGO_TARGET_DIR/e2e/testenv, built by tests/e2e/build.sh
 #                  when missing: ~10 min cold on 2 cores)
 #   KEEP=DIR       keep the raw results (*.tsv) and the control plane's and servers' logs in DIR
@@ -80,6 +87,7 @@ DURATION=${DURATION:-15s}
 LATENCY_ROUNDS=${LATENCY_ROUNDS:-2}
 AUDIT_TIMEOUT=${AUDIT_TIMEOUT:-1800}
 SERVER_CPU=${SERVER_CPU:-0}
+CP_SLICE_US=${CP_SLICE_US:-100}
 export RUST_BACKTRACE=0 # see docs/benchmarks.md, "Method"
 
 WORK=$(mktemp -d)
@@ -161,14 +169,13 @@ kubectl() { "$TESTENV" kubectl --kubeconfig "$KC" "$@"; }
 
 # The control plane's processes: testenv up (etcd) and its children (kube-apiserver, the controller manager).
 cp_pids() { echo "$CP_PID"; pgrep -P "$CP_PID" || true; }
-# Moves every thread of the control plane to CPUs $1 at nice $2.
+# Moves every thread of the control plane to CPUs $1 at nice $2 with time slices of $3 µs (0: the
+# kernel's default; custom slices need Linux 6.12 or later and are ignored before).
 cp_place() {
-	local pid tid
+	local pid
 	for pid in $(cp_pids); do
 		taskset -a -p -c "$1" "$pid" >/dev/null
-		for tid in "/proc/$pid/task"/*; do
-			renice -n "$2" -p "${tid##*/}" >/dev/null 2>&1 || true
-		done
+		python3 scripts/lib/sched-slice.py "$2" "$3" /proc/"$pid"/task/*
 	done
 }
 ALL_CPUS=$(taskset -p $$ | sed 's/.*: //')
@@ -200,7 +207,7 @@ delete_report_crds() {
 printf 'size\tadded\tseconds\tload1\n' >"$WORK/seed.tsv"
 printf 'size\trun\tpage\tpods\tobjects\twall_s\tcpu_s\tmaxrss_kib\twritten\tunchanged\texit\terrors\tload1\n' >"$WORK/cli.tsv"
 printf 'size\treports\tstage\thwm_kib\trss_kib\tduration_s\tobjects\twritten\tunchanged\tload1\n' >"$WORK/serve.tsv"
-printf 'size\tround\taudit\trps\tp50\tp99\tp99all\tok\terrors\tcpu_us\taudit_samples\tsamples\taudits_done\thwm_kib\tload1\n' >"$WORK/latency.tsv"
+printf 'size\tround\tbinary\taudit\tslice_us\trps\tp50\tp99\tp99all\tok\terrors\tcpu_us\taudit_samples\tsamples\taudits_done\thwm_kib\tload1\n' >"$WORK/latency.tsv"
 
 privileged_count() { # N: privileged Pods among p-0 .. p-(N-1)
 	python3 -c "import sys; n, ns, k = map(int, sys.argv[1:]); print(sum(1 for i in range(n) if (i // ns) % k == 0))" \
@@ -265,7 +272,7 @@ start_server() {
 	PORT=$(free_port)
 	MPORT=$(free_port)
 	: >"$WORK/server.log"
-	KUBECONFIG="$KC" taskset -c "$SERVER_CPU" "$REGATE" serve --addr "127.0.0.1:$PORT" \
+	KUBECONFIG="$KC" taskset -c "$SERVER_CPU" "${SERVE_BINARY:-$REGATE}" serve --addr "127.0.0.1:$PORT" \
 		--metrics-addr "127.0.0.1:$MPORT" --tls-dir "$TLS" --cluster-state kube --cluster-settle 0 \
 		--decision-log off --log-level warn,regate=info --log-format json "$@" >>"$WORK/server.log" 2>&1 &
 	SERVER_PID=$!
@@ -302,6 +309,18 @@ wait_audits() {
 	done
 }
 audit_thread_alive() { grep -qx regate-audit /proc/"$SERVER_PID"/task/*/comm 2>/dev/null; }
+# The time slice (µs) of the server's audit thread, "-" when none runs.
+audit_thread_slice() {
+	local task comm
+	for task in /proc/"$SERVER_PID"/task/*; do
+		comm=""
+		read -r comm <"$task/comm" 2>/dev/null || true
+		if [ "$comm" = regate-audit ]; then
+			awk '$1 == "se.slice" {printf "%d\n", $3 / 1000; found = 1} END {if (!found) print "-"}' "$task/sched" 2>/dev/null && return
+		fi
+	done
+	echo -
+}
 
 # One row of serve.tsv for the running server: $1 size, $2 reports, $3 stage.
 serve_row() {
@@ -349,77 +368,85 @@ for size in $SIZES; do
 	serve_memory "$size" off
 
 	# --- admission latency without and with an audit running --------------------------------------------
-	cp_place "$LOAD_CPU" 10
+	cp_place "$LOAD_CPU" 10 "$CP_SLICE_US"
 	for round in $(seq 1 "$LATENCY_ROUNDS"); do
-		for mode in $LATENCY_MODES; do
-			if [ "$mode" != none ]; then
-				start_server --audit-interval 1s --audit-api-qps 0 --audit-page-size 500 --audit-reports off \
-					--audit-lease-namespace default --audit-lease-name "audit-bench-$size-$round"
-				deadline=$((SECONDS + 120))
-				until audit_thread_alive; do
-					[ "$SECONDS" -lt "$deadline" ] || { echo "no audit started within 120 s" >&2; exit 1; }
-					sleep 0.1
-				done
-				if [ "$mode" = running-idle ]; then
-					# Each audit thread, as each audit starts one, moved from nice 19 to SCHED_IDLE. The loop
-					# runs on LOAD_CPU and forks only for chrt, once per new thread.
-					(
-						taskset -p -c "$LOAD_CPU" "$BASHPID" >/dev/null
-						declare -A idle=()
-						while :; do
-							for task in /proc/"$SERVER_PID"/task/*; do
-								tid=${task##*/}
-								[ -z "${idle[$tid]:-}" ] || continue
-								comm=""
-								read -r comm <"$task/comm" 2>/dev/null || true
-								if [ "$comm" = regate-audit ]; then
-									chrt --idle -p 0 "$tid" >/dev/null 2>&1 && idle[$tid]=1
-								fi
+		for binary in ${BASELINE:+base} this; do
+			SERVE_BINARY=$REGATE
+			[ "$binary" = this ] || SERVE_BINARY=$BASELINE
+			for mode in $LATENCY_MODES; do
+				if [ "$mode" != none ]; then
+					start_server --audit-interval 1s --audit-api-qps 0 --audit-page-size 500 --audit-reports off \
+						--audit-lease-namespace default --audit-lease-name "audit-bench-$size-$round"
+					deadline=$((SECONDS + 120))
+					until audit_thread_alive; do
+						[ "$SECONDS" -lt "$deadline" ] || { echo "no audit started within 120 s" >&2; exit 1; }
+						sleep 0.1
+					done
+					if [ "$mode" = running-idle ]; then
+						# Each audit thread, as each audit starts one, moved from nice 19 to SCHED_IDLE. The loop
+						# runs on LOAD_CPU and forks only for chrt, once per new thread.
+						(
+							taskset -p -c "$LOAD_CPU" "$BASHPID" >/dev/null
+							declare -A idle=()
+							while :; do
+								for task in /proc/"$SERVER_PID"/task/*; do
+									tid=${task##*/}
+									[ -z "${idle[$tid]:-}" ] || continue
+									comm=""
+									read -r comm <"$task/comm" 2>/dev/null || true
+									if [ "$comm" = regate-audit ]; then
+										chrt --idle -p 0 "$tid" >/dev/null 2>&1 && idle[$tid]=1
+									fi
+								done
+								sleep 0.05
 							done
-							sleep 0.05
-						done
-					) &
-					IDLER_PID=$!
+						) &
+						IDLER_PID=$!
+					fi
+				else
+					start_server
 				fi
-			else
-				start_server
-			fi
-			url="https://127.0.0.1:$PORT/validate?timeout=10s"
-			oha_warm "$url" "$CACERT" "$LOADGEN_POD_REVIEW"
-			load=$(load1)
-			done_before=$(successes)
-			(
-				n=0 alive=0
-				while :; do
-					n=$((n + 1))
-					audit_thread_alive && alive=$((alive + 1))
-					echo "$alive $n" >"$WORK/samples"
-					sleep 0.25
-				done
-			) &
-			SAMPLER_PID=$!
-			before=$(proc_ticks "$SERVER_PID")
-			result=$(oha_run "$url" "$CACERT" "$LOADGEN_POD_REVIEW" "$LOAD_RATE")
-			after=$(proc_ticks "$SERVER_PID")
-			stop_pid "$SAMPLER_PID" 2
-			SAMPLER_PID=""
-			read -r alive samples <"$WORK/samples"
-			done_after=$(successes)
-			hwm=$(status_kib "$SERVER_PID" VmHWM)
-			if [ -n "$IDLER_PID" ]; then
-				stop_pid "$IDLER_PID" 2
-				IDLER_PID=""
-			fi
-			stop_server
-			read -r rps p50 p99 p99all ok errors <<<"$result"
-			cpu=$(cpu_per_review "$before" "$after" "$ok")
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$round" "$mode" "$rps" \
-				"$p50" "$p99" "$p99all" "$ok" "$errors" "$cpu" "$alive" "$samples" "$((done_after - done_before))" \
-				"$hwm" "$load" >>"$WORK/latency.tsv"
-			echo "  latency round $round audit $mode: $rps reviews/s p50 $p50 ms p99 $p99 ms (whole run $p99all) cpu $cpu µs/review (ok $ok, errors $errors); audit thread alive in $alive/$samples samples, $((done_after - done_before)) audits finished; VmHWM $((hwm / 1024)) MiB (load $load)" >&2
+				url="https://127.0.0.1:$PORT/validate?timeout=10s"
+				oha_warm "$url" "$CACERT" "$LOADGEN_POD_REVIEW"
+				load=$(load1)
+				done_before=$(successes)
+				(
+					n=0 alive=0
+					while :; do
+						n=$((n + 1))
+						audit_thread_alive && alive=$((alive + 1))
+						echo "$alive $n" >"$WORK/samples"
+						sleep 0.25
+					done
+				) &
+				SAMPLER_PID=$!
+				slice=-
+				[ "$mode" = none ] || slice=$(audit_thread_slice)
+				before=$(proc_ticks "$SERVER_PID")
+				result=$(oha_run "$url" "$CACERT" "$LOADGEN_POD_REVIEW" "$LOAD_RATE")
+				after=$(proc_ticks "$SERVER_PID")
+				stop_pid "$SAMPLER_PID" 2
+				SAMPLER_PID=""
+				read -r alive samples <"$WORK/samples"
+				done_after=$(successes)
+				hwm=$(status_kib "$SERVER_PID" VmHWM)
+				if [ -n "$IDLER_PID" ]; then
+					stop_pid "$IDLER_PID" 2
+					IDLER_PID=""
+				fi
+				stop_server
+				read -r rps p50 p99 p99all ok errors <<<"$result"
+				cpu=$(cpu_per_review "$before" "$after" "$ok")
+				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$round" "$binary" \
+					"$mode" "$slice" "$rps" \
+					"$p50" "$p99" "$p99all" "$ok" "$errors" "$cpu" "$alive" "$samples" "$((done_after - done_before))" \
+					"$hwm" "$load" >>"$WORK/latency.tsv"
+				echo "  latency round $round $binary audit $mode (slice $slice µs): $rps reviews/s p50 $p50 ms p99 $p99 ms (whole run $p99all) cpu $cpu µs/review (ok $ok, errors $errors); audit thread alive in $alive/$samples samples, $((done_after - done_before)) audits finished; VmHWM $((hwm / 1024)) MiB (load $load)" >&2
+			done
 		done
 	done
-	cp_place "$ALL_CPUS" 0
+	SERVE_BINARY=""
+	cp_place "$ALL_CPUS" 0 0
 
 	# --- reports: regate audit --write-reports twice, then the in-server audit writing them -------------------
 	if [[ " $REPORT_SIZES " == *" $size "* ]]; then
@@ -468,16 +495,16 @@ for r in serve:
     print(f"{int(r['size']):>8,} {r['reports']:12} {r['stage']:14} {mib(r['hwm_kib']):>10} {mib(r['rss_kib']):>10} "
           f"{float(r['duration_s']):>8.1f} {int(float(r['objects'])):>8,} {r['written']:>8} {r['unchanged']:>9}  {r['load1']}")
 print()
-print(f"{'Pods':>8} {'round':>5} {'audit':8} {'reviews/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'p99all':>7} {'CPU µs':>7} {'errors':>6} {'audit alive':>12} {'audits':>6} {'VmHWM':>6}  load")
+print(f"{'Pods':>8} {'round':>5} {'binary':6} {'audit':12} {'slice µs':>8} {'reviews/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'p99all':>7} {'CPU µs':>7} {'errors':>6} {'audit alive':>12} {'audits':>6} {'VmHWM':>6}  load")
 for r in latency:
-    print(f"{int(r['size']):>8,} {r['round']:>5} {r['audit']:8} {r['rps']:>9} {r['p50']:>7} {r['p99']:>7} {r['p99all']:>7} "
+    print(f"{int(r['size']):>8,} {r['round']:>5} {r['binary']:6} {r['audit']:12} {r['slice_us']:>8} {r['rps']:>9} {r['p50']:>7} {r['p99']:>7} {r['p99all']:>7} "
           f"{r['cpu_us']:>7} {r['errors']:>6} {r['audit_samples'] + '/' + r['samples']:>12} {r['audits_done']:>6} {mib(r['hwm_kib']):>6}  {r['load1']}")
-for size in dict.fromkeys(r["size"] for r in latency):
+for size, binary in dict.fromkeys((r["size"], r["binary"]) for r in latency):
     for mode in ("none", "running", "running-idle"):
-        rows = [r for r in latency if r["size"] == size and r["audit"] == mode]
+        rows = [r for r in latency if r["size"] == size and r["binary"] == binary and r["audit"] == mode]
         p99 = [float(r["p99"]) for r in rows if r["p99"] not in ("-", "")]
         p50 = [float(r["p50"]) for r in rows if r["p50"] not in ("-", "")]
         if p99:
-            print(f"  {int(size):,} Pods, audit {mode}: p50 median {statistics.median(p50):.2f} ms "
+            print(f"  {int(size):,} Pods, {binary}, audit {mode}: p50 median {statistics.median(p50):.2f} ms "
                   f"[{min(p50):.2f}-{max(p50):.2f}], p99 median {statistics.median(p99):.2f} ms [{min(p99):.2f}-{max(p99):.2f}]")
 EOF

@@ -101,45 +101,85 @@ async fn cluster_state(client: Client, timeout: Duration) -> anyhow::Result<Stat
     }
 }
 
-/// Writes `document` (one pretty-printed JSON object and a newline, as the json writer writes it) with
-/// `key` added last, set to `value`; the document is not parsed again (it holds every finding).
-fn write_with_last_key(
-    document: &[u8],
-    key: &str,
-    value: &impl serde::Serialize,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let close = document
-        .iter()
-        .rposition(|b| *b == b'}')
-        .context("the json report is not an object")?;
-    out.write_all(document[..close].trim_ascii_end())?;
-    let value = serde_json::to_string_pretty(value)?.replace('\n', "\n  ");
-    writeln!(out, ",\n  {}: {value}\n}}", serde_json::to_string(key)?)?;
-    Ok(())
+/// The end of a JSON report as the json writer writes it: the object's closing brace and a newline.
+const JSON_CLOSE: &[u8] = b"\n}\n";
+
+/// Passes a JSON report through to `out` except its closing [`JSON_CLOSE`], so that a last key can be
+/// added without holding the rendered report (it holds every finding) in memory.
+struct OpenJsonObject<'a> {
+    out: &'a mut dyn Write,
+    /// The last bytes written, at most `JSON_CLOSE.len()`.
+    tail: Vec<u8>,
+}
+
+impl<'a> OpenJsonObject<'a> {
+    fn new(out: &'a mut dyn Write) -> Self {
+        Self {
+            out,
+            tail: Vec::with_capacity(JSON_CLOSE.len()),
+        }
+    }
+
+    /// Adds `key`, set to `value`, as the object's last key and closes it.
+    fn close_with_key(self, key: &str, value: &impl serde::Serialize) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.tail == JSON_CLOSE,
+            "the json report does not end with its object's closing brace"
+        );
+        let value = serde_json::to_string_pretty(value)?.replace('\n', "\n  ");
+        writeln!(
+            self.out,
+            ",\n  {}: {value}\n}}",
+            serde_json::to_string(key)?
+        )?;
+        Ok(())
+    }
+}
+
+impl Write for OpenJsonObject<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let keep = JSON_CLOSE.len();
+        if buf.len() >= keep {
+            let split = buf.len() - keep;
+            self.out.write_all(&self.tail)?;
+            self.out.write_all(&buf[..split])?;
+            self.tail.clear();
+            self.tail.extend_from_slice(&buf[split..]);
+        } else {
+            self.tail.extend_from_slice(buf);
+            let excess = self.tail.len().saturating_sub(keep);
+            self.out.write_all(&self.tail[..excess])?;
+            self.tail.drain(..excess);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Writes the report in `format` with the summary: after the text report, inside the JSON report (as
-/// `audit`), and on stderr beside the formats whose schema has no place for it.
+/// `audit`, its last key), and on stderr beside the formats whose schema has no place for it.
 fn write_audit(report: &Report, summary: &Summary, format: Format) -> anyhow::Result<()> {
     let version = env!("CARGO_PKG_VERSION");
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match format {
         Format::Text => {
             write_report(report, format, version, &mut out)?;
             summary.write_text(&mut out)?;
         }
         Format::Json => {
-            let mut buffer = Vec::new();
-            write_report(report, format, version, &mut buffer)?;
-            write_with_last_key(&buffer, "audit", summary, &mut out)?;
+            let mut json = OpenJsonObject::new(&mut out);
+            write_report(report, format, version, &mut json)?;
+            json.close_with_key("audit", summary)?;
         }
         Format::Junit | Format::Sarif | Format::Gitlab => {
             write_report(report, format, version, &mut out)?;
             summary.write_text(&mut std::io::stderr().lock())?;
         }
     }
+    out.flush()?;
     Ok(())
 }
 
@@ -219,16 +259,50 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<i32> {
 mod tests {
     use super::*;
 
+    /// The report with the summary added through [`OpenJsonObject`], written `chunk` bytes at a time.
+    fn json_with_summary(report: &Report, summary: &Summary, chunk: usize) -> Vec<u8> {
+        let mut rendered = Vec::new();
+        write_report(report, Format::Json, "1", &mut rendered).unwrap();
+        let mut joined = Vec::new();
+        let mut json = OpenJsonObject::new(&mut joined);
+        for piece in rendered.chunks(chunk) {
+            json.write_all(piece).unwrap();
+        }
+        json.close_with_key("audit", summary).unwrap();
+        joined
+    }
+
     #[test]
     fn the_summary_is_the_last_key_of_the_json_report() {
-        let mut report = Vec::new();
-        write_report(&Report::default(), Format::Json, "1", &mut report).unwrap();
         let summary = Summary::default();
-        let mut joined = Vec::new();
-        write_with_last_key(&report, "audit", &summary, &mut joined).unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&joined).unwrap();
+        let whole = json_with_summary(&Report::default(), &summary, usize::MAX);
+        let json: serde_json::Value = serde_json::from_slice(&whole).unwrap();
         assert_eq!(json["audit"], serde_json::to_value(&summary).unwrap());
         assert_eq!(json["objects"], 0);
-        assert!(joined.ends_with(b"}\n"));
+        let mut rendered = Vec::new();
+        write_report(&Report::default(), Format::Json, "1", &mut rendered).unwrap();
+        let report_keys = &rendered[..rendered.len() - JSON_CLOSE.len()];
+        assert!(
+            whole.starts_with(report_keys),
+            "the report's keys come first, unchanged"
+        );
+        assert!(whole[report_keys.len()..].starts_with(b",\n  \"audit\": {"));
+        assert!(whole.ends_with(b"\n}\n"));
+        for chunk in [1, 2, 3, 4, 7] {
+            assert_eq!(
+                json_with_summary(&Report::default(), &summary, chunk),
+                whole,
+                "written {chunk} bytes at a time"
+            );
+        }
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_closed_object_gets_no_key() {
+        let mut out = Vec::new();
+        let mut json = OpenJsonObject::new(&mut out);
+        json.write_all(b"[1, 2]\n").unwrap();
+        let error = json.close_with_key("audit", &1).unwrap_err();
+        assert!(error.to_string().contains("closing brace"), "{error}");
     }
 }

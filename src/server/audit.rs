@@ -66,11 +66,37 @@ pub fn default_lease_namespace() -> String {
         .unwrap_or_else(|| "default".to_string())
 }
 
-/// Lowers the calling thread's CPU priority to the lowest nice level (19); Linux applies it per thread.
+/// The shortest time slice Linux grants a normal thread (`sched_attr.sched_runtime`, clamped by the
+/// kernel to 0.1-100 ms).
+#[cfg(target_os = "linux")]
+const AUDIT_SLICE_NS: u64 = 100_000;
+
+/// Lowers the calling thread's CPU priority to the lowest nice level (19) and, on kernels that honour
+/// it (Linux 6.12 and later: EEVDF custom slices), the shortest time slice (0.1 ms); Linux applies both
+/// per thread. The slice matters as much as the nice level: the scheduler lets a running thread finish
+/// its slice (about 1.5 ms by default on two CPUs) before a review woken on the same core runs, so at
+/// nice 19 alone a review could still wait that long behind the audit. Older kernels ignore the slice
+/// and keep the nice level; where `sched_setattr` is refused, `setpriority` still lowers the nice level.
 /// Not `SCHED_IDLE`: that class runs only on CPU time nothing else on the node wants, so on a busy node
 /// the audit would never end; at nice 19 it keeps a small share of a busy core and yields to reviews.
 #[cfg(target_os = "linux")]
 fn lower_thread_priority() {
+    let attr = libc::sched_attr {
+        size: std::mem::size_of::<libc::sched_attr>() as u32,
+        sched_policy: libc::SCHED_OTHER as u32,
+        sched_flags: 0,
+        sched_nice: 19,
+        sched_priority: 0,
+        sched_runtime: AUDIT_SLICE_NS,
+        sched_deadline: 0,
+        sched_period: 0,
+    };
+    // SAFETY: pid 0 is the calling thread; the kernel reads `attr.size` bytes of a live `sched_attr`.
+    let set = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const _, 0) };
+    if set == 0 {
+        return;
+    }
+    let refused = std::io::Error::last_os_error();
     // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
     let result = unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
@@ -78,6 +104,7 @@ fn lower_thread_priority() {
     };
     if result != 0 {
         tracing::debug!(
+            sched_setattr = %refused,
             error = %std::io::Error::last_os_error(),
             "audit thread keeps its CPU priority"
         );
@@ -282,6 +309,55 @@ mod tests {
     use super::*;
     use crate::audit::summary::Summary;
     use crate::report::model::Report;
+
+    /// The kernel's release as (major, minor), e.g. (6, 18) for `6.18.44-fc`.
+    #[cfg(target_os = "linux")]
+    fn kernel_release() -> (u32, u32) {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut numbers = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|n| n.parse().unwrap_or(0));
+        (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
+    }
+
+    /// A field of `/proc/thread-self/sched` (`se.slice`, `prio`), as the kernel prints it.
+    #[cfg(target_os = "linux")]
+    fn sched_field(name: &str) -> Option<u64> {
+        std::fs::read_to_string("/proc/thread-self/sched")
+            .ok()?
+            .lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == name).then(|| value.trim().parse().ok())?
+            })
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_audit_thread_runs_at_nice_19_with_the_shortest_slice_the_kernel_grants() {
+        let (prio, slice) = std::thread::spawn(|| {
+            lower_thread_priority();
+            (sched_field("prio"), sched_field("se.slice"))
+        })
+        .join()
+        .unwrap();
+        // SAFETY: getpriority only reads its arguments; the thread above has ended, this one is unchanged.
+        let nice = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::getpriority(libc::PRIO_PROCESS, tid)
+        };
+        assert!(nice < 19, "the calling thread keeps its priority");
+        if let Some(prio) = prio {
+            assert_eq!(prio, 120 + 19, "nice 19 is kernel priority 139");
+        }
+        if kernel_release() >= (6, 12) {
+            assert_eq!(
+                slice,
+                Some(AUDIT_SLICE_NS),
+                "custom slices are honoured since Linux 6.12"
+            );
+        }
+    }
 
     fn outcome(complete: bool, violations: &[(&str, &str, usize)]) -> AuditOutcome {
         let mut summary = Summary::default();
