@@ -29,7 +29,7 @@
 #            CP_SLICE_US µs, so the server's core only holds regate (as in a cluster, where the API
 #            server runs elsewhere) and the load generator is not held up by the API server's work for
 #            the audit (by default a running thread finishes a slice of ~1.5 ms before a woken one runs). With BASELINE set,
-#            each run is made with BASELINE and then REGATE, alternated, so two builds compare on the
+#            each run is made with each BASELINE binary and then REGATE, alternated, so two builds compare on the
 #            same machine and cluster. Each run with an audit records the audit thread's time slice
 #            (se.slice of /proc/PID/task/TID/sched, in µs).
 #   reports  when N is in REPORT_SIZES: the openreports CRDs (testdata/crds/openreports) are installed and
@@ -58,7 +58,8 @@
 #   CP_SLICE_US=100  the control plane's time slice during the latency runs (0: the kernel's default)
 #   AUDIT_TIMEOUT=1800    seconds any one audit (CLI or in the server) may take before the script fails
 #   REGATE=PATH    the regate binary (default: builds $CARGO_TARGET_DIR/release/regate, a plain release build)
-#   BASELINE=PATH  a second regate binary for the latency runs (labelled base; REGATE is labelled this)
+#   BASELINE="PATH ..."  other regate binaries for the latency runs, each labelled with its file name
+#                  (REGATE is labelled this)
 #   TESTENV=PATH   the e2e harness (default: $CARGO_TARGET_DIR/e2e/testenv, built by tests/e2e/build.sh
 #                  when missing: ~10 min cold on 2 cores)
 #   KEEP=DIR       keep the raw results (*.tsv) and the control plane's and servers' logs in DIR
@@ -370,9 +371,9 @@ for size in $SIZES; do
 	# --- admission latency without and with an audit running --------------------------------------------
 	cp_place "$LOAD_CPU" 10 "$CP_SLICE_US"
 	for round in $(seq 1 "$LATENCY_ROUNDS"); do
-		for binary in ${BASELINE:+base} this; do
-			SERVE_BINARY=$REGATE
-			[ "$binary" = this ] || SERVE_BINARY=$BASELINE
+		for SERVE_BINARY in $BASELINE "$REGATE"; do
+			binary=this
+			[ "$SERVE_BINARY" = "$REGATE" ] || binary=$(basename "$SERVE_BINARY")
 			for mode in $LATENCY_MODES; do
 				if [ "$mode" != none ]; then
 					start_server --audit-interval 1s --audit-api-qps 0 --audit-page-size 500 --audit-reports off \
@@ -495,9 +496,9 @@ for r in serve:
     print(f"{int(r['size']):>8,} {r['reports']:12} {r['stage']:14} {mib(r['hwm_kib']):>10} {mib(r['rss_kib']):>10} "
           f"{float(r['duration_s']):>8.1f} {int(float(r['objects'])):>8,} {r['written']:>8} {r['unchanged']:>9}  {r['load1']}")
 print()
-print(f"{'Pods':>8} {'round':>5} {'binary':6} {'audit':12} {'slice µs':>8} {'reviews/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'p99all':>7} {'CPU µs':>7} {'errors':>6} {'audit alive':>12} {'audits':>6} {'VmHWM':>6}  load")
+print(f"{'Pods':>8} {'round':>5} {'binary':12} {'audit':12} {'slice µs':>8} {'reviews/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'p99all':>7} {'CPU µs':>7} {'errors':>6} {'audit alive':>12} {'audits':>6} {'VmHWM':>6}  load")
 for r in latency:
-    print(f"{int(r['size']):>8,} {r['round']:>5} {r['binary']:6} {r['audit']:12} {r['slice_us']:>8} {r['rps']:>9} {r['p50']:>7} {r['p99']:>7} {r['p99all']:>7} "
+    print(f"{int(r['size']):>8,} {r['round']:>5} {r['binary']:12} {r['audit']:12} {r['slice_us']:>8} {r['rps']:>9} {r['p50']:>7} {r['p99']:>7} {r['p99all']:>7} "
           f"{r['cpu_us']:>7} {r['errors']:>6} {r['audit_samples'] + '/' + r['samples']:>12} {r['audits_done']:>6} {mib(r['hwm_kib']):>6}  {r['load1']}")
 for size, binary in dict.fromkeys((r["size"], r["binary"]) for r in latency):
     for mode in ("none", "running", "running-idle"):

@@ -303,9 +303,38 @@ fn audit_judges_stored_objects_page_by_page_as_check_does() {
         assert_eq!(by_check, by_audit, "{name}: check and audit disagree");
     }
 
-    // The text format ends with the summary tables.
-    let text = audit(&cp, bundle.path(), &["-f", "text"]);
+    // The text format ends with the summary tables; --output writes more formats from the same run.
+    let files = tempfile::tempdir().unwrap();
+    let json_file = files.path().join("audit.json");
+    let junit_file = files.path().join("audit.xml");
+    let text = audit(
+        &cp,
+        bundle.path(),
+        &[
+            "-f",
+            "text",
+            "--output",
+            &format!("json={}", json_file.display()),
+            "--output",
+            &format!("junit={}", junit_file.display()),
+        ],
+    );
     assert_eq!(text.status.code(), Some(1));
+    assert!(
+        !String::from_utf8_lossy(&text.stderr).contains("Audit summary: "),
+        "the summary is printed once, in the text report"
+    );
+    let from_file: Json = serde_json::from_slice(&std::fs::read(&json_file).unwrap()).unwrap();
+    assert_eq!(
+        from_file["audit"], report["audit"],
+        "--output json= holds the summary"
+    );
+    assert_eq!(from_file["findings"], report["findings"]);
+    let junit_text = std::fs::read_to_string(&junit_file).unwrap();
+    assert!(
+        junit_text.starts_with("<?xml") && junit_text.contains("<testcase"),
+        "{junit_text}"
+    );
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("Audit summary: "), "{text}");
     let tables = &text[text.find("Audit summary: ").unwrap()..];

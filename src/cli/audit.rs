@@ -45,6 +45,9 @@ pub struct AuditArgs {
     /// Format written to stdout: text, json, junit, sarif, gitlab.
     #[arg(short, long, default_value = "text")]
     pub format: Format,
+    /// Also write FORMAT to FILE (repeatable), e.g. `--output junit=audit.xml --output json=audit.json`.
+    #[arg(short, long, value_name = "FORMAT=FILE", value_parser = super::check::parse_output)]
+    pub output: Vec<(Format, PathBuf)>,
     /// Requests per second against the API server (list pages, report writes); 0: no limit.
     #[arg(long, default_value_t = 50, value_name = "N")]
     pub api_qps: u32,
@@ -159,31 +162,65 @@ impl Write for OpenJsonObject<'_> {
     }
 }
 
-/// Writes the report in `format` with the summary: after the text report, inside the JSON report (as
-/// `audit`, its last key), and on stderr beside the formats whose schema has no place for it.
-fn write_audit(report: &Report, summary: &Summary, format: Format) -> anyhow::Result<()> {
+/// Writes the report in `format` to `out` with the summary: after the text report, inside the JSON
+/// report (as `audit`, its last key). The other formats' schemas have no place for it
+/// ([`summary_fits`]).
+fn write_audit(
+    report: &Report,
+    summary: &Summary,
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let version = env!("CARGO_PKG_VERSION");
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match format {
         Format::Text => {
-            write_report(report, format, version, &mut out)?;
-            summary.write_text(&mut out)?;
+            write_report(report, format, version, out)?;
+            summary.write_text(out)?;
         }
         Format::Json => {
-            let mut json = OpenJsonObject::new(&mut out);
+            let mut json = OpenJsonObject::new(out);
             write_report(report, format, version, &mut json)?;
             json.close_with_key("audit", summary)?;
         }
         Format::Junit | Format::Sarif | Format::Gitlab => {
-            write_report(report, format, version, &mut out)?;
-            summary.write_text(&mut std::io::stderr().lock())?;
+            write_report(report, format, version, out)?
         }
     }
-    out.flush()?;
+    Ok(())
+}
+
+/// Whether [`write_audit`] writes the summary into a report of `format`.
+fn summary_fits(format: Format) -> bool {
+    matches!(format, Format::Text | Format::Json)
+}
+
+/// Writes the report and summary to each `--output` file, then to stdout; the summary goes to stderr
+/// when the stdout format has no place for it.
+fn write_outputs(args: &AuditArgs, report: &Report, summary: &Summary) -> anyhow::Result<()> {
+    for (format, path) in &args.output {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("{}: cannot create", path.display()))?;
+        let mut file = std::io::BufWriter::new(file);
+        write_audit(report, summary, *format, &mut file)
+            .and_then(|()| Ok(file.flush()?))
+            .with_context(|| format!("{}: write failed", path.display()))?;
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write_audit(report, summary, args.format, &mut out)
+        .and_then(|()| Ok(out.flush()?))
+        .context("writing the report to stdout")?;
+    if !summary_fits(args.format) {
+        summary.write_text(&mut std::io::stderr().lock())?;
+    }
     Ok(())
 }
 
 impl AuditArgs {
+    /// Every format written: stdout's and the `--output` files'.
+    fn formats(&self) -> impl Iterator<Item = Format> + '_ {
+        std::iter::once(self.format).chain(self.output.iter().map(|(format, _)| *format))
+    }
+
     /// The audit these arguments ask for.
     fn spec(&self) -> AuditSpec {
         AuditSpec {
@@ -196,7 +233,8 @@ impl AuditArgs {
             }),
             keep: Keep {
                 findings: true,
-                checked: self.format == Format::Junit,
+                // JUnit lists the objects that passed too.
+                checked: self.formats().any(|format| format == Format::Junit),
             },
             stop: None,
         }
@@ -244,7 +282,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<i32> {
         audit(&client, &set, &evaluator, &state.inventory, &args.spec()).await
     })?;
     print_progress(&outcome);
-    write_audit(&outcome.report, &outcome.summary, args.format)?;
+    write_outputs(args, &outcome.report, &outcome.summary)?;
     let reports_failed = outcome
         .reports
         .as_ref()
@@ -294,6 +332,23 @@ mod tests {
                 whole,
                 "written {chunk} bytes at a time"
             );
+        }
+    }
+
+    #[test]
+    fn the_summary_goes_into_text_and_json_reports_only() {
+        let summary = Summary::default();
+        for format in Format::ALL {
+            let mut out = Vec::new();
+            write_audit(&Report::default(), &summary, format, &mut out).unwrap();
+            let written = String::from_utf8(out).unwrap();
+            let has_summary = match format {
+                Format::Json => serde_json::from_str::<serde_json::Value>(&written).unwrap()
+                    ["audit"]
+                    .is_object(),
+                _ => written.contains("Audit summary: "),
+            };
+            assert_eq!(has_summary, summary_fits(format), "{format:?}:\n{written}");
         }
     }
 

@@ -55,7 +55,8 @@ pub struct CheckArgs {
     pub policy: PolicyArgs,
 }
 
-fn parse_output(value: &str) -> Result<(Format, PathBuf), String> {
+/// Parses `--output FORMAT=FILE`.
+pub(super) fn parse_output(value: &str) -> Result<(Format, PathBuf), String> {
     let (format, path) = value
         .split_once('=')
         .ok_or_else(|| format!("{value:?}: expected FORMAT=FILE, e.g. junit=report.xml"))?;

@@ -4,7 +4,7 @@
 //! the policy reports and publishes the audit metrics. The other replicas only wait for the lease.
 //!
 //! Off the admission path: the audit runs on a thread of its own, at the lowest CPU priority (nice
-//! 19), with its own evaluator, Kubernetes client and a one-thread evaluation pool, so a review never
+//! 19) and with a time slice that lets a review preempt it at once, with its own evaluator, Kubernetes client and a one-thread evaluation pool, so a review never
 //! waits behind it; its requests to the API server are paced (`--audit-api-qps`); it keeps no findings,
 //! only counts. Losing the lease stops a running audit at the next page; at shutdown the lease is released, so
 //! another replica takes over at once instead of after the lease expires.
@@ -66,19 +66,26 @@ pub fn default_lease_namespace() -> String {
         .unwrap_or_else(|| "default".to_string())
 }
 
-/// The shortest time slice Linux grants a normal thread (`sched_attr.sched_runtime`, clamped by the
-/// kernel to 0.1-100 ms).
+/// The audit thread's time slice: the longest Linux grants a normal thread (`sched_attr.sched_runtime`,
+/// clamped by the kernel to 0.1-100 ms). A long slice makes the audit the thread every other one may
+/// preempt: see [`lower_thread_priority`].
 #[cfg(target_os = "linux")]
-const AUDIT_SLICE_NS: u64 = 100_000;
+const AUDIT_SLICE_NS: u64 = 100_000_000;
 
-/// Lowers the calling thread's CPU priority to the lowest nice level (19) and, on kernels that honour
-/// it (Linux 6.12 and later: EEVDF custom slices), the shortest time slice (0.1 ms); Linux applies both
-/// per thread. The slice matters as much as the nice level: the scheduler lets a running thread finish
-/// its slice (about 1.5 ms by default on two CPUs) before a review woken on the same core runs, so at
-/// nice 19 alone a review could still wait that long behind the audit. Older kernels ignore the slice
-/// and keep the nice level; where `sched_setattr` is refused, `setpriority` still lowers the nice level.
-/// Not `SCHED_IDLE`: that class runs only on CPU time nothing else on the node wants, so on a busy node
-/// the audit would never end; at nice 19 it keeps a small share of a busy core and yields to reviews.
+/// Lowers the calling thread's CPU priority to the lowest nice level (19) and, on kernels with EEVDF
+/// custom slices (Linux 6.12 and later), gives it the longest time slice (100 ms); Linux applies both
+/// per thread. The nice level keeps the audit to a small share of a busy core. The slice decides how
+/// soon a review woken on the audit's core runs: the scheduler lets a running thread finish a protected
+/// part of its slice before a woken thread of the same slice or longer preempts it, which delayed
+/// reviews behind the audit by up to the default slice (1.4 ms on two CPUs) or, with a short audit
+/// slice, until the next scheduler tick; a woken thread whose slice is shorter than the running one's
+/// cancels that protection (`PREEMPT_SHORT`), and every thread of the default slice is shorter than
+/// 100 ms. So the review preempts the audit at once, and where no thread wants the core the audit's
+/// long slice costs nothing. Older kernels ignore the slice and keep the nice level; where
+/// `sched_setattr` is refused, `setpriority` still lowers the nice level.
+/// Not `SCHED_IDLE`: reviews preempt it as readily (measured: docs/benchmarks.md, "Audit"), but on a
+/// busy core it gets a fifth of nice 19's share (weight 3 against 15), so the audit of a loaded
+/// replica would take five times as long.
 #[cfg(target_os = "linux")]
 fn lower_thread_priority() {
     let attr = libc::sched_attr {
@@ -334,7 +341,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn the_audit_thread_runs_at_nice_19_with_the_shortest_slice_the_kernel_grants() {
+    fn the_audit_thread_runs_at_nice_19_with_the_longest_slice_the_kernel_grants() {
         let (prio, slice) = std::thread::spawn(|| {
             lower_thread_priority();
             (sched_field("prio"), sched_field("se.slice"))
