@@ -28,9 +28,10 @@
 #            latency runs the control plane is moved to LOAD_CPU at nice 10 with time slices of
 #            CP_SLICE_US µs, so the server's core only holds regate (as in a cluster, where the API
 #            server runs elsewhere) and the load generator is not held up by the API server's work for
-#            the audit (by default a running thread finishes a slice of ~1.5 ms before a woken one runs). With BASELINE set,
-#            each run is made with each BASELINE binary and then REGATE, alternated, so two builds compare on the
-#            same machine and cluster. Each run with an audit records the audit thread's time slice
+#            the audit: Linux lets a running thread finish a protected part of its slice before a woken
+#            thread runs, unless the woken thread's slice is shorter (oha's is the default, 1.4 ms on
+#            two CPUs). With BASELINE set, each run is made with each BASELINE binary and then REGATE,
+#            alternated, so builds compare on the same machine and cluster. Each run with an audit records the audit thread's time slice
 #            (se.slice of /proc/PID/task/TID/sched, in µs).
 #   reports  when N is in REPORT_SIZES: the openreports CRDs (testdata/crds/openreports) are installed and
 #            `regate audit --write-reports --report-results REPORT_RESULTS --api-qps 0 -f json
@@ -55,7 +56,7 @@
 #   LATENCY_MODES="none running"  running-idle adds a run with the audit running and each audit thread
 #                  moved from nice 19 to SCHED_IDLE by the script (chrt --idle), a diagnostic
 #   LOAD_RATE=500  DURATION=15s  LATENCY_ROUNDS=2  CONNECTIONS=8  WARMUP=0.5  SERVER_CPU=0 LOAD_CPU=1
-#   CP_SLICE_US=100  the control plane's time slice during the latency runs (0: the kernel's default)
+#   CP_SLICE_US=100000  the control plane's time slice during the latency runs (0: the kernel's default)
 #   AUDIT_TIMEOUT=1800    seconds any one audit (CLI or in the server) may take before the script fails
 #   REGATE=PATH    the regate binary (default: builds $CARGO_TARGET_DIR/release/regate, a plain release build)
 #   BASELINE="PATH ..."  other regate binaries for the latency runs, each labelled with its file name
@@ -88,7 +89,7 @@ DURATION=${DURATION:-15s}
 LATENCY_ROUNDS=${LATENCY_ROUNDS:-2}
 AUDIT_TIMEOUT=${AUDIT_TIMEOUT:-1800}
 SERVER_CPU=${SERVER_CPU:-0}
-CP_SLICE_US=${CP_SLICE_US:-100}
+CP_SLICE_US=${CP_SLICE_US:-100000}
 export RUST_BACKTRACE=0 # see docs/benchmarks.md, "Method"
 
 WORK=$(mktemp -d)
