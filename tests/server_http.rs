@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value as Json};
-use server_common::{basic_args, pod_request, raw_tcp, review, tls_dir, Client, Server};
+use server_common::{
+    basic_args, owned_args, pod_request, raw_tcp, review, tls_dir, Client, Server,
+};
 
 fn basic_server() -> (tempfile::TempDir, Server) {
     let (dir, ca, _) = tls_dir("regate-test");
@@ -304,24 +306,23 @@ fn looping_bundle(
 
 fn slow_server(bundle: &tempfile::TempDir, extra: &[&str]) -> (tempfile::TempDir, Server) {
     let (dir, ca, _) = tls_dir("regate-test");
-    let mut args: Vec<String> = [
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--tls-dir",
-        dir.path().to_str().unwrap(),
-        "--no-bundled",
-        "--policies",
-        bundle.path().to_str().unwrap(),
-        "--cluster-state",
-        "static",
-        "--decision-log",
-        "off",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
+    let args = owned_args(
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--tls-dir",
+            dir.path().to_str().unwrap(),
+            "--no-bundled",
+            "--policies",
+            bundle.path().to_str().unwrap(),
+            "--cluster-state",
+            "static",
+            "--decision-log",
+            "off",
+        ],
+        extra,
+    );
     let server = Server::start(&args, &ca.pem());
     (dir, server)
 }

@@ -260,25 +260,25 @@ impl RuleGraph {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::policy::{build_bundle, load, BundleSpec, LoadOptions};
 
     #[test]
     fn the_servers_bundle_keeps_the_analysis_after_its_template_is_released() {
         // `regate serve` empties the interpreter template of an all-VM set; the in-server audit must
         // still skip what `regate audit` skips.
-        let spec = crate::policy::BundleSpec {
-            load: crate::policy::LoadOptions::default(),
+        let spec = BundleSpec {
+            load: LoadOptions::default(),
             run_tests: false,
             allow_empty: false,
         };
-        let bundle = crate::policy::build_bundle(&spec, None).unwrap();
+        let bundle = build_bundle(&spec, None).unwrap();
         let released = bundle.set.request_dependence();
-        let fresh = crate::policy::load(&crate::policy::LoadOptions::default()).unwrap();
+        let fresh = load(&LoadOptions::default()).unwrap();
         assert_eq!(released, fresh.request_dependence());
         assert!(released.contains_key("tenant-isolation"), "{released:?}");
         assert!(!released.contains_key("pod-security"), "{released:?}");
     }
-    use super::*;
-    use crate::policy::{load, LoadOptions};
 
     #[test]
     fn request_fields_are_found_in_every_spelling() {

@@ -3,11 +3,12 @@
 //! ([`crate::audit::run::audit`]) with the bundle and cluster state the webhook decides with, writes
 //! the policy reports and publishes the audit metrics. The other replicas only wait for the lease.
 //!
-//! Off the admission path: the audit runs on a thread of its own, at the lowest CPU priority (nice
-//! 19) and with a time slice that lets a review preempt it at once, with its own evaluator, Kubernetes client and a one-thread evaluation pool, so a review never
-//! waits behind it; its requests to the API server are paced (`--audit-api-qps`); it keeps no findings,
-//! only counts. Losing the lease stops a running audit at the next page; at shutdown the lease is released, so
-//! another replica takes over at once instead of after the lease expires.
+//! Off the admission path: the audit runs on a thread of its own, at the lowest CPU priority (nice 19)
+//! and with a time slice that lets a review preempt it at once, with its own evaluator, Kubernetes
+//! client and a one-thread evaluation pool, so a review never waits behind it; its requests to the API
+//! server are paced (`--audit-api-qps`); it keeps no findings, only counts. Losing the lease stops a
+//! running audit at the next page; at shutdown the lease is released, so another replica takes over at
+//! once instead of after the lease expires.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -143,21 +143,26 @@ fn field(line: &str, key: &str) -> Option<String> {
 
 /// Base arguments of a test server on a free port with the basic fixture bundle and static state.
 pub fn basic_args(tls_dir: &Path) -> Vec<String> {
-    [
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--tls-dir",
-        tls_dir.to_str().unwrap(),
-        "--no-bundled",
-        "--policies",
-        "testdata/bundles/basic",
-        "--cluster-state",
-        "static",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    owned_args(
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--tls-dir",
+            tls_dir.to_str().unwrap(),
+            "--no-bundled",
+            "--policies",
+            "testdata/bundles/basic",
+            "--cluster-state",
+            "static",
+        ],
+        &[],
+    )
+}
+
+/// `base` followed by `extra`, as the owned arguments [`Server::start`] takes.
+pub fn owned_args(base: &[&str], extra: &[&str]) -> Vec<String> {
+    base.iter().chain(extra).map(|s| s.to_string()).collect()
 }
 
 impl Server {
@@ -167,20 +172,19 @@ impl Server {
     pub fn start_dev(extra: &[&str]) -> (Server, tempfile::TempDir) {
         let work = tempfile::tempdir().unwrap();
         let ca_file = work.path().join("ca.crt");
-        let mut args: Vec<String> = [
-            "serve",
-            "--dev",
-            "--addr",
-            "127.0.0.1:0",
-            "--dev-ca-file",
-            ca_file.to_str().unwrap(),
-            "--decision-log",
-            "off",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
+        let args = owned_args(
+            &[
+                "serve",
+                "--dev",
+                "--addr",
+                "127.0.0.1:0",
+                "--dev-ca-file",
+                ca_file.to_str().unwrap(),
+                "--decision-log",
+                "off",
+            ],
+            extra,
+        );
         let mut server = Server::start(&args, "");
         server.ca_pem = std::fs::read_to_string(&ca_file).unwrap();
         (server, work)
